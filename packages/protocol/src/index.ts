@@ -1,1 +1,8 @@
-export const PROTOCOL_VERSION = 1
+export * from './chunk.ts'
+export * from './errors.ts'
+export * from './ids.ts'
+export * from './peer-message.ts'
+export * from './result.ts'
+export * from './signaling.ts'
+export * from './tensor-frame.ts'
+export * from './version.ts'

@@ -1,0 +1,2 @@
+/** Checked at join and carried in every frame; bump on any incompatible wire change. */
+export const PROTOCOL_VERSION = 1

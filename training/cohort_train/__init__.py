@@ -1,0 +1,1 @@
+"""Cohort model training: teacher, K-student sets, early-exit segments, calibration, export."""

@@ -1,0 +1,17 @@
+export type { ByteChannel } from './byte-channel.ts'
+export { type LinkState, Mesh, type MeshEvent, type MeshOptions, type PeerStatus } from './mesh.ts'
+export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from './peer-session.ts'
+export type {
+  HandlerReply,
+  IncomingRequest,
+  RequestOptions,
+  RequestParams,
+  RpcHandler,
+  RpcReply,
+} from './rpc.ts'
+export {
+  createRoom,
+  type JoinOptions,
+  type SignalingState,
+  type Welcome,
+} from './signaling-client.ts'

@@ -67,6 +67,11 @@ export type TensorFrame = {
   }
 }[DType]
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** A tensor before it is routed: a frame without its kind and request id. */
+export type Tensor = DistributiveOmit<TensorFrame, 'kind' | 'requestId'>
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 

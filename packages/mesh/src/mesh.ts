@@ -1,0 +1,322 @@
+import {
+  CohortError,
+  type DeviceId,
+  err,
+  type PeerInfo,
+  type Result,
+  type ServerPush,
+  type SignalData,
+  type Tensor,
+} from '@cohort/protocol'
+import { openPeerLink, type PeerLink } from './peer-link.ts'
+import {
+  DEFAULT_HEARTBEAT,
+  type HeartbeatOptions,
+  PeerSession,
+  type SessionEndReason,
+} from './peer-session.ts'
+import type { RequestOptions, RpcHandler, RpcReply } from './rpc.ts'
+import {
+  type JoinOptions,
+  SignalingClient,
+  type SignalingState,
+  type Welcome,
+} from './signaling-client.ts'
+
+/** Options of a mesh member. */
+export interface MeshOptions extends JoinOptions {
+  /** Which peers to hold a data channel to; all of them by default. */
+  readonly wants?: (peer: PeerInfo) => boolean
+  readonly heartbeat?: HeartbeatOptions
+}
+
+/** A peer's data channel, as the mesh sees it. */
+export type LinkState = 'connecting' | 'open' | 'closed'
+
+/** A room member and the link to it. */
+export interface PeerStatus {
+  readonly info: PeerInfo
+  readonly link: LinkState
+  /** Smoothed network round trip of recent requests, in ms. */
+  readonly rttMs: number | null
+}
+
+/** What a mesh reports to the page. */
+export type MeshEvent =
+  | { readonly type: 'signaling'; readonly state: SignalingState; readonly error?: CohortError }
+  | { readonly type: 'welcome'; readonly welcome: Welcome }
+  | { readonly type: 'peers' }
+  | { readonly type: 'peer-gone'; readonly deviceId: DeviceId; readonly reason: string }
+  | { readonly type: 'bad-message'; readonly from: DeviceId; readonly error: CohortError }
+
+interface PeerEntry {
+  info: PeerInfo
+  linkId: string | null
+  link: PeerLink | null
+  initiator: boolean
+  session: PeerSession | null
+  retryTimer: ReturnType<typeof setTimeout> | undefined
+  retries: number
+}
+
+const RECONNECT_BASE_MS = 1_000
+const RECONNECT_MAX_MS = 10_000
+
+function randomLinkId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(8)), (byte) =>
+    byte.toString(16).padStart(2, '0'),
+  ).join('')
+}
+
+/**
+ * A member of a room: joins through the coordinator, holds data channels to the peers it wants,
+ * serves requests with registered handlers and sends requests to peers.
+ *
+ * Who connects: a newcomer offers to every peer it wants; when a link to a peer still in the
+ * room breaks, the side with the smaller device id offers again. Crossed offers are settled the
+ * same way, so two devices never wait on each other.
+ */
+export class Mesh {
+  private readonly signaling: SignalingClient
+  private readonly entries = new Map<DeviceId, PeerEntry>()
+  private readonly handlers = new Map<string, RpcHandler>()
+  private readonly listeners = new Set<(event: MeshEvent) => void>()
+  private welcome: Welcome | null = null
+  private closed = false
+
+  constructor(private readonly options: MeshOptions) {
+    this.signaling = new SignalingClient(options, {
+      onWelcome: (welcome) => this.onWelcome(welcome),
+      onPush: (push) => this.onPush(push),
+      onState: (state, error) =>
+        this.emit({ type: 'signaling', state, ...(error ? { error } : {}) }),
+    })
+  }
+
+  /** This member's identity, once joined. */
+  get self(): Welcome | null {
+    return this.welcome
+  }
+
+  /** The signaling connection's state. */
+  get signalingState(): SignalingState {
+    return this.signaling.current
+  }
+
+  /** Every other member of the room and the link to it. */
+  peers(): PeerStatus[] {
+    return [...this.entries.values()].map((entry) => ({
+      info: entry.info,
+      link: entry.session?.open ? 'open' : entry.link ? 'connecting' : 'closed',
+      rttMs: entry.session?.rttMs ?? null,
+    }))
+  }
+
+  /** Serves `method` for every peer; returns a function that stops serving it. */
+  handle(method: string, handler: RpcHandler): () => void {
+    this.handlers.set(method, handler)
+    return () => {
+      if (this.handlers.get(method) === handler) this.handlers.delete(method)
+    }
+  }
+
+  /** Sends a request to a peer; resolves with exactly one outcome, never rejects. */
+  request(
+    peerId: DeviceId,
+    method: string,
+    tensors: readonly Tensor[],
+    options: RequestOptions,
+  ): Promise<Result<RpcReply, CohortError>> {
+    const session = this.entries.get(peerId)?.session
+    if (!session?.open) {
+      return Promise.resolve(err(new CohortError('not-connected', `no open link to ${peerId}`)))
+    }
+    return session.request(method, tensors, options)
+  }
+
+  /** Subscribes to mesh events; returns the unsubscribe function. */
+  subscribe(listener: (event: MeshEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Leaves the room: every link and the signaling connection close. */
+  leave(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const deviceId of [...this.entries.keys()]) this.forget(deviceId, 'left')
+    this.signaling.close()
+    this.listeners.clear()
+  }
+
+  private onWelcome(welcome: Welcome): void {
+    this.welcome = welcome
+    this.emit({ type: 'welcome', welcome })
+    const present = new Set(welcome.peers.map((peer) => peer.deviceId))
+    for (const deviceId of [...this.entries.keys()]) {
+      if (!present.has(deviceId)) this.forget(deviceId, 'left')
+    }
+    for (const info of welcome.peers) {
+      const entry = this.entry(info)
+      // Links that survived a coordinator restart keep working; only missing ones are offered.
+      if (!entry.link && this.wants(info)) this.offer(entry)
+    }
+    this.emit({ type: 'peers' })
+  }
+
+  private onPush(push: ServerPush): void {
+    switch (push.type) {
+      case 'peer-joined':
+        // The newcomer offers; an old link to the same id (a reload) is replaced by its offer.
+        this.entry(push.peer)
+        this.emit({ type: 'peers' })
+        return
+      case 'peer-left':
+        this.forget(push.deviceId, push.reason)
+        return
+      case 'signal':
+        this.onSignal(push.from, push.linkId, push.data)
+        return
+      case 'error':
+        console.warn(`cohort: coordinator error ${push.code}: ${push.message}`)
+        return
+    }
+  }
+
+  private onSignal(from: DeviceId, linkId: string, data: SignalData): void {
+    const entry = this.entries.get(from)
+    if (!entry || !this.welcome) return
+    if (linkId === entry.linkId) {
+      entry.link?.signal(data)
+      return
+    }
+    if (data.type !== 'offer') return // a stale answer or candidate of a link already replaced
+    const crossedOffers =
+      entry.initiator && entry.link && !entry.session && this.welcome.deviceId < from
+    if (crossedOffers) return // ours wins: the peer will accept our offer
+    this.connect(entry, false, linkId)
+    entry.link?.signal(data)
+  }
+
+  private offer(entry: PeerEntry): void {
+    this.connect(entry, true, randomLinkId())
+  }
+
+  private connect(entry: PeerEntry, initiator: boolean, linkId: string): void {
+    this.dropLink(entry, 'replaced')
+    const peerId = entry.info.deviceId
+    entry.linkId = linkId
+    entry.initiator = initiator
+    const link = openPeerLink({
+      initiator,
+      iceServers: this.welcome?.iceServers ?? [],
+      onSignal: (data) => {
+        if (entry.linkId !== linkId) return
+        void this.signaling.send({ type: 'signal', to: peerId, linkId, data }).then((sent) => {
+          if (!sent.ok)
+            console.warn(`cohort: could not relay a signal to ${peerId}: ${sent.error.message}`)
+        })
+      },
+      onOpen: (channel) => {
+        if (entry.linkId !== linkId) return
+        entry.retries = 0
+        entry.session = new PeerSession(
+          peerId,
+          channel,
+          (method) => this.handlers.get(method),
+          {
+            onBadMessage: (error) => {
+              console.warn(`cohort: bad message from ${peerId}: ${error.message}`)
+              this.emit({ type: 'bad-message', from: peerId, error })
+            },
+            onEnd: (reason) => this.onSessionEnd(entry, linkId, reason),
+          },
+          this.options.heartbeat ?? DEFAULT_HEARTBEAT,
+        )
+        this.emit({ type: 'peers' })
+      },
+      onData: (bytes) => {
+        if (entry.linkId === linkId) entry.session?.deliver(bytes)
+      },
+      onClose: (reason) => {
+        if (entry.linkId !== linkId) return
+        if (entry.session) entry.session.end('closed')
+        else this.onSessionEnd(entry, linkId, reason === 'connect-timeout' ? 'silent' : 'closed')
+      },
+    })
+    entry.link = link
+    this.emit({ type: 'peers' })
+  }
+
+  private onSessionEnd(entry: PeerEntry, linkId: string, reason: SessionEndReason): void {
+    if (entry.linkId !== linkId) return
+    const link = entry.link
+    entry.link = null
+    entry.session = null
+    entry.linkId = null
+    link?.close()
+    this.emit({ type: 'peer-gone', deviceId: entry.info.deviceId, reason })
+    this.emit({ type: 'peers' })
+    this.scheduleReconnect(entry)
+  }
+
+  private scheduleReconnect(entry: PeerEntry): void {
+    const self = this.welcome?.deviceId
+    const stillHere = this.entries.get(entry.info.deviceId) === entry
+    if (this.closed || !self || !stillHere || self > entry.info.deviceId || !this.wants(entry.info))
+      return
+    clearTimeout(entry.retryTimer)
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** entry.retries)
+    entry.retries++
+    entry.retryTimer = setTimeout(() => {
+      if (!entry.link && this.entries.get(entry.info.deviceId) === entry) this.offer(entry)
+    }, delay)
+  }
+
+  private dropLink(entry: PeerEntry, reason: SessionEndReason): void {
+    const { link, session } = entry
+    entry.linkId = null
+    entry.link = null
+    entry.session = null
+    session?.end(reason)
+    link?.close()
+  }
+
+  private forget(deviceId: DeviceId, reason: string): void {
+    const entry = this.entries.get(deviceId)
+    if (!entry) return
+    this.entries.delete(deviceId)
+    clearTimeout(entry.retryTimer)
+    const hadLink = entry.link !== null
+    this.dropLink(entry, 'left')
+    if (hadLink) this.emit({ type: 'peer-gone', deviceId, reason })
+    this.emit({ type: 'peers' })
+  }
+
+  private entry(info: PeerInfo): PeerEntry {
+    const existing = this.entries.get(info.deviceId)
+    if (existing) {
+      existing.info = info
+      return existing
+    }
+    const entry: PeerEntry = {
+      info,
+      linkId: null,
+      link: null,
+      initiator: false,
+      session: null,
+      retryTimer: undefined,
+      retries: 0,
+    }
+    this.entries.set(info.deviceId, entry)
+    return entry
+  }
+
+  private wants(info: PeerInfo): boolean {
+    return this.options.wants?.(info) ?? true
+  }
+
+  private emit(event: MeshEvent): void {
+    for (const listener of this.listeners) listener(event)
+  }
+}

@@ -1,0 +1,128 @@
+import type { IceServer, SignalData } from '@cohort/protocol'
+import SimplePeer from 'simple-peer/simplepeer.min.js'
+import type { ByteChannel } from './byte-channel.ts'
+
+/** A WebRTC connection attempt that never opens fails silently; this bounds it. */
+export const CONNECT_TIMEOUT_MS = 15_000
+
+/** Options of one connection attempt. */
+export interface PeerLinkOptions {
+  readonly initiator: boolean
+  readonly iceServers: readonly IceServer[]
+  /** Called with each offer, answer or candidate to relay to the other side. */
+  readonly onSignal: (data: SignalData) => void
+  /** Called once the data channel is open. */
+  readonly onOpen: (channel: ByteChannel) => void
+  /** Called with each message the peer sent. */
+  readonly onData: (bytes: Uint8Array) => void
+  /** Called once when the link closes for any reason, including a failed connect. */
+  readonly onClose: (reason: string) => void
+}
+
+/** One WebRTC connection with one data channel. */
+export interface PeerLink {
+  /** Feeds signaling data relayed from the other side. */
+  signal(data: SignalData): void
+  /** Closes the connection; onClose fires once. */
+  close(): void
+}
+
+interface SimplePeerInternals {
+  _channel: RTCDataChannel | null
+  _pc: RTCPeerConnection | null
+}
+
+/** Opens a WebRTC data channel to another device through simple-peer. */
+export function openPeerLink(options: PeerLinkOptions): PeerLink {
+  const peer = new SimplePeer({
+    initiator: options.initiator,
+    trickle: true,
+    config: { iceServers: options.iceServers.map(toRtcIceServer) },
+    channelConfig: { ordered: true },
+  })
+  const internals = peer as unknown as SimplePeerInternals
+  let closed = false
+  const finish = (reason: string) => {
+    if (closed) return
+    closed = true
+    clearTimeout(connectTimer)
+    peer.removeAllListeners()
+    // simple-peer may emit 'error' while being destroyed; keep one listener so it is not unhandled.
+    peer.on('error', () => {})
+    peer.destroy()
+    options.onClose(reason)
+  }
+  const connectTimer = setTimeout(() => finish('connect-timeout'), CONNECT_TIMEOUT_MS)
+
+  peer.on('signal', (data: unknown) => {
+    if (isRelayable(data)) options.onSignal(data)
+  })
+  peer.on('connect', () => {
+    clearTimeout(connectTimer)
+    const channel = internals._channel
+    if (!channel) {
+      finish('no-channel')
+      return
+    }
+    options.onOpen(adaptChannel(channel, internals._pc))
+  })
+  peer.on('data', (data: Uint8Array | string) => {
+    if (typeof data !== 'string') options.onData(data)
+  })
+  peer.on('close', () => finish('closed'))
+  peer.on('error', (error: Error) => finish(`error: ${error.message}`))
+
+  return {
+    signal(data) {
+      // Our validated shape is what RTCPeerConnection takes; simple-peer's types ask for more.
+      if (!closed) peer.signal(data as unknown as Parameters<typeof peer.signal>[0])
+    },
+    close() {
+      finish('closed')
+    },
+  }
+}
+
+function toRtcIceServer(server: IceServer): RTCIceServer {
+  const { urls, username, credential } = server
+  return {
+    urls: Array.isArray(urls) ? [...urls] : urls,
+    ...(username === undefined ? {} : { username }),
+    ...(credential === undefined ? {} : { credential }),
+  }
+}
+
+// Renegotiation and transceiver requests never happen on a data-only link: relay the rest.
+function isRelayable(data: unknown): data is SignalData {
+  const type = (data as { type?: unknown } | null)?.type
+  return type === 'offer' || type === 'answer' || type === 'candidate'
+}
+
+function adaptChannel(channel: RTCDataChannel, pc: RTCPeerConnection | null): ByteChannel {
+  const maxMessageSize = pc?.sctp?.maxMessageSize || 64 * 1024
+  return {
+    maxMessageSize: Number.isFinite(maxMessageSize) ? maxMessageSize : 256 * 1024,
+    bufferedAmount: () => channel.bufferedAmount,
+    send(message) {
+      channel.send(message as Uint8Array<ArrayBuffer>)
+    },
+    onceDrained(threshold, listener) {
+      if (channel.bufferedAmount <= threshold) {
+        listener()
+        return () => {}
+      }
+      channel.bufferedAmountLowThreshold = threshold
+      const onLow = () => {
+        channel.removeEventListener('bufferedamountlow', onLow)
+        channel.removeEventListener('close', onLow)
+        listener()
+      }
+      channel.addEventListener('bufferedamountlow', onLow)
+      channel.addEventListener('close', onLow)
+      return () => {
+        channel.removeEventListener('bufferedamountlow', onLow)
+        channel.removeEventListener('close', onLow)
+      }
+    },
+  }
+}

@@ -1,0 +1,260 @@
+import {
+  CohortError,
+  type DeviceId,
+  err,
+  ok,
+  type PeerMessage,
+  type PeerMeta,
+  type RequestId,
+  type Result,
+  type Tensor,
+  type TensorFrame,
+  toCohortError,
+} from '@cohort/protocol'
+import { nextRequestId } from './request-id.ts'
+
+/** Small scalar parameters of a request (never tensors). */
+export type RequestParams = Readonly<Record<string, string | number | boolean>>
+
+/** What a requester gets back. */
+export interface RpcReply {
+  readonly frames: readonly TensorFrame[]
+  /** The responder's own timings, in ms. */
+  readonly timings: Readonly<Record<string, number>>
+  /** Wall time from sending the request to receiving the reply, in ms. */
+  readonly roundTripMs: number
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** The request fails with `timeout` after this many ms; the responder gets the same budget. */
+  readonly deadlineMs: number
+  /** Aborting cancels the request: the outcome is `cancelled` and the responder is told. */
+  readonly signal?: AbortSignal
+  readonly params?: RequestParams
+}
+
+/** What a handler receives. */
+export interface IncomingRequest {
+  readonly from: DeviceId
+  readonly method: string
+  readonly frames: readonly TensorFrame[]
+  readonly params: RequestParams
+  readonly deadlineMs: number
+  /** Aborted when the requester cancels, the deadline passes or the peer is gone. */
+  readonly signal: AbortSignal
+}
+
+/** What a handler answers. */
+export interface HandlerReply {
+  readonly frames: readonly Tensor[]
+  readonly timings?: Readonly<Record<string, number>>
+}
+
+/** Serves one method. Throwing a CohortError answers the requester with its code. */
+export type RpcHandler = (request: IncomingRequest) => Promise<HandlerReply>
+
+/** Looks up the handler of a method. */
+export type HandlerLookup = (method: string) => RpcHandler | undefined
+
+/** Sends one peer message; rejects when the link is gone. */
+export type SendMessage = (meta: PeerMeta, frames: readonly TensorFrame[]) => Promise<void>
+
+interface PendingRequest {
+  readonly startedAt: number
+  readonly settle: (outcome: Result<RpcReply, CohortError>) => void
+}
+
+/** Stamps tensors with a request's id and kind, without copying their data. */
+export function toFrames(
+  tensors: readonly Tensor[],
+  requestId: RequestId,
+  kind: TensorFrame['kind'],
+): TensorFrame[] {
+  return tensors.map((tensor) => ({ ...tensor, requestId, kind }) as TensorFrame)
+}
+
+/**
+ * Request/response over one peer link. Every request ends in exactly one outcome: the reply,
+ * or a typed error (`timeout`, `cancelled`, `peer-gone`, or the responder's error).
+ */
+export class RpcEndpoint {
+  private readonly pending = new Map<string, PendingRequest>()
+  private readonly running = new Map<string, AbortController>()
+  private closedWith: CohortError | null = null
+
+  constructor(
+    private readonly peerId: DeviceId,
+    private readonly send: SendMessage,
+    private readonly lookup: HandlerLookup,
+  ) {}
+
+  /** Sends a request; resolves with exactly one outcome, never rejects. */
+  request(
+    method: string,
+    tensors: readonly Tensor[],
+    options: RequestOptions,
+  ): Promise<Result<RpcReply, CohortError>> {
+    if (this.closedWith) return Promise.resolve(err(this.closedWith))
+    if (options.signal?.aborted)
+      return Promise.resolve(
+        err(new CohortError('cancelled', 'request cancelled before it was sent')),
+      )
+    const requestId = nextRequestId()
+    const startedAt = performance.now()
+    return new Promise((resolve) => {
+      const cleanup = () => {
+        clearTimeout(timer)
+        options.signal?.removeEventListener('abort', onAbort)
+        this.pending.delete(requestId)
+      }
+      const settle = (outcome: Result<RpcReply, CohortError>) => {
+        if (!this.pending.has(requestId)) return
+        cleanup()
+        resolve(outcome)
+      }
+      const cancelRemote = () => {
+        this.send({ type: 'cancel', requestId }, []).catch(() => {
+          // The link is gone: the responder is gone with it, nothing to cancel.
+        })
+      }
+      const onAbort = () => {
+        settle(
+          err(new CohortError('cancelled', `request ${method} to ${this.peerId} was cancelled`)),
+        )
+        cancelRemote()
+      }
+      const timer = setTimeout(() => {
+        settle(
+          err(
+            new CohortError(
+              'timeout',
+              `${method} to ${this.peerId} got no answer within ${options.deadlineMs} ms`,
+            ),
+          ),
+        )
+        cancelRemote()
+      }, options.deadlineMs)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.pending.set(requestId, { startedAt, settle })
+      const meta: PeerMeta = {
+        type: 'request',
+        requestId,
+        method,
+        deadlineMs: options.deadlineMs,
+        ...(options.params ? { params: { ...options.params } } : {}),
+      }
+      this.send(meta, toFrames(tensors, requestId, 'request')).catch((error: unknown) => {
+        settle(err(toCohortError(error, 'peer-gone')))
+      })
+    })
+  }
+
+  /** Handles one decoded message from the peer (all but heartbeats). */
+  receive(message: PeerMessage): void {
+    const { meta } = message
+    switch (meta.type) {
+      case 'request':
+        this.serve(meta, message.frames)
+        return
+      case 'response': {
+        const pending = this.pending.get(meta.requestId)
+        pending?.settle(
+          ok({
+            frames: message.frames,
+            timings: meta.timings ?? {},
+            roundTripMs: performance.now() - pending.startedAt,
+          }),
+        )
+        return
+      }
+      case 'error':
+        this.pending.get(meta.requestId)?.settle(err(CohortError.from(meta)))
+        return
+      case 'cancel':
+        this.running
+          .get(meta.requestId)
+          ?.abort(new CohortError('cancelled', 'the requester cancelled'))
+        return
+      case 'heartbeat':
+        return
+    }
+  }
+
+  /** Requests awaiting an answer. */
+  get pendingCount(): number {
+    return this.pending.size
+  }
+
+  /** Fails every pending request and aborts every running handler. */
+  close(error: CohortError): void {
+    if (this.closedWith) return
+    this.closedWith = error
+    for (const pending of [...this.pending.values()]) pending.settle(err(error))
+    for (const controller of this.running.values()) controller.abort(error)
+    this.running.clear()
+  }
+
+  private serve(
+    meta: Extract<PeerMeta, { type: 'request' }>,
+    frames: readonly TensorFrame[],
+  ): void {
+    const { requestId, method } = meta
+    const handler = this.lookup(method)
+    if (!handler) {
+      this.reply(
+        {
+          type: 'error',
+          requestId,
+          code: 'no-handler',
+          message: `this device does not serve ${method}`,
+        },
+        [],
+      )
+      return
+    }
+    const controller = new AbortController()
+    const timer = setTimeout(
+      () =>
+        controller.abort(new CohortError('timeout', `deadline of ${meta.deadlineMs} ms passed`)),
+      meta.deadlineMs,
+    )
+    this.running.set(requestId, controller)
+    const startedAt = performance.now()
+    const request: IncomingRequest = {
+      from: this.peerId,
+      method,
+      frames,
+      params: meta.params ?? {},
+      deadlineMs: meta.deadlineMs,
+      signal: controller.signal,
+    }
+    handler(request)
+      .then((reply) => {
+        if (controller.signal.aborted) return
+        const timings = { serveMs: performance.now() - startedAt, ...reply.timings }
+        this.reply(
+          { type: 'response', requestId, timings },
+          toFrames(reply.frames, requestId, 'response'),
+        )
+      })
+      .catch((error: unknown) => {
+        if (controller.signal.aborted) return
+        const cohortError = toCohortError(error, 'handler-failed')
+        this.reply(
+          { type: 'error', requestId, code: cohortError.code, message: cohortError.message },
+          [],
+        )
+      })
+      .finally(() => {
+        clearTimeout(timer)
+        this.running.delete(requestId)
+      })
+  }
+
+  private reply(meta: PeerMeta, frames: readonly TensorFrame[]): void {
+    this.send(meta, frames).catch(() => {
+      // The requester is gone; its side already ended the request with peer-gone.
+    })
+  }
+}

@@ -1,0 +1,303 @@
+import type { Server as HttpServer } from 'node:http'
+import {
+  assertNever,
+  type ClientMessage,
+  ClientMessageSchema,
+  type ClientToServerEvents,
+  type ErrorData,
+  type IceServer,
+  PROTOCOL_VERSION,
+  type ServerPush,
+  type ServerReply,
+  type ServerToClientEvents,
+  SIGNALING_EVENT,
+} from '@cohort/protocol'
+import { Server, type Socket } from 'socket.io'
+import { isolationHeaders } from './isolation-headers.ts'
+import { type RateLimitOptions, TokenBucket } from './rate-limit.ts'
+import { type Departure, type RoomRegistry, toPeerInfo } from './rooms.ts'
+import { createRoomCode, type TokenIssuer } from './tokens.ts'
+
+/** Largest socket.io packet accepted; a bigger one closes that socket's transport. */
+export const MAX_PACKET_BYTES = 64 * 1024
+
+/** What the coordinator needs; the server assembles it. */
+export interface CoordinatorOptions {
+  readonly registry: RoomRegistry
+  readonly tokens: TokenIssuer
+  readonly iceServers: readonly IceServer[]
+  readonly rateLimit: RateLimitOptions
+  /** How often empty rooms past their grace period are deleted. */
+  readonly sweepIntervalMs: number
+  readonly now: () => number
+  readonly log: (line: string) => void
+}
+
+/** The socket.io side of the server. */
+export interface Coordinator {
+  /** The socket.io server, for tests and for the health endpoint's counts. */
+  readonly io: Server<ClientToServerEvents, ServerToClientEvents>
+  /** Disconnects every socket, stops the sweep timer and closes the HTTP server. */
+  close(): Promise<void>
+}
+
+type CohortSocket = Socket<ClientToServerEvents, ServerToClientEvents>
+type Ack = (reply: ServerReply) => void
+
+/**
+ * Wires socket.io signaling onto `httpServer`: every inbound message is `unknown` until validated,
+ * every failure becomes a typed error for the sender and one log line, and nothing a client sends
+ * can throw out of a handler or disturb the other members of its room.
+ */
+export function createCoordinator(
+  httpServer: HttpServer,
+  options: CoordinatorOptions,
+): Coordinator {
+  const { registry, tokens, log } = options
+  const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, {
+    maxHttpBufferSize: MAX_PACKET_BYTES,
+    serveClient: false,
+    // The Vite dev server shares the port for its HMR WebSocket; do not close upgrades we skip.
+    destroyUpgrade: false,
+  })
+  // Polling responses come from engine.io, not from our request handler: isolate them too.
+  io.engine.on('headers', (headers: Record<string, string>) => {
+    Object.assign(headers, isolationHeaders)
+  })
+  io.engine.on('connection_error', (error: { code: number; message: string }) => {
+    log(`transport error ${error.code}: ${error.message}`)
+  })
+
+  const push = (connectionId: string, message: ServerPush): void => {
+    io.to(connectionId).emit(SIGNALING_EVENT, message)
+  }
+
+  const announceDeparture = (departure: Departure, reason: 'left' | 'disconnected'): void => {
+    for (const member of departure.remaining) {
+      push(member.connectionId, {
+        type: 'peer-left',
+        deviceId: departure.member.deviceId,
+        reason,
+      })
+    }
+    log(`${departure.room}/${departure.member.deviceId} ${reason}`)
+  }
+
+  const handle = (socket: CohortSocket, message: ClientMessage): ServerReply => {
+    switch (message.type) {
+      case 'create-room':
+        return createRoom(message)
+      case 'join-room':
+        return joinRoom(socket, message)
+      case 'signal': {
+        const route = registry.route(socket.id, message.to)
+        if (!route.ok) return errorReply(route.error)
+        push(route.value.toConnectionId, {
+          type: 'signal',
+          from: route.value.from,
+          linkId: message.linkId,
+          data: message.data,
+        })
+        return { type: 'ok' }
+      }
+      case 'leave': {
+        const departure = registry.leave(socket.id)
+        if (departure) announceDeparture(departure, 'left')
+        return { type: 'ok' }
+      }
+      default:
+        return assertNever(message)
+    }
+  }
+
+  const createRoom = (message: Extract<ClientMessage, { type: 'create-room' }>): ServerReply => {
+    if (message.protocolVersion !== PROTOCOL_VERSION)
+      return versionMismatch(message.protocolVersion)
+    let room = createRoomCode()
+    // 65 random bits make a collision practically impossible; checking costs nothing.
+    while (registry.has(room)) room = createRoomCode()
+    const created = registry.create(room)
+    if (!created.ok) return errorReply(created.error)
+    log(`${room} created`)
+    return { type: 'room-created', room, hostKey: tokens.hostKey(room) }
+  }
+
+  const joinRoom = (
+    socket: CohortSocket,
+    message: Extract<ClientMessage, { type: 'join-room' }>,
+  ): ServerReply => {
+    if (message.protocolVersion !== PROTOCOL_VERSION)
+      return versionMismatch(message.protocolVersion)
+    const { room } = message
+    const isHost = message.hostKey !== undefined && tokens.verifyHostKey(room, message.hostKey)
+    if (message.role === 'host' && !isHost) {
+      return errorReply({
+        code: 'forbidden',
+        message: 'The host role needs the host key this room was created with.',
+      })
+    }
+    let resumedId = null
+    if (message.resumeToken !== undefined) {
+      resumedId = tokens.verifyResumeToken(room, message.resumeToken)
+      // A stale or foreign token is not an attack worth refusing: the device just gets a new id.
+      if (resumedId === null) log(`${room}: ignored a resume token not issued for this room`)
+    }
+    if (!registry.has(room) && (isHost || resumedId !== null)) {
+      // Only this server's secret can have signed the proof, so the room existed before a restart.
+      const created = registry.create(room)
+      if (!created.ok) return errorReply(created.error)
+      log(`${room} re-created from a ${isHost ? 'host key' : 'resume token'}`)
+    }
+    const joined = registry.join({
+      connectionId: socket.id,
+      room,
+      role: message.role,
+      label: message.label,
+      ...(resumedId === null ? {} : { deviceId: resumedId }),
+    })
+    if (!joined.ok) return errorReply(joined.error)
+    const { member, peers, replaced, left, resumed } = joined.value
+
+    if (left) announceDeparture(left, 'left')
+    if (replaced) {
+      const notice: ServerPush = {
+        type: 'peer-left',
+        deviceId: replaced.deviceId,
+        reason: 'replaced',
+      }
+      // The old socket is told too, so a tab that lost the race stops using the identity.
+      push(replaced.connectionId, notice)
+      for (const peer of peers) push(peer.connectionId, notice)
+      log(`${room}/${replaced.deviceId} replaced by a new connection`)
+    }
+    for (const peer of peers)
+      push(peer.connectionId, { type: 'peer-joined', peer: toPeerInfo(member) })
+    log(`${room}/${member.deviceId} joined as ${member.role}${resumed ? ' (resumed)' : ''}`)
+    return {
+      type: 'welcome',
+      protocolVersion: PROTOCOL_VERSION,
+      room,
+      deviceId: member.deviceId,
+      resumeToken: tokens.resumeToken(room, member.deviceId),
+      role: member.role,
+      resumed,
+      peers: peers.map(toPeerInfo),
+      iceServers: [...options.iceServers],
+    }
+  }
+
+  const describe = (socket: CohortSocket): string => {
+    const membership = registry.memberOf(socket.id)
+    return membership
+      ? `${membership.room}/${membership.member.deviceId}`
+      : `socket ${socket.id} (no room)`
+  }
+
+  io.on('connection', (socket) => {
+    const bucket = new TokenBucket(options.rateLimit, options.now)
+    let dropped = 0
+
+    /** Runs one inbound message end to end; returns the reply, never throws. */
+    const receive = (raw: unknown): ServerReply => {
+      if (!bucket.take()) {
+        // One line per flood, not one per dropped message.
+        if (dropped++ === 0) log(`rate-limited ${describe(socket)}`)
+        return errorReply({
+          code: 'rate-limited',
+          message: `Too many messages (more than ${options.rateLimit.perSecond}/s); this one was dropped.`,
+        })
+      }
+      if (dropped > 0) {
+        log(`${describe(socket)} sends again after ${dropped} dropped messages`)
+        dropped = 0
+      }
+      const parsed = ClientMessageSchema.safeParse(raw)
+      if (!parsed.success) {
+        const error = validationError(parsed.error)
+        log(`${error.code} from ${describe(socket)}: ${error.message}`)
+        return errorReply(error)
+      }
+      try {
+        return handle(socket, parsed.data)
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error)
+        log(`internal error handling ${parsed.data.type} from ${describe(socket)}: ${message}`)
+        return errorReply({ code: 'internal', message: 'The server failed on this message.' })
+      }
+    }
+
+    const answer = (reply: ServerReply, ack: unknown): void => {
+      if (typeof ack === 'function') {
+        ;(ack as Ack)(reply)
+      } else if (reply.type === 'error') {
+        // No acknowledgement to carry it: the error still reaches the sender as a push.
+        socket.emit(SIGNALING_EVENT, { type: 'error', code: reply.code, message: reply.message })
+      }
+    }
+
+    socket.on(SIGNALING_EVENT, (raw: unknown, ack?: unknown) => {
+      answer(receive(raw), ack)
+    })
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (event === SIGNALING_EVENT) return
+      const reply = bucket.take()
+        ? errorReply({
+            code: 'bad-message',
+            message: `Unknown event "${event.slice(0, 40)}"; send "${SIGNALING_EVENT}".`,
+          })
+        : null
+      if (reply) {
+        log(`bad-message from ${describe(socket)}: unknown event "${event.slice(0, 40)}"`)
+        answer(reply, args.at(-1))
+      }
+    })
+    socket.on('disconnect', () => {
+      const departure = registry.leave(socket.id)
+      if (departure) announceDeparture(departure, 'disconnected')
+    })
+  })
+
+  const sweep = setInterval(() => {
+    for (const room of registry.sweep()) log(`${room} deleted after staying empty`)
+  }, options.sweepIntervalMs)
+  sweep.unref()
+
+  return {
+    io,
+    async close() {
+      clearInterval(sweep)
+      await io.close()
+    },
+  }
+}
+
+function errorReply(error: ErrorData): ServerReply {
+  return { type: 'error', code: error.code, message: error.message }
+}
+
+function versionMismatch(theirs: number): ServerReply {
+  return errorReply({
+    code: 'version-mismatch',
+    message: `This server speaks protocol ${PROTOCOL_VERSION}, the page speaks ${theirs}; reload the page.`,
+  })
+}
+
+/** The part of a validation failure that the error reply reports. */
+interface ValidationFailure {
+  readonly issues: readonly {
+    readonly code: string
+    readonly path: readonly PropertyKey[]
+    readonly message: string
+  }[]
+}
+
+/** Turns a validation failure into a typed error that names the field. */
+export function validationError(error: ValidationFailure): ErrorData {
+  const issue = error.issues[0]
+  const where = issue && issue.path.length > 0 ? ` at ${issue.path.map(String).join('.')}` : ''
+  const what = issue ? issue.message : 'invalid'
+  return {
+    code: issue?.code === 'too_big' ? 'payload-too-large' : 'bad-message',
+    message: `Invalid signaling message${where}: ${what}`.slice(0, 300),
+  }
+}

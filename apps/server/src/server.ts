@@ -1,0 +1,174 @@
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { IceServer } from '@cohort/protocol'
+import { createCoordinator } from './coordinator.ts'
+import { HEALTH_PATH, health, sendHealth } from './health.ts'
+import { isolationHeaders } from './isolation-headers.ts'
+import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.ts'
+import { DEFAULT_ROOM_LIMITS, RoomRegistry } from './rooms.ts'
+import { createStaticFiles, pathnameOf, type RequestHandler, sendText } from './static-files.ts'
+import { loadOrCreateSecret, TokenIssuer } from './tokens.ts'
+
+/** The repository root, for the defaults that live in it. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+/** How to run a server; every field has a default that suits `npm start`. */
+export interface ServerOptions {
+  /** Port to listen on; 0 picks a free one (tests, benchmarks). Default 8080. */
+  readonly port?: number | undefined
+  /** Interface to listen on. Default 0.0.0.0, so phones on the LAN can connect. */
+  readonly host?: string | undefined
+  /** The built web app. Default `<repo>/dist/web`. Ignored with `dev`. */
+  readonly staticDir?: string | undefined
+  /** Where the token secret is persisted. Default `<repo>/.cohort`. */
+  readonly stateDir?: string | undefined
+  /** A secret to use instead of the state dir's (COHORT_SECRET); at least 16 characters. */
+  readonly secret?: string | undefined
+  /** Serve apps/web through Vite in middleware mode (hot reload) instead of the built files. */
+  readonly dev?: boolean | undefined
+  /** STUN/TURN servers handed to devices in the welcome. Default none: LAN host candidates. */
+  readonly iceServers?: readonly IceServer[] | undefined
+  /** Members per room. Default 64. */
+  readonly maxRoomSize?: number | undefined
+  /** Rooms held at once. Default 10 000. */
+  readonly maxRooms?: number | undefined
+  /** How long an empty room is kept. Default 10 minutes. */
+  readonly emptyRoomGraceMs?: number | undefined
+  /** How often empty rooms are swept. Default one minute (or the grace period if shorter). */
+  readonly sweepIntervalMs?: number | undefined
+  /** Per-socket message budget. Default a burst of 200, then 50/s. */
+  readonly rateLimit?: RateLimitOptions | undefined
+  /** The clock, injectable so tests never sleep. */
+  readonly now?: (() => number) | undefined
+  /** Where log lines go. Default stdout with a `[cohort]` prefix. */
+  readonly log?: ((line: string) => void) | undefined
+}
+
+/** A listening server. */
+export interface RunningServer {
+  /** Base URL without a trailing slash, reachable from this machine (e.g. http://127.0.0.1:8080). */
+  readonly url: string
+  /** The port actually bound (useful with port 0). */
+  readonly port: number
+  /** The interface bound. */
+  readonly host: string
+  /** Live room and member counts. */
+  stats(): { rooms: number; members: number }
+  /** Disconnects every socket, stops every timer and closes the port. */
+  close(): Promise<void>
+}
+
+/** Starts the coordinator: static app (or Vite), health endpoint and socket.io on one port. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const now = options.now ?? Date.now
+  const log = options.log ?? ((line: string) => console.log(`[cohort] ${line}`))
+  const host = options.host ?? '0.0.0.0'
+  const limits = {
+    maxMembers: options.maxRoomSize ?? DEFAULT_ROOM_LIMITS.maxMembers,
+    maxRooms: options.maxRooms ?? DEFAULT_ROOM_LIMITS.maxRooms,
+    emptyRoomGraceMs: options.emptyRoomGraceMs ?? DEFAULT_ROOM_LIMITS.emptyRoomGraceMs,
+  }
+  const secret = loadOrCreateSecret(options.stateDir ?? join(REPO_ROOT, '.cohort'), options.secret)
+  const registry = new RoomRegistry(limits, now)
+  const startedAt = now()
+
+  let app: RequestHandler = () => undefined
+  const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(isolationHeaders)) res.setHeader(name, value)
+    try {
+      if (pathnameOf(req) === HEALTH_PATH) {
+        sendHealth(res, health(registry.stats(), startedAt, now()))
+      } else {
+        app(req, res)
+      }
+    } catch (error) {
+      log(`request ${req.method} ${req.url} failed: ${String(error)}`)
+      if (!res.headersSent) sendText(res, 500, 'Internal error.\n')
+      else res.destroy()
+    }
+  })
+
+  const coordinator = createCoordinator(httpServer, {
+    registry,
+    tokens: new TokenIssuer(secret),
+    iceServers: options.iceServers ?? [],
+    rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
+    sweepIntervalMs: options.sweepIntervalMs ?? Math.min(60_000, limits.emptyRoomGraceMs),
+    now,
+    log,
+  })
+
+  let closeVite = async (): Promise<void> => undefined
+  if (options.dev) {
+    const vite = await startVite(httpServer)
+    closeVite = () => vite.close()
+    app = (req, res) => {
+      vite.middlewares(req, res, () => sendText(res, 404, `Not found: ${pathnameOf(req)}\n`))
+    }
+  } else {
+    app = createStaticFiles(options.staticDir ?? join(REPO_ROOT, 'dist', 'web'), log)
+  }
+
+  try {
+    await listen(httpServer, options.port ?? 8080, host)
+  } catch (error) {
+    await coordinator.close()
+    await closeVite()
+    throw error
+  }
+  const { port } = httpServer.address() as AddressInfo
+
+  let closing: Promise<void> | undefined
+  return {
+    url: `http://${reachableHost(host)}:${port}`,
+    port,
+    host,
+    stats: () => registry.stats(),
+    close() {
+      closing ??= (async () => {
+        const closed = once(httpServer, 'close')
+        await closeVite()
+        await coordinator.close()
+        // Keep-alive connections would otherwise hold the port open for seconds.
+        httpServer.closeAllConnections()
+        await closed
+      })()
+      return closing
+    },
+  }
+}
+
+/** Vite in middleware mode, loaded only for `--dev` so production never needs it. */
+async function startVite(httpServer: ReturnType<typeof createServer>) {
+  const { createServer: createViteServer } = await import('vite')
+  return createViteServer({
+    configFile: join(REPO_ROOT, 'vite.config.ts'),
+    root: join(REPO_ROOT, 'apps', 'web'),
+    appType: 'spa',
+    server: { middlewareMode: true, hmr: { server: httpServer } },
+  })
+}
+
+function listen(
+  server: ReturnType<typeof createServer>,
+  port: number,
+  host: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error)
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+}
+
+/** A host that a client on this machine can dial when the server bound `host`. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1'
+  return host.includes(':') ? `[${host}]` : host
+}

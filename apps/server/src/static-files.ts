@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { extname, join } from 'node:path'
+import sirv from 'sirv'
+
+/** Vite's content-hashed output: a changed file gets a new name, so it can be cached forever. */
+const IMMUTABLE = 'public, max-age=31536000, immutable'
+
+/** Everything else (index.html, manifests, models) is revalidated; models are hash-checked anyway. */
+const REVALIDATE = 'no-cache'
+
+/** Types the browser is strict about: `instantiateStreaming` needs application/wasm. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.webmanifest': 'application/manifest+json; charset=utf-8',
+}
+
+/** A plain Node request handler. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+
+/** Paths the single-page app routes itself: the landing page, a room, a room's dashboard. */
+export function isAppRoute(pathname: string): boolean {
+  return (
+    pathname === '/' ||
+    pathname === '/host' ||
+    /^\/(?:r|host)\/[0-9A-Za-z_-]{1,64}\/?$/.test(pathname)
+  )
+}
+
+/** The pathname of a request, '' when the URL cannot be parsed. */
+export function pathnameOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * Serves the built web app from `dir`: app routes get index.html, files get their own type and
+ * caching, anything else is a 404 (never index.html, so a missing model is an error, not HTML).
+ */
+export function createStaticFiles(dir: string, log: (line: string) => void): RequestHandler {
+  const built = existsSync(join(dir, 'index.html'))
+  if (!built) log(`no built web app in ${dir}: run \`npm run build\` (npm start does it for you)`)
+  const serve = sirv(dir, {
+    etag: true,
+    // Exact paths only; app routes are mapped to index.html explicitly below.
+    extensions: [],
+    setHeaders(res, pathname) {
+      const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
+      if (type) res.setHeader('Content-Type', type)
+    },
+  })
+
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD')
+      sendText(res, 405, 'Only GET and HEAD are served here.\n')
+      return
+    }
+    const pathname = pathnameOf(req)
+    if (isAppRoute(pathname)) {
+      if (!built) {
+        sendText(
+          res,
+          503,
+          'The Cohort web app is not built yet: run `npm run build`, or `npm start`.\n',
+        )
+        return
+      }
+      req.url = '/index.html'
+    }
+    res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
+    serve(req, res, () => {
+      sendText(res, 404, `Not found: ${pathname}\n`)
+    })
+  }
+}
+
+/** A short plain-text response that no cache keeps. */
+export function sendText(res: ServerResponse, status: number, text: string): void {
+  res.statusCode = status
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8')
+  res.setHeader('Cache-Control', 'no-store')
+  res.end(text)
+}

@@ -1,0 +1,40 @@
+type Child = Node | string | number | null | undefined | false
+type Attributes = Record<string, string | number | boolean | EventListener | undefined>
+
+/** Creates an element: `h('button', { onclick }, 'Go')`. Attributes starting with `on` are listeners. */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Attributes = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag)
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue
+    if (typeof value === 'function') element.addEventListener(name.slice(2), value)
+    else if (value === true) element.setAttribute(name, '')
+    else element.setAttribute(name, String(value))
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue
+    element.append(child instanceof Node ? child : String(child))
+  }
+  return element
+}
+
+/** Replaces an element's children. */
+export function mount(parent: Element, ...children: Node[]): void {
+  parent.replaceChildren(...children)
+}
+
+/** Runs `render` at most once per animation frame however often it is asked for. */
+export function frameScheduler(render: () => void): () => void {
+  let queued = false
+  return () => {
+    if (queued) return
+    queued = true
+    requestAnimationFrame(() => {
+      queued = false
+      render()
+    })
+  }
+}

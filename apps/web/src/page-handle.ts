@@ -1,0 +1,15 @@
+import type { Mesh } from '@cohort/mesh'
+import type { EchoOutcome } from './diagnostics.ts'
+
+/** What a page exposes on `window.cohort`, for engineers in the console and for e2e tests. */
+export interface CohortPageHandle {
+  readonly mesh: Mesh
+  /** Echoes a random float32 tensor of `floatCount` elements off every open peer. */
+  echoAll(floatCount: number): Promise<EchoOutcome[]>
+}
+
+declare global {
+  interface Window {
+    cohort?: CohortPageHandle
+  }
+}

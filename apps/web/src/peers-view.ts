@@ -1,0 +1,43 @@
+import type { PeerStatus } from '@cohort/mesh'
+import { h } from './dom.ts'
+
+/** A table of room members and the state of the link to each. */
+export function peersTable(peers: readonly PeerStatus[], emptyText: string): HTMLElement {
+  if (peers.length === 0) return h('p', { class: 'muted' }, emptyText)
+  return h(
+    'table',
+    { 'data-testid': 'peers' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', {}, 'Device'),
+        h('th', {}, 'Role'),
+        h('th', {}, 'Link'),
+        h('th', {}, 'RTT'),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      ...peers.map((peer) =>
+        h(
+          'tr',
+          { 'data-peer': peer.info.deviceId, 'data-link': peer.link },
+          h(
+            'td',
+            {},
+            h('span', { class: 'mono' }, peer.info.deviceId),
+            ' ',
+            h('span', { class: 'muted' }, peer.info.label),
+          ),
+          h('td', {}, peer.info.role),
+          h('td', {}, h('span', { class: 'pill', 'data-link': peer.link }, peer.link)),
+          h('td', {}, peer.rttMs === null ? '–' : `${peer.rttMs.toFixed(1)} ms`),
+        ),
+      ),
+    ),
+  )
+}

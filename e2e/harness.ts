@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { type Browser, type BrowserContext, expect, type Page } from '@playwright/test'
+import type { EchoOutcome, PageApi } from './page-api.ts'
+
+const SERVER_MAIN = 'apps/server/src/main.ts'
+const LISTENING_MARKER = 'COHORT_LISTENING'
+
+/** A coordinator running as its own process, as `npm start` runs it. */
+export interface CohortServer {
+  readonly url: string
+  readonly port: number
+  readonly stateDir: string
+  /** Everything the server logged so far. */
+  readonly log: string[]
+  /** Kills the process (SIGKILL simulates a crash) and waits for it to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
+
+/** Starts the built app's server on a free port (or `port`), with its own state dir. */
+export async function startCohortServer(
+  options: { port?: number; stateDir?: string } = {},
+): Promise<CohortServer> {
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cohort-e2e-'))
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      SERVER_MAIN,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(options.port ?? 0),
+      '--state-dir',
+      stateDir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const log: string[] = []
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    lines.on('line', (line) => {
+      log.push(line)
+      if (line.startsWith(LISTENING_MARKER)) resolve(line.slice(LISTENING_MARKER.length).trim())
+    })
+    void exited.then(() => reject(new Error(`server exited before listening:\n${log.join('\n')}`)))
+  })
+  return {
+    url,
+    port: Number(new URL(url).port),
+    stateDir,
+    log,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+      if (!options.stateDir) rmSync(stateDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A browser context that can use WebRTC on a loopback-only machine (media permission, see TESTING.md). */
+export function newMemberContext(browser: Browser): Promise<BrowserContext> {
+  return browser.newContext({ permissions: ['camera', 'microphone'] })
+}
+
+/** The host creates a room from the landing page; returns its dashboard page and the join URL it shows. */
+export async function createRoomAsHost(browser: Browser, server: CohortServer) {
+  const context = await newMemberContext(browser)
+  const page = await context.newPage()
+  await page.goto(server.url)
+  await page.getByTestId('create-room').click()
+  await page.waitForURL(/\/host\/[0-9A-Z]{13}$/)
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+  const joinUrl = await page.getByTestId('join-url').getAttribute('href')
+  if (!joinUrl) throw new Error('the dashboard shows no join URL')
+  return { context, page, joinUrl }
+}
+
+/** Opens the join URL in a fresh context and waits until the page is a joined device. */
+export async function joinAsDevice(browser: Browser, joinUrl: string) {
+  const context = await newMemberContext(browser)
+  const page = await context.newPage()
+  await page.goto(joinUrl)
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+  const deviceId = await page.getByTestId('device-id').innerText()
+  return { context, page, deviceId }
+}
+
+/** Waits until `page` holds open data channels to exactly `count` peers. */
+export async function waitForOpenLinks(page: Page, count: number): Promise<void> {
+  await expect(page.locator('tr[data-link="open"]')).toHaveCount(count, { timeout: 30_000 })
+}
+
+/** Echoes a random float32 tensor of `floatCount` elements from `page` off every open peer. */
+export function echoAll(page: Page, floatCount: number): Promise<EchoOutcome[]> {
+  return page.evaluate((count) => {
+    const handle = (window as unknown as { cohort?: PageApi }).cohort
+    if (!handle) throw new Error('the page exposes no window.cohort')
+    return handle.echoAll(count)
+  }, floatCount)
+}

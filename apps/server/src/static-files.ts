@@ -47,15 +47,18 @@ export function pathnameOf(req: IncomingMessage): string {
 export function createStaticFiles(dir: string, log: (line: string) => void): RequestHandler {
   const built = existsSync(join(dir, 'index.html'))
   if (!built) log(`no built web app in ${dir}: run \`npm run build\` (npm start does it for you)`)
-  const serve = sirv(dir, {
-    etag: true,
-    // Exact paths only; app routes are mapped to index.html explicitly below.
-    extensions: [],
-    setHeaders(res, pathname) {
-      const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
-      if (type) res.setHeader('Content-Type', type)
-    },
-  })
+  // sirv lists the directory once at startup and throws when it does not exist.
+  const serve = existsSync(dir)
+    ? sirv(dir, {
+        etag: true,
+        // Exact paths only; app routes are mapped to index.html explicitly below.
+        extensions: [],
+        setHeaders(res, pathname) {
+          const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
+          if (type) res.setHeader('Content-Type', type)
+        },
+      })
+    : null
 
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -76,9 +79,9 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
       req.url = '/index.html'
     }
     res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
-    serve(req, res, () => {
-      sendText(res, 404, `Not found: ${pathname}\n`)
-    })
+    const notFound = () => sendText(res, 404, `Not found: ${pathname}\n`)
+    if (serve) serve(req, res, notFound)
+    else notFound()
   }
 }
 

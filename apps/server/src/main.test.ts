@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
+// `--import tsx` resolves from the working directory: run where node_modules is.
+const REPO = fileURLToPath(new URL('../../../', import.meta.url))
+
+let dir: string
+let child: ChildProcess | undefined
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cohort-main-'))
+  mkdirSync(join(dir, 'web'))
+  writeFileSync(join(dir, 'web', 'index.html'), '<!doctype html>')
+})
+
+afterEach(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  child = undefined
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** Runs the CLI; `output` grows as it prints. */
+function run(args: string[]) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO,
+    env: { ...process.env, COHORT_SECRET: '', COHORT_ICE_SERVERS: '' },
+  })
+  child = proc
+  let output = ''
+  proc.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  proc.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return { proc, output: () => output, exited }
+}
+
+describe('cli', () => {
+  it('prints where it listens, serves, and closes cleanly on SIGTERM', async () => {
+    const cli = run([
+      '--port',
+      '0',
+      '--static',
+      join(dir, 'web'),
+      '--state-dir',
+      join(dir, 'state'),
+    ])
+    const url = await new Promise<string>((resolve, reject) => {
+      cli.proc.stdout.on('data', () => {
+        const match = /^COHORT_LISTENING (\S+)$/m.exec(cli.output())
+        if (match) resolve(match[1]!)
+      })
+      cli.exited.then(() => reject(new Error(`exited early:\n${cli.output()}`)), reject)
+    })
+    expect(cli.output()).toMatch(/Cohort is running/)
+    expect(cli.output()).toMatch(/Local: +http:\/\/localhost:\d+\//)
+    const health = await fetch(`${url}/healthz`)
+    expect(await health.json()).toMatchObject({ ok: true })
+    expect((await fetch(`${url}/`)).status).toBe(200)
+
+    cli.proc.kill('SIGTERM')
+    const [code] = await cli.exited
+    expect(code).toBe(0)
+  })
+
+  it('prints help', async () => {
+    const cli = run(['--help'])
+    const [code] = await cli.exited
+    expect(code).toBe(0)
+    for (const flag of ['--port', '--host', '--dev', '--static', '--state-dir', '--ice']) {
+      expect(cli.output()).toContain(flag)
+    }
+  })
+
+  it('rejects bad options with a message and exit code 1', async () => {
+    const cli = run(['--port', 'eighty', '--ice', '[{"urls": 5}]'])
+    const [code] = await cli.exited
+    expect(code).toBe(1)
+    expect(cli.output()).toMatch(/--port must be an integer/)
+  })
+})

@@ -1,0 +1,161 @@
+import { type DeviceId, DeviceIdSchema, RoomCodeSchema } from '@cohort/protocol'
+import { describe, expect, it } from 'vitest'
+import { type JoinOutcome, RoomRegistry } from './rooms.ts'
+
+const A = RoomCodeSchema.parse('AAAAAAAAAAAAA')
+const B = RoomCodeSchema.parse('BBBBBBBBBBBBB')
+
+function setup(limits: { maxMembers?: number; maxRooms?: number; emptyRoomGraceMs?: number } = {}) {
+  let clock = 1_000
+  let counter = 0
+  const registry = new RoomRegistry(
+    { maxMembers: 4, maxRooms: 10, emptyRoomGraceMs: 60_000, ...limits },
+    () => clock,
+    () => DeviceIdSchema.parse(`device${String(counter++).padStart(4, '0')}`),
+  )
+  return {
+    registry,
+    advance: (ms: number) => {
+      clock += ms
+    },
+  }
+}
+
+function joined(registry: RoomRegistry, connectionId: string, room = A, deviceId?: DeviceId) {
+  const result = registry.join({
+    connectionId,
+    room,
+    role: 'device',
+    label: connectionId,
+    ...(deviceId ? { deviceId } : {}),
+  })
+  if (!result.ok) throw new Error(result.error.message)
+  return result.value
+}
+
+describe('RoomRegistry', () => {
+  it('joins members under fresh ids and lists the others as peers', () => {
+    const { registry } = setup()
+    expect(registry.create(A)).toEqual({ ok: true, value: undefined })
+    const first = joined(registry, 's1')
+    const second = joined(registry, 's2')
+    expect(first).toMatchObject({ resumed: false, peers: [], replaced: null, left: null })
+    expect(second.peers.map((p) => p.deviceId)).toEqual([first.member.deviceId])
+    expect(second.member.deviceId).not.toBe(first.member.deviceId)
+    expect(registry.stats()).toEqual({ rooms: 1, members: 2 })
+    expect(registry.memberOf('s2')?.member.connectionId).toBe('s2')
+  })
+
+  it('refuses unknown rooms and full rooms', () => {
+    const { registry } = setup({ maxMembers: 2 })
+    const missing = registry.join({ connectionId: 's1', room: A, role: 'device', label: '' })
+    expect(missing).toMatchObject({ ok: false, error: { code: 'room-not-found' } })
+    registry.create(A)
+    joined(registry, 's1')
+    joined(registry, 's2')
+    const full = registry.join({ connectionId: 's3', room: A, role: 'device', label: '' })
+    expect(full).toMatchObject({ ok: false, error: { code: 'room-full' } })
+    expect(registry.stats().members).toBe(2)
+  })
+
+  it('lets a resumed device into a full room by replacing its old connection', () => {
+    const { registry } = setup({ maxMembers: 2 })
+    registry.create(A)
+    const first = joined(registry, 's1')
+    joined(registry, 's2')
+    const again = joined(registry, 's1-reloaded', A, first.member.deviceId)
+    expect(again.resumed).toBe(true)
+    expect(again.replaced?.connectionId).toBe('s1')
+    expect(again.peers.map((p) => p.connectionId)).toEqual(['s2'])
+    expect(registry.memberOf('s1')).toBeUndefined()
+    expect(registry.leave('s1')).toBeNull()
+    expect(registry.stats()).toEqual({ rooms: 1, members: 2 })
+  })
+
+  it('keeps one connection in at most one room', () => {
+    const { registry } = setup()
+    registry.create(A)
+    registry.create(B)
+    const inA = joined(registry, 's1', A)
+    joined(registry, 'other', A)
+    const inB = joined(registry, 's1', B)
+    expect(inB.left).toMatchObject({ room: A, member: { deviceId: inA.member.deviceId } })
+    expect(inB.left?.remaining.map((m) => m.connectionId)).toEqual(['other'])
+    expect(registry.membersOf(A).map((m) => m.connectionId)).toEqual(['other'])
+    expect(registry.stats().members).toBe(2)
+  })
+
+  it('rejoining the same room with its own token is a clean leave and join', () => {
+    const { registry } = setup({ maxMembers: 1 })
+    registry.create(A)
+    const first = joined(registry, 's1')
+    const again: JoinOutcome = joined(registry, 's1', A, first.member.deviceId)
+    expect(again).toMatchObject({ resumed: true, replaced: null })
+    expect(again.left?.member.deviceId).toBe(first.member.deviceId)
+  })
+
+  it('routes only inside the sender room', () => {
+    const { registry } = setup()
+    registry.create(A)
+    registry.create(B)
+    const a1 = joined(registry, 'a1', A)
+    const a2 = joined(registry, 'a2', A)
+    const b1 = joined(registry, 'b1', B)
+    expect(registry.route('a1', a2.member.deviceId)).toEqual({
+      ok: true,
+      value: { from: a1.member.deviceId, toConnectionId: 'a2' },
+    })
+    expect(registry.route('a1', b1.member.deviceId)).toMatchObject({
+      ok: false,
+      error: { code: 'peer-not-found' },
+    })
+    expect(registry.route('a1', a1.member.deviceId)).toMatchObject({ ok: false })
+    expect(registry.route('nobody', a1.member.deviceId)).toMatchObject({
+      ok: false,
+      error: { code: 'not-in-room' },
+    })
+  })
+
+  it('deletes rooms only after they stayed empty for the grace period', () => {
+    const { registry, advance } = setup({ emptyRoomGraceMs: 60_000 })
+    registry.create(A)
+    registry.create(B)
+    joined(registry, 'a1', A)
+    advance(59_999)
+    expect(registry.sweep()).toEqual([])
+    advance(1)
+    expect(registry.sweep()).toEqual([B])
+    expect(registry.leave('a1')?.remaining).toEqual([])
+    advance(30_000)
+    expect(registry.sweep()).toEqual([])
+    joined(registry, 'a2', A)
+    registry.leave('a2')
+    advance(59_999)
+    expect(registry.sweep()).toEqual([])
+    advance(1)
+    expect(registry.sweep()).toEqual([A])
+    expect(registry.stats()).toEqual({ rooms: 0, members: 0 })
+  })
+
+  it('caps the number of rooms, sweeping expired ones first', () => {
+    const { registry, advance } = setup({ maxRooms: 1, emptyRoomGraceMs: 1_000 })
+    registry.create(A)
+    expect(registry.create(B)).toMatchObject({ ok: false, error: { code: 'rate-limited' } })
+    expect(registry.create(A)).toMatchObject({ ok: true })
+    advance(1_000)
+    expect(registry.create(B)).toMatchObject({ ok: true })
+    expect(registry.has(A)).toBe(false)
+  })
+
+  it('strips control characters from labels', () => {
+    const { registry } = setup()
+    registry.create(A)
+    const result = registry.join({
+      connectionId: 's1',
+      room: A,
+      role: 'host',
+      label: '  Ada\u0000s\nphone\u2028 ',
+    })
+    expect(result.ok && result.value.member.label).toBe('Ada s phone')
+  })
+})

@@ -1,0 +1,169 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PROTOCOL_VERSION } from '@cohort/protocol'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunningServer, startServer } from './server.ts'
+
+const INDEX = '<!doctype html><title>Cohort</title>'
+
+let dir: string
+let server: RunningServer
+
+function file(path: string, content: string): void {
+  const full = join(dir, 'web', path)
+  mkdirSync(join(full, '..'), { recursive: true })
+  writeFileSync(full, content)
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cohort-server-'))
+  file('index.html', INDEX)
+  file('assets/index-3f2a9c.js', 'console.log(1)')
+  file('assets/ort-wasm-simd-threaded.jsep-1a2b.wasm', '\0asm')
+  file('assets/worker-9e8d.mjs', 'export {}')
+  file('models/fashion/manifest.json', '{"task":"fashion"}')
+  file('models/fashion/teacher.onnx', 'onnx bytes')
+  file('.secret', 'dotfiles are never served')
+  server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    staticDir: join(dir, 'web'),
+    stateDir: join(dir, 'state'),
+    log: () => undefined,
+  })
+})
+
+afterAll(async () => {
+  await server.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init)
+
+function expectIsolated(response: Response): void {
+  expect(response.headers.get('cross-origin-opener-policy')).toBe('same-origin')
+  expect(response.headers.get('cross-origin-embedder-policy')).toBe('require-corp')
+  expect(response.headers.get('cross-origin-resource-policy')).toBe('same-origin')
+}
+
+describe('http', () => {
+  it('reports health', async () => {
+    const response = await get('/healthz')
+    expect(response.status).toBe(200)
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expectIsolated(response)
+    expect(await response.json()).toEqual({
+      ok: true,
+      rooms: 0,
+      members: 0,
+      uptimeS: expect.any(Number),
+      protocolVersion: PROTOCOL_VERSION,
+    })
+  })
+
+  it.each(['/', '/r/0123456789ABC', '/host', '/host/0123456789ABC', '/r/0123456789ABC/'])(
+    'serves the app for the route %s',
+    async (path) => {
+      const response = await get(path)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toMatch(/^text\/html/)
+      expect(response.headers.get('cache-control')).toBe('no-cache')
+      expectIsolated(response)
+      expect(await response.text()).toBe(INDEX)
+    },
+  )
+
+  it.each([
+    ['/assets/index-3f2a9c.js', 'text/javascript', 'public, max-age=31536000, immutable'],
+    ['/assets/worker-9e8d.mjs', 'text/javascript', 'public, max-age=31536000, immutable'],
+    [
+      '/assets/ort-wasm-simd-threaded.jsep-1a2b.wasm',
+      'application/wasm',
+      'public, max-age=31536000, immutable',
+    ],
+    ['/models/fashion/manifest.json', 'application/json', 'no-cache'],
+    ['/models/fashion/teacher.onnx', 'application/octet-stream', 'no-cache'],
+  ])('serves %s as %s with cache policy %s', async (path, type, cache) => {
+    const response = await get(path)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')?.split(';')[0]).toBe(type)
+    expect(response.headers.get('cache-control')).toBe(cache)
+    expectIsolated(response)
+  })
+
+  it('revalidates with an ETag', async () => {
+    const first = await get('/models/fashion/manifest.json')
+    const etag = first.headers.get('etag')
+    expect(etag).toBeTruthy()
+    const again = await get('/models/fashion/manifest.json', {
+      headers: { 'if-none-match': etag! },
+    })
+    expect(again.status).toBe(304)
+    expectIsolated(again)
+  })
+
+  it.each([
+    '/missing.js',
+    '/models/fashion/missing.onnx',
+    '/r/0123456789ABC/extra',
+    '/.secret',
+    '/../package.json',
+    '/index',
+  ])('answers %s with a 404, not the app', async (path) => {
+    const response = await get(path)
+    expect(response.status).toBe(404)
+    expectIsolated(response)
+    expect(await response.text()).not.toContain('<title>')
+  })
+
+  it('serves only GET and HEAD', async () => {
+    const post = await get('/', { method: 'POST' })
+    expect(post.status).toBe(405)
+    expect(post.headers.get('allow')).toBe('GET, HEAD')
+    const head = await get('/', { method: 'HEAD' })
+    expect(head.status).toBe(200)
+  })
+
+  it('isolates socket.io polling responses too', async () => {
+    const response = await get('/socket.io/?EIO=4&transport=polling')
+    expect(response.status).toBe(200)
+    expectIsolated(response)
+    expect(await response.text()).toMatch(/"maxPayload":65536/)
+  })
+})
+
+describe('without a built app', () => {
+  it('says how to build it instead of serving nothing', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'cohort-empty-'))
+    const logs: string[] = []
+    const bare = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      staticDir: join(empty, 'web'),
+      stateDir: empty,
+      log: (line) => logs.push(line),
+    })
+    try {
+      const response = await fetch(`${bare.url}/`)
+      expect(response.status).toBe(503)
+      expect(await response.text()).toMatch(/npm run build/)
+      expect(logs.join('\n')).toMatch(/no built web app/)
+      expect((await fetch(`${bare.url}/healthz`)).status).toBe(200)
+    } finally {
+      await bare.close()
+      rmSync(empty, { recursive: true, force: true })
+    }
+  })
+
+  it('reports a busy port as an error', async () => {
+    const other = startServer({
+      port: server.port,
+      host: '127.0.0.1',
+      staticDir: join(dir, 'web'),
+      stateDir: join(dir, 'state'),
+      log: () => undefined,
+    })
+    await expect(other).rejects.toMatchObject({ code: 'EADDRINUSE' })
+  })
+})

@@ -1,0 +1,100 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DeviceIdSchema, type RoomCode, RoomCodeSchema } from '@cohort/protocol'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import {
+  createDeviceId,
+  createRoomCode,
+  loadOrCreateSecret,
+  SECRET_FILE,
+  TokenIssuer,
+} from './tokens.ts'
+
+const room = (code: string) => RoomCodeSchema.parse(code)
+const device = (id: string) => DeviceIdSchema.parse(id)
+
+describe('ids', () => {
+  it('makes valid, distinct room codes that use the whole alphabet', () => {
+    const codes = new Set<RoomCode>()
+    for (let i = 0; i < 2_000; i++) codes.add(createRoomCode())
+    expect(codes.size).toBe(2_000)
+    for (const code of codes) expect(RoomCodeSchema.safeParse(code).success).toBe(true)
+    const characters = new Set([...codes].join(''))
+    expect(characters.size).toBe(32)
+  })
+
+  it('makes valid, distinct device ids', () => {
+    const ids = new Set(Array.from({ length: 2_000 }, createDeviceId))
+    expect(ids.size).toBe(2_000)
+    for (const id of ids) expect(id).toMatch(/^[0-9a-z]{10}$/)
+  })
+})
+
+describe('TokenIssuer', () => {
+  const issuer = new TokenIssuer(Buffer.alloc(32, 7))
+  const a = room('0123456789ABC')
+  const b = room('0123456789ABD')
+
+  it('issues host keys that verify only for their room', () => {
+    const key = issuer.hostKey(a)
+    expect(key).toMatch(/^[0-9A-Za-z_-]{43}$/)
+    expect(issuer.verifyHostKey(a, key)).toBe(true)
+    expect(issuer.verifyHostKey(b, key)).toBe(false)
+    expect(issuer.verifyHostKey(a, `${key.slice(0, -1)}x`)).toBe(false)
+    expect(issuer.verifyHostKey(a, key.slice(1))).toBe(false)
+    expect(issuer.verifyHostKey(a, '')).toBe(false)
+  })
+
+  it('issues resume tokens that prove a device id in one room only', () => {
+    const id = device('abcdef0123')
+    const token = issuer.resumeToken(a, id)
+    expect(token.startsWith(id)).toBe(true)
+    expect(issuer.verifyResumeToken(a, token)).toBe(id)
+    expect(issuer.verifyResumeToken(b, token)).toBeNull()
+    // Another id with the first one's MAC must not verify.
+    expect(issuer.verifyResumeToken(a, `abcdef0124${token.slice(10)}`)).toBeNull()
+    expect(issuer.verifyResumeToken(a, token.slice(0, -1))).toBeNull()
+    expect(issuer.verifyResumeToken(a, 'short')).toBeNull()
+    expect(issuer.verifyResumeToken(a, `${'A'.repeat(10)}${token.slice(10)}`)).toBeNull()
+  })
+
+  it('host keys and resume tokens are different things', () => {
+    const key = issuer.hostKey(a)
+    expect(issuer.verifyResumeToken(a, key)).toBeNull()
+  })
+
+  it('depends on the secret', () => {
+    const other = new TokenIssuer(Buffer.alloc(32, 8))
+    expect(other.verifyHostKey(a, issuer.hostKey(a))).toBe(false)
+    expect(() => new TokenIssuer(Buffer.alloc(8))).toThrow(/at least 16 bytes/)
+  })
+})
+
+describe('loadOrCreateSecret', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cohort-tokens-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('creates a private secret once and reads the same one back', () => {
+    const stateDir = join(dir, 'nested', '.cohort')
+    const first = loadOrCreateSecret(stateDir)
+    expect(first.length).toBe(32)
+    expect(statSync(join(stateDir, SECRET_FILE)).mode & 0o777).toBe(0o600)
+    expect(loadOrCreateSecret(stateDir).equals(first)).toBe(true)
+    expect(readFileSync(join(stateDir, SECRET_FILE), 'utf8').trim()).toBe(first.toString('hex'))
+  })
+
+  it('prefers a secret from the environment', () => {
+    const secret = loadOrCreateSecret(dir, 'a shared secret for two processes')
+    expect(secret.toString()).toBe('a shared secret for two processes')
+    expect(() => loadOrCreateSecret(dir, 'short')).toThrow(/at least 16/)
+  })
+
+  it('refuses a corrupt secret file instead of silently replacing it', () => {
+    writeFileSync(join(dir, SECRET_FILE), 'not hex at all')
+    expect(() => loadOrCreateSecret(dir)).toThrow(/not a hex secret/)
+  })
+})

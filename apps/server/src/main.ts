@@ -71,8 +71,10 @@ async function main(options: Record<string, unknown>): Promise<void> {
       },
     )
   }
-  process.once('SIGINT', () => stop('SIGINT'))
-  process.once('SIGTERM', () => stop('SIGTERM'))
+  // `on`, not `once`: libraries using signal-exit (loaded by Vite on demand) re-raise a signal
+  // that no other listener is left to handle, which would kill us before we have closed.
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
 }
 
 async function printBanner(host: string, port: number, url: string, dev: boolean): Promise<void> {

@@ -148,7 +148,8 @@ async function startVite(httpServer: ReturnType<typeof createServer>) {
     configFile: join(REPO_ROOT, 'vite.config.ts'),
     root: join(REPO_ROOT, 'apps', 'web'),
     appType: 'spa',
-    server: { middlewareMode: true, hmr: { server: httpServer } },
+    // HMR shares our port: one process, one port, also in development.
+    server: { middlewareMode: true, ws: { server: httpServer } },
   })
 }
 

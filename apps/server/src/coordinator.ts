@@ -43,6 +43,8 @@ export interface Coordinator {
 
 type CohortSocket = Socket<ClientToServerEvents, ServerToClientEvents>
 type Ack = (reply: ServerReply) => void
+/** Announcements that must follow the reply, e.g. peer-joined after the newcomer's welcome. */
+type AfterReply = (announce: () => void) => void
 
 /**
  * Wires socket.io signaling onto `httpServer`: every inbound message is `unknown` until validated,
@@ -83,12 +85,16 @@ export function createCoordinator(
     log(`${departure.room}/${departure.member.deviceId} ${reason}`)
   }
 
-  const handle = (socket: CohortSocket, message: ClientMessage): ServerReply => {
+  const handle = (
+    socket: CohortSocket,
+    message: ClientMessage,
+    afterReply: AfterReply,
+  ): ServerReply => {
     switch (message.type) {
       case 'create-room':
         return createRoom(message)
       case 'join-room':
-        return joinRoom(socket, message)
+        return joinRoom(socket, message, afterReply)
       case 'signal': {
         const route = registry.route(socket.id, message.to)
         if (!route.ok) return errorReply(route.error)
@@ -125,6 +131,7 @@ export function createCoordinator(
   const joinRoom = (
     socket: CohortSocket,
     message: Extract<ClientMessage, { type: 'join-room' }>,
+    afterReply: AfterReply,
   ): ServerReply => {
     if (message.protocolVersion !== PROTOCOL_VERSION)
       return versionMismatch(message.protocolVersion)
@@ -170,8 +177,12 @@ export function createCoordinator(
       for (const peer of peers) push(peer.connectionId, notice)
       log(`${room}/${replaced.deviceId} replaced by a new connection`)
     }
-    for (const peer of peers)
-      push(peer.connectionId, { type: 'peer-joined', peer: toPeerInfo(member) })
+    // After the welcome, so the newcomer knows its id before any peer's signal can reach it.
+    afterReply(() => {
+      for (const peer of peers) {
+        push(peer.connectionId, { type: 'peer-joined', peer: toPeerInfo(member) })
+      }
+    })
     log(`${room}/${member.deviceId} joined as ${member.role}${resumed ? ' (resumed)' : ''}`)
     return {
       type: 'welcome',
@@ -197,8 +208,8 @@ export function createCoordinator(
     const bucket = new TokenBucket(options.rateLimit, options.now)
     let dropped = 0
 
-    /** Runs one inbound message end to end; returns the reply, never throws. */
-    const receive = (raw: unknown): ServerReply => {
+    /** Validates and handles one inbound message; returns the reply, never throws. */
+    const receive = (raw: unknown, afterReply: AfterReply): ServerReply => {
       if (!bucket.take()) {
         // One line per flood, not one per dropped message.
         if (dropped++ === 0) log(`rate-limited ${describe(socket)}`)
@@ -218,7 +229,7 @@ export function createCoordinator(
         return errorReply(error)
       }
       try {
-        return handle(socket, parsed.data)
+        return handle(socket, parsed.data, afterReply)
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error)
         log(`internal error handling ${parsed.data.type} from ${describe(socket)}: ${message}`)
@@ -236,18 +247,30 @@ export function createCoordinator(
     }
 
     socket.on(SIGNALING_EVENT, (raw: unknown, ack?: unknown) => {
-      answer(receive(raw), ack)
+      const announcements: (() => void)[] = []
+      try {
+        answer(
+          receive(raw, (announce) => announcements.push(announce)),
+          ack,
+        )
+        for (const announce of announcements) announce()
+      } catch (error) {
+        // Only a transport failure can land here; the room must not notice it.
+        log(`failed to answer ${describe(socket)}: ${String(error)}`)
+      }
     })
     socket.onAny((event: string, ...args: unknown[]) => {
       if (event === SIGNALING_EVENT) return
       const reply = bucket.take()
         ? errorReply({
             code: 'bad-message',
-            message: `Unknown event "${event.slice(0, 40)}"; send "${SIGNALING_EVENT}".`,
+            message: `Unknown event ${JSON.stringify(event.slice(0, 40))}; send "${SIGNALING_EVENT}".`,
           })
         : null
       if (reply) {
-        log(`bad-message from ${describe(socket)}: unknown event "${event.slice(0, 40)}"`)
+        log(
+          `bad-message from ${describe(socket)}: unknown event ${JSON.stringify(event.slice(0, 40))}`,
+        )
         answer(reply, args.at(-1))
       }
     })

@@ -1,4 +1,3 @@
-import type { Server as HttpServer } from 'node:http'
 import {
   assertNever,
   type ClientMessage,
@@ -16,6 +15,7 @@ import { Server, type Socket } from 'socket.io'
 import { isolationHeaders } from './isolation-headers.ts'
 import { type RateLimitOptions, TokenBucket } from './rate-limit.ts'
 import { type Departure, type RoomRegistry, toPeerInfo } from './rooms.ts'
+import type { AnyHttpServer } from './server.ts'
 import { createRoomCode, type TokenIssuer } from './tokens.ts'
 
 /** Largest socket.io packet accepted; a bigger one closes that socket's transport. */
@@ -52,7 +52,7 @@ type AfterReply = (announce: () => void) => void
  * can throw out of a handler or disturb the other members of its room.
  */
 export function createCoordinator(
-  httpServer: HttpServer,
+  httpServer: AnyHttpServer,
   options: CoordinatorOptions,
 ): Coordinator {
   const { registry, tokens, log } = options

@@ -1,5 +1,7 @@
+export { LISTENING_MARKER } from './banner.ts'
 export { HEALTH_PATH, type Health } from './health.ts'
 export { type ListeningUrls, listeningUrls } from './lan-urls.ts'
 export { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.ts'
 export { DEFAULT_ROOM_LIMITS } from './rooms.ts'
 export { type RunningServer, type ServerOptions, startServer } from './server.ts'
+export type { TlsCredentials } from './tls.ts'

@@ -37,18 +37,20 @@ describe('lan urls', () => {
   })
 
   it('prints localhost and every LAN address for a wildcard host', () => {
-    expect(listeningUrls('0.0.0.0', 8080, interfaces)).toEqual({
+    expect(listeningUrls('0.0.0.0', 8080, 'http', interfaces)).toEqual({
       local: 'http://localhost:8080/',
       lan: ['http://192.168.1.23:8080/', 'http://203.0.113.9:8080/', 'http://169.254.3.4:8080/'],
     })
   })
 
   it('prints only the bound address for a specific host', () => {
-    expect(listeningUrls('127.0.0.1', 80, interfaces)).toEqual({
+    expect(listeningUrls('127.0.0.1', 80, 'http', interfaces)).toEqual({
       local: 'http://127.0.0.1:80/',
       lan: [],
     })
-    expect(listeningUrls('192.168.1.23', 80, interfaces).lan).toEqual(['http://192.168.1.23:80/'])
-    expect(listeningUrls('::1', 80, interfaces).local).toBe('http://[::1]:80/')
+    expect(listeningUrls('192.168.1.23', 80, 'https', interfaces).lan).toEqual([
+      'https://192.168.1.23:80/',
+    ])
+    expect(listeningUrls('::1', 80, 'http', interfaces).local).toBe('http://[::1]:80/')
   })
 })

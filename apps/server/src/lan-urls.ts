@@ -25,19 +25,25 @@ function rank(address: string): number {
   return 1
 }
 
+/** Whether `host` means every interface. */
+export function isWildcardHost(host: string): boolean {
+  return WILDCARDS.has(host)
+}
+
 /** How the server can be reached when it listens on `host`:`port`. */
 export function listeningUrls(
   host: string,
   port: number,
+  protocol: 'http' | 'https' = 'http',
   interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>,
 ): ListeningUrls {
   if (WILDCARDS.has(host)) {
     return {
-      local: `http://localhost:${port}/`,
-      lan: lanAddresses(interfaces).map((address) => `http://${address}:${port}/`),
+      local: `${protocol}://localhost:${port}/`,
+      lan: lanAddresses(interfaces).map((address) => `${protocol}://${address}:${port}/`),
     }
   }
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`
+  const url = `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}/`
   const loopback = host === 'localhost' || host.startsWith('127.') || host === '::1'
   return { local: url, lan: loopback ? [] : [url] }
 }

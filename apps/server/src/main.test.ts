@@ -43,6 +43,17 @@ function run(args: string[]) {
   return { proc, output: () => output, exited }
 }
 
+/** The URL from the machine-readable line, or the output if the process exits first. */
+function listening(cli: ReturnType<typeof run>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    cli.proc.stdout?.on('data', () => {
+      const match = /^COHORT_LISTENING (\S+)$/m.exec(cli.output())
+      if (match) resolve(match[1]!)
+    })
+    cli.exited.then(() => reject(new Error(`exited early:\n${cli.output()}`)), reject)
+  })
+}
+
 describe('cli', () => {
   it('prints where it listens, serves, and closes cleanly on SIGTERM', async () => {
     const cli = run([
@@ -53,13 +64,7 @@ describe('cli', () => {
       '--state-dir',
       join(dir, 'state'),
     ])
-    const url = await new Promise<string>((resolve, reject) => {
-      cli.proc.stdout.on('data', () => {
-        const match = /^COHORT_LISTENING (\S+)$/m.exec(cli.output())
-        if (match) resolve(match[1]!)
-      })
-      cli.exited.then(() => reject(new Error(`exited early:\n${cli.output()}`)), reject)
-    })
+    const url = await listening(cli)
     expect(cli.output()).toMatch(/Cohort is running/)
     expect(cli.output()).toMatch(/Local: +http:\/\/localhost:\d+\//)
     const health = await fetch(`${url}/healthz`)
@@ -69,6 +74,15 @@ describe('cli', () => {
     cli.proc.kill('SIGTERM')
     const [code] = await cli.exited
     expect(code).toBe(0)
+  })
+
+  it('serves HTTPS with a self-signed certificate', async () => {
+    const cli = run(['--port', '0', '--host', '127.0.0.1', '--https', '--state-dir', dir])
+    const url = await listening(cli)
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
+    expect(cli.output()).toMatch(/self-signed/)
+    cli.proc.kill('SIGTERM')
+    expect((await cli.exited)[0]).toBe(0)
   })
 
   it('prints help', async () => {

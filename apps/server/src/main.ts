@@ -1,12 +1,10 @@
 import { resolve } from 'node:path'
 import { IceServerSchema } from '@cohort/protocol'
 import { cac } from 'cac'
-import QRCode from 'qrcode'
-import { listeningUrls } from './lan-urls.ts'
-import { type RunningServer, startServer } from './server.ts'
-
-/** The line tests and benchmarks wait for when they spawn the server with `--port 0`. */
-export const LISTENING_MARKER = 'COHORT_LISTENING'
+import { banner } from './banner.ts'
+import { isWildcardHost, lanAddresses } from './lan-urls.ts'
+import { REPO_ROOT, type RunningServer, startServer } from './server.ts'
+import { loadOrCreateSelfSigned, readCredentials, type TlsCredentials } from './tls.ts'
 
 const cli = cac('cohort')
 cli
@@ -15,9 +13,17 @@ cli
   .option('--host <host>', 'Interface to listen on', { default: '0.0.0.0' })
   .option('--dev', 'Serve apps/web through Vite with hot reload instead of the built app')
   .option('--static <dir>', 'Built web app to serve (default: <repo>/dist/web)')
-  .option('--state-dir <dir>', 'Where the token secret is kept (default: <repo>/.cohort)')
+  .option(
+    '--state-dir <dir>',
+    'Where the token secret and certificate are kept (default: <repo>/.cohort)',
+  )
+  .option('--https', 'Serve HTTPS with a self-signed certificate kept in the state dir')
+  .option('--cert <file>', 'HTTPS with this PEM certificate (needs --key)')
+  .option('--key <file>', 'Private key of --cert (PEM)')
   .option('--ice <json>', 'ICE servers as a JSON array (or env COHORT_ICE_SERVERS)')
   .option('--max-room-size <n>', 'Members per room', { default: 64 })
+  .example('npm start -- --https            # phones on the LAN get a secure context')
+  .example('node --import tsx apps/server/src/main.ts --port 0   # prints COHORT_LISTENING <url>')
   .help()
 
 const { options } = cli.parse()
@@ -32,7 +38,10 @@ if (!options.help) {
 
 async function main(options: Record<string, unknown>): Promise<void> {
   const port = integerOption(options.port, '--port', 0, 65_535)
-  const host = String(options.host)
+  const host = options.host
+  if (typeof host !== 'string' || host === '') throw new Error('--host needs an address')
+  const stateDir = pathOption(options.stateDir, '--state-dir') ?? resolve(REPO_ROOT, '.cohort')
+  const tls = tlsOption(options, host, stateDir)
   let server: RunningServer
   try {
     server = await startServer({
@@ -40,8 +49,9 @@ async function main(options: Record<string, unknown>): Promise<void> {
       host,
       dev: options.dev === true,
       staticDir: pathOption(options.static, '--static'),
-      stateDir: pathOption(options.stateDir, '--state-dir'),
+      stateDir,
       secret: process.env.COHORT_SECRET,
+      tls: tls?.credentials,
       iceServers: iceServersOption(options.ice ?? process.env.COHORT_ICE_SERVERS),
       maxRoomSize: integerOption(options.maxRoomSize, '--max-room-size', 1, 1024),
     })
@@ -51,8 +61,6 @@ async function main(options: Record<string, unknown>): Promise<void> {
     }
     throw error
   }
-  await printBanner(host, server.port, server.url, options.dev === true)
-
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) {
@@ -75,30 +83,35 @@ async function main(options: Record<string, unknown>): Promise<void> {
   // that no other listener is left to handle, which would kill us before we have closed.
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // Printed last: whoever waits for the marker may signal us at once.
+  console.log(
+    await banner({
+      host,
+      port: server.port,
+      protocol: server.protocol,
+      url: server.url,
+      dev: options.dev === true,
+      selfSigned: tls?.selfSigned ?? false,
+    }),
+  )
 }
 
-async function printBanner(host: string, port: number, url: string, dev: boolean): Promise<void> {
-  const urls = listeningUrls(host, port)
-  const lines = [
-    '',
-    `  Cohort is running${dev ? ' (dev: Vite with hot reload)' : ''}`,
-    '',
-    `  Local:    ${urls.local}`,
-    ...urls.lan.map((lan) => `  Network:  ${lan}`),
-  ]
-  const first = urls.lan[0]
-  if (first) {
-    lines.push('', `  Scan to open ${first} on a phone on the same network:`, '')
-    lines.push(await QRCode.toString(first, { type: 'terminal', small: true }))
-  } else {
-    lines.push(
-      '',
-      '  No LAN address: only this machine can join (use --host 0.0.0.0 on a network).',
-      '',
-    )
+function tlsOption(
+  options: Record<string, unknown>,
+  host: string,
+  stateDir: string,
+): { credentials: TlsCredentials; selfSigned: boolean } | undefined {
+  const cert = pathOption(options.cert, '--cert')
+  const key = pathOption(options.key, '--key')
+  if (cert !== undefined || key !== undefined) {
+    if (cert === undefined || key === undefined) throw new Error('--cert and --key go together')
+    return { credentials: readCredentials(cert, key), selfSigned: false }
   }
-  console.log(lines.join('\n'))
-  console.log(`${LISTENING_MARKER} ${url}`)
+  if (options.https !== true) return undefined
+  const addresses = isWildcardHost(host) ? lanAddresses() : [host]
+  const generated = loadOrCreateSelfSigned(stateDir, addresses)
+  if (generated.created) console.log(`[cohort] created a self-signed certificate in ${stateDir}`)
+  return { credentials: generated, selfSigned: true }
 }
 
 function integerOption(value: unknown, name: string, min: number, max: number): number {
@@ -112,7 +125,7 @@ function integerOption(value: unknown, name: string, min: number, max: number): 
 /** Paths given on the command line are relative to where the command runs. */
 function pathOption(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || value === '') throw new Error(`${name} needs a directory`)
+  if (typeof value !== 'string' || value === '') throw new Error(`${name} needs a path`)
   return resolve(process.cwd(), value)
 }
 

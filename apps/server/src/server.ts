@@ -1,5 +1,11 @@
 import { once } from 'node:events'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -10,7 +16,11 @@ import { isolationHeaders } from './isolation-headers.ts'
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.ts'
 import { DEFAULT_ROOM_LIMITS, RoomRegistry } from './rooms.ts'
 import { createStaticFiles, pathnameOf, type RequestHandler, sendText } from './static-files.ts'
+import type { TlsCredentials } from './tls.ts'
 import { loadOrCreateSecret, TokenIssuer } from './tokens.ts'
+
+/** An HTTP or HTTPS server: socket.io, Vite and our handler treat both alike. */
+export type AnyHttpServer = HttpServer | HttpsServer
 
 /** The repository root, for the defaults that live in it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -27,6 +37,8 @@ export interface ServerOptions {
   readonly stateDir?: string | undefined
   /** A secret to use instead of the state dir's (COHORT_SECRET); at least 16 characters. */
   readonly secret?: string | undefined
+  /** Serve HTTPS with this certificate (phones on a LAN need it for a secure context). */
+  readonly tls?: TlsCredentials | undefined
   /** Serve apps/web through Vite in middleware mode (hot reload) instead of the built files. */
   readonly dev?: boolean | undefined
   /** STUN/TURN servers handed to devices in the welcome. Default none: LAN host candidates. */
@@ -51,6 +63,8 @@ export interface ServerOptions {
 export interface RunningServer {
   /** Base URL without a trailing slash, reachable from this machine (e.g. http://127.0.0.1:8080). */
   readonly url: string
+  /** `http` or `https`. */
+  readonly protocol: 'http' | 'https'
   /** The port actually bound (useful with port 0). */
   readonly port: number
   /** The interface bound. */
@@ -76,7 +90,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const startedAt = now()
 
   let app: RequestHandler = () => undefined
-  const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of Object.entries(isolationHeaders)) res.setHeader(name, value)
     try {
       if (pathnameOf(req) === HEALTH_PATH) {
@@ -89,7 +103,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       if (!res.headersSent) sendText(res, 500, 'Internal error.\n')
       else res.destroy()
     }
-  })
+  }
+  const protocol = options.tls ? 'https' : 'http'
+  const httpServer: AnyHttpServer = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createServer(onRequest)
 
   const coordinator = createCoordinator(httpServer, {
     registry,
@@ -123,7 +141,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   let closing: Promise<void> | undefined
   return {
-    url: `http://${reachableHost(host)}:${port}`,
+    url: `${protocol}://${reachableHost(host)}:${port}`,
+    protocol,
     port,
     host,
     stats: () => registry.stats(),
@@ -142,7 +161,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 }
 
 /** Vite in middleware mode, loaded only for `--dev` so production never needs it. */
-async function startVite(httpServer: ReturnType<typeof createServer>) {
+async function startVite(httpServer: AnyHttpServer) {
   const { createServer: createViteServer } = await import('vite')
   return createViteServer({
     configFile: join(REPO_ROOT, 'vite.config.ts'),
@@ -153,11 +172,7 @@ async function startVite(httpServer: ReturnType<typeof createServer>) {
   })
 }
 
-function listen(
-  server: ReturnType<typeof createServer>,
-  port: number,
-  host: string,
-): Promise<void> {
+function listen(server: AnyHttpServer, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error)
     server.once('error', onError)

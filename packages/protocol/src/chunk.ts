@@ -39,8 +39,10 @@ export function* splitIntoChunks(
   transferId: number,
   maxChunkBytes: number,
 ): Generator<Uint8Array> {
-  const room = maxChunkBytes - CHUNK_HEADER_BYTES
-  if (room <= 0)
+  // Floor so no chunk exceeds a fractional limit; `!(room > 0)` also catches NaN (say, an unknown
+  // maxMessageSize), which would otherwise yield no chunks at all and silently drop the message.
+  const room = Math.floor(maxChunkBytes) - CHUNK_HEADER_BYTES
+  if (!(room > 0))
     throw new CohortError('bad-frame', `chunk size ${maxChunkBytes} leaves no room for data`)
   const count = Math.max(1, Math.ceil(message.length / room))
   for (let index = 0; index < count; index++) {

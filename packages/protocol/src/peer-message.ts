@@ -90,6 +90,14 @@ export function encodePeerMessage(meta: PeerMeta, frames: readonly TensorFrame[]
     )
   }
   const metaBytes = encoder.encode(JSON.stringify(meta))
+  // A receiver rejects a larger meta without learning its request id, so the requester would
+  // only find out at its deadline: fail loudly here instead.
+  if (metaBytes.length > MAX_META_BYTES) {
+    throw new CohortError(
+      'bad-frame',
+      `a peer message meta is at most ${MAX_META_BYTES} bytes of JSON, this one is ${metaBytes.length}: send large data as tensor frames`,
+    )
+  }
   const frameLengths = frames.map(encodedFrameLength)
   let total = align(HEADER_BYTES + metaBytes.length)
   for (const length of frameLengths) total += FRAME_PREFIX_BYTES + align(length)

@@ -65,8 +65,12 @@ export async function startCohortServer(
 }
 
 /** A browser context that can use WebRTC on a loopback-only machine (media permission, see TESTING.md). */
-export function newMemberContext(browser: Browser): Promise<BrowserContext> {
-  return browser.newContext({ permissions: ['camera', 'microphone'] })
+export async function newMemberContext(browser: Browser): Promise<BrowserContext> {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
+  // Scripts run through tsx (benchmarks) keep function names with an `__name` helper that
+  // page.evaluate bodies then reference inside the page: give the page a no-op one.
+  await context.addInitScript('globalThis.__name = (target) => target')
+  return context
 }
 
 /** The host creates a room from the landing page; returns its dashboard page and the join URL it shows. */

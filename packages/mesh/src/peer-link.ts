@@ -64,10 +64,12 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
       finish('no-channel')
       return
     }
+    // Take the messages before simple-peer's stream layer does: it buffers and re-emits every
+    // message through a Node-style Readable, which costs about 40% of the channel's throughput.
+    channel.onmessage = (event: MessageEvent<unknown>) => {
+      if (event.data instanceof ArrayBuffer) options.onData(new Uint8Array(event.data))
+    }
     options.onOpen(adaptChannel(channel, internals._pc))
-  })
-  peer.on('data', (data: Uint8Array | string) => {
-    if (typeof data !== 'string') options.onData(data)
   })
   peer.on('close', () => finish('closed'))
   peer.on('error', (error: Error) => finish(`error: ${error.message}`))

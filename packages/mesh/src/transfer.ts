@@ -10,9 +10,9 @@ import {
 import type { ByteChannel } from './byte-channel.ts'
 
 /** Pause sending while this many bytes wait in the channel (far below Chromium's 16 MiB cap). */
-export const HIGH_WATER_BYTES = 4 * 1024 * 1024
+export const HIGH_WATER_BYTES = 1024 * 1024
 /** Resume sending once the channel has drained to this. */
-export const LOW_WATER_BYTES = 1024 * 1024
+export const LOW_WATER_BYTES = 256 * 1024
 /** Chunks are at most this big even when the channel allows more, so transfers interleave. */
 export const MAX_CHUNK_BYTES = 256 * 1024
 

@@ -1,3 +1,5 @@
+import type { Server as HttpServer } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
 import {
   assertNever,
   type ClientMessage,
@@ -15,8 +17,10 @@ import { Server, type Socket } from 'socket.io'
 import { isolationHeaders } from './isolation-headers.ts'
 import { type RateLimitOptions, TokenBucket } from './rate-limit.ts'
 import { type Departure, type RoomRegistry, toPeerInfo } from './rooms.ts'
-import type { AnyHttpServer } from './server.ts'
 import { createRoomCode, type TokenIssuer } from './tokens.ts'
+
+/** An HTTP or HTTPS server: socket.io, Vite and the request handler treat both alike. */
+export type AnyHttpServer = HttpServer | HttpsServer
 
 /** Largest socket.io packet accepted; a bigger one closes that socket's transport. */
 export const MAX_PACKET_BYTES = 64 * 1024
@@ -35,7 +39,7 @@ export interface CoordinatorOptions {
 
 /** The socket.io side of the server. */
 export interface Coordinator {
-  /** The socket.io server, for tests and for the health endpoint's counts. */
+  /** The socket.io server, e.g. for attaching an adapter when scaling out. */
   readonly io: Server<ClientToServerEvents, ServerToClientEvents>
   /** Disconnects every socket, stops the sweep timer and closes the HTTP server. */
   close(): Promise<void>

@@ -1,16 +1,11 @@
 import { once } from 'node:events'
-import {
-  createServer,
-  type Server as HttpServer,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http'
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IceServer } from '@cohort/protocol'
-import { createCoordinator } from './coordinator.ts'
+import { type AnyHttpServer, createCoordinator } from './coordinator.ts'
 import { HEALTH_PATH, health, sendHealth } from './health.ts'
 import { isolationHeaders } from './isolation-headers.ts'
 import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.ts'
@@ -18,9 +13,6 @@ import { DEFAULT_ROOM_LIMITS, RoomRegistry } from './rooms.ts'
 import { createStaticFiles, pathnameOf, type RequestHandler, sendText } from './static-files.ts'
 import type { TlsCredentials } from './tls.ts'
 import { loadOrCreateSecret, TokenIssuer } from './tokens.ts'
-
-/** An HTTP or HTTPS server: socket.io, Vite and our handler treat both alike. */
-export type AnyHttpServer = HttpServer | HttpsServer
 
 /** The repository root, for the defaults that live in it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -114,7 +106,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     tokens: new TokenIssuer(secret),
     iceServers: options.iceServers ?? [],
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
-    sweepIntervalMs: options.sweepIntervalMs ?? Math.min(60_000, limits.emptyRoomGraceMs),
+    // Never spin: a zero grace period still sweeps at most once a second.
+    sweepIntervalMs: Math.max(
+      1_000,
+      options.sweepIntervalMs ?? Math.min(60_000, limits.emptyRoomGraceMs),
+    ),
     now,
     log,
   })

@@ -7,6 +7,7 @@ import {
   type Result,
   type Tensor,
   type TensorFrame,
+  toCohortError,
 } from '@cohort/protocol'
 import type { ByteChannel } from './byte-channel.ts'
 import { type HandlerLookup, type RequestOptions, RpcEndpoint, type RpcReply } from './rpc.ts'
@@ -110,7 +111,12 @@ export class PeerSession {
   }
 
   private sendMessage(meta: PeerMeta, frames: readonly TensorFrame[]): Promise<void> {
-    return this.sender.send(encodePeerMessage(meta, frames))
+    try {
+      return this.sender.send(encodePeerMessage(meta, frames))
+    } catch (error) {
+      // An unencodable message is the sender's bug: fail this request, not the session.
+      return Promise.reject(toCohortError(error, 'bad-frame'))
+    }
   }
 
   private sendHeartbeat(): void {

@@ -241,10 +241,9 @@ export class RpcEndpoint {
       .catch((error: unknown) => {
         if (controller.signal.aborted) return
         const cohortError = toCohortError(error, 'handler-failed')
-        this.reply(
-          { type: 'error', requestId, code: cohortError.code, message: cohortError.message },
-          [],
-        )
+        // The wire caps messages at 1 KiB; a longer one would make the whole reply undecodable.
+        const message = cohortError.message.slice(0, 1_000)
+        this.reply({ type: 'error', requestId, code: cohortError.code, message }, [])
       })
       .finally(() => {
         clearTimeout(timer)

@@ -6,6 +6,7 @@ import {
   ok,
   type Result,
   splitIntoChunks,
+  toCohortError,
 } from '@cohort/protocol'
 import type { ByteChannel } from './byte-channel.ts'
 
@@ -69,7 +70,13 @@ export class ChunkSender {
         if (this.channel.bufferedAmount() > HIGH_WATER_BYTES) await this.drained()
         const transfer = this.queue.shift()
         if (!transfer || this.closedWith) break
-        const next = transfer.chunks.next()
+        let next: IteratorResult<Uint8Array>
+        try {
+          next = transfer.chunks.next()
+        } catch (error) {
+          transfer.reject(toCohortError(error, 'bad-frame'))
+          continue
+        }
         if (next.done) {
           transfer.resolve()
           continue

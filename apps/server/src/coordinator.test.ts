@@ -416,6 +416,26 @@ describe('rooms over socket.io', () => {
     expect(await other.request({ type: 'leave' })).toEqual({ type: 'ok' })
   })
 
+  it('lets a newcomer to a full room trickle all its candidates under the default limit', async () => {
+    const server = await start()
+    const { members } = await room(server, 2)
+    const [newcomer, peer] = members
+    // 63 links x (1 offer + 4 candidates), sent as fast as the socket allows.
+    const candidate = {
+      type: 'candidate',
+      candidate: { candidate: 'candidate:1 1 udp 1 1 1 typ host' },
+    }
+    const replies = await Promise.all(
+      Array.from({ length: 63 * 5 }, (_, i) =>
+        newcomer!.client.request(signal(peer!.welcome.deviceId, candidate, `link${i}`)),
+      ),
+    )
+    expect(replies.filter((r) => r.type !== 'ok')).toEqual([])
+    // The peer's socket delivers in order: once the last signal is in, all are.
+    await peer!.client.next((p) => p.type === 'signal' && p.linkId === `link${63 * 5 - 1}`)
+    expect(peer!.client.pushes.filter((p) => p.type === 'signal')).toHaveLength(63 * 5)
+  })
+
   it('refuses a device when the room is full and admits it once a seat frees', async () => {
     const server = await start({ maxRoomSize: 2 })
     const { code, members } = await room(server, 1)

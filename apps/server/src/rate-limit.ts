@@ -6,8 +6,12 @@ export interface RateLimitOptions {
   readonly perSecond: number
 }
 
-/** Generous enough for a device connecting to 63 peers at once, tight enough to stop a flood. */
-export const DEFAULT_RATE_LIMIT: RateLimitOptions = { burst: 200, perSecond: 50 }
+/**
+ * A newcomer to a full room (64) links to 63 peers: an offer or answer plus ~4 trickled candidates
+ * each is ~315 messages within a second or two. A dropped candidate can silently break a link,
+ * so the burst covers that; the steady rate still stops a flood.
+ */
+export const DEFAULT_RATE_LIMIT: RateLimitOptions = { burst: 400, perSecond: 100 }
 
 /** A token bucket: one per socket. The clock is injected so tests never sleep. */
 export class TokenBucket {

@@ -43,7 +43,7 @@ export interface ServerOptions {
   readonly emptyRoomGraceMs?: number | undefined
   /** How often empty rooms are swept. Default one minute (or the grace period if shorter). */
   readonly sweepIntervalMs?: number | undefined
-  /** Per-socket message budget. Default a burst of 200, then 50/s. */
+  /** Per-socket message budget. Default a burst of 400, then 100/s. */
   readonly rateLimit?: RateLimitOptions | undefined
   /** The clock, injectable so tests never sleep. */
   readonly now?: (() => number) | undefined

@@ -108,6 +108,8 @@ describe('http', () => {
     '/models/fashion/missing.onnx',
     '/r/0123456789ABC/extra',
     '/.secret',
+    '/%2esecret',
+    '/models/%2E%2E/.secret',
     '/../package.json',
     '/index',
   ])('answers %s with a 404, not the app', async (path) => {
@@ -115,6 +117,14 @@ describe('http', () => {
     expect(response.status).toBe(404)
     expectIsolated(response)
     expect(await response.text()).not.toContain('<title>')
+  })
+
+  it('serves files that appear after it started (a rebuild, new models)', async () => {
+    expect((await get('/models/fashion/student-k2-0.onnx')).status).toBe(404)
+    file('models/fashion/student-k2-0.onnx', 'new model')
+    const response = await get('/models/fashion/student-k2-0.onnx')
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('new model')
   })
 
   it('serves only GET and HEAD', async () => {
@@ -150,6 +160,9 @@ describe('without a built app', () => {
       expect(await response.text()).toMatch(/npm run build/)
       expect(logs.join('\n')).toMatch(/no built web app/)
       expect((await fetch(`${bare.url}/healthz`)).status).toBe(200)
+      mkdirSync(join(empty, 'web'))
+      writeFileSync(join(empty, 'web', 'index.html'), INDEX)
+      expect(await (await fetch(`${bare.url}/r/0123456789ABC`)).text()).toBe(INDEX)
     } finally {
       await bare.close()
       rmSync(empty, { recursive: true, force: true })

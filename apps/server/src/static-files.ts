@@ -45,20 +45,22 @@ export function pathnameOf(req: IncomingMessage): string {
  * caching, anything else is a 404 (never index.html, so a missing model is an error, not HTML).
  */
 export function createStaticFiles(dir: string, log: (line: string) => void): RequestHandler {
-  const built = existsSync(join(dir, 'index.html'))
-  if (!built) log(`no built web app in ${dir}: run \`npm run build\` (npm start does it for you)`)
-  // sirv lists the directory once at startup and throws when it does not exist.
-  const serve = existsSync(dir)
-    ? sirv(dir, {
-        etag: true,
-        // Exact paths only; app routes are mapped to index.html explicitly below.
-        extensions: [],
-        setHeaders(res, pathname) {
-          const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
-          if (type) res.setHeader('Content-Type', type)
-        },
-      })
-    : null
+  const index = join(dir, 'index.html')
+  if (!existsSync(index)) {
+    log(`no built web app in ${dir} yet: run \`npm run build\` (npm start does it for you)`)
+  }
+  const serve = sirv(dir, {
+    // Look files up per request instead of listing them once: a rebuild (or new models) while
+    // the server runs must not leave it serving stale sizes or missing files.
+    dev: true,
+    etag: true,
+    // Exact paths only; app routes are mapped to index.html explicitly below.
+    extensions: [],
+    setHeaders(res, pathname) {
+      const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
+      if (type) res.setHeader('Content-Type', type)
+    },
+  })
 
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -67,8 +69,15 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
       return
     }
     const pathname = pathnameOf(req)
+    const notFound = () => sendText(res, 404, `Not found: ${pathname}\n`)
+    // Per-request lookup serves whatever exists, so hidden files are refused here, judged on
+    // the path as sirv will decode it.
+    if (pathname === '' || /\/\./.test(safeDecodeUri(pathname))) {
+      notFound()
+      return
+    }
     if (isAppRoute(pathname)) {
-      if (!built) {
+      if (!existsSync(index)) {
         sendText(
           res,
           503,
@@ -79,9 +88,7 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
       req.url = '/index.html'
     }
     res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
-    const notFound = () => sendText(res, 404, `Not found: ${pathname}\n`)
-    if (serve) serve(req, res, notFound)
-    else notFound()
+    serve(req, res, notFound)
   }
 }
 
@@ -91,4 +98,12 @@ export function sendText(res: ServerResponse, status: number, text: string): voi
   res.setHeader('Content-Type', 'text/plain; charset=utf-8')
   res.setHeader('Cache-Control', 'no-store')
   res.end(text)
+}
+
+function safeDecodeUri(path: string): string {
+  try {
+    return decodeURI(path)
+  } catch {
+    return path
+  }
 }

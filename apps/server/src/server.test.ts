@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PROTOCOL_VERSION } from '@cohort/protocol'
@@ -9,6 +10,7 @@ const INDEX = '<!doctype html><title>Cohort</title>'
 
 let dir: string
 let server: RunningServer
+const logs: string[] = []
 
 function file(path: string, content: string): void {
   const full = join(dir, 'web', path)
@@ -30,7 +32,7 @@ beforeAll(async () => {
     host: '127.0.0.1',
     staticDir: join(dir, 'web'),
     stateDir: join(dir, 'state'),
-    log: () => undefined,
+    log: (line) => logs.push(line),
   })
 })
 
@@ -125,6 +127,21 @@ describe('http', () => {
     const response = await get('/models/fashion/student-k2-0.onnx')
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('new model')
+  })
+
+  it('survives a file that cannot be read after it was found', async () => {
+    // A unix socket passes sirv's lookup and then fails to open, like a file deleted mid-rebuild.
+    const unreadable = createNetServer()
+    await new Promise<void>((resolve) =>
+      unreadable.listen(join(dir, 'web', 'models', 'gone.onnx'), resolve),
+    )
+    try {
+      await expect(get('/models/gone.onnx').then((r) => r.text())).rejects.toThrow()
+      expect(logs.some((line) => line.startsWith('failed to read /models/gone.onnx'))).toBe(true)
+      expect((await get('/healthz')).status).toBe(200)
+    } finally {
+      unreadable.close()
+    }
   })
 
   it('serves only GET and HEAD', async () => {

@@ -88,6 +88,14 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
       req.url = '/index.html'
     }
     res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
+    // sirv pipes a file stream without an error listener: a file deleted between its lookup and
+    // its read (a rebuild) would otherwise crash the process.
+    res.once('pipe', (source) => {
+      source.once('error', (error: Error) => {
+        log(`failed to read ${pathname}: ${error.message}`)
+        res.destroy()
+      })
+    })
     serve(req, res, notFound)
   }
 }

@@ -229,7 +229,9 @@ export class RpcEndpoint {
       deadlineMs: meta.deadlineMs,
       signal: controller.signal,
     }
-    handler(request)
+    // A handler that throws before returning its promise is answered like one that rejects,
+    // rather than throwing into the data channel's listener and leaving the requester waiting.
+    new Promise<HandlerReply>((resolve) => resolve(handler(request)))
       .then((reply) => {
         if (controller.signal.aborted) return
         const timings = { serveMs: performance.now() - startedAt, ...reply.timings }
@@ -252,8 +254,14 @@ export class RpcEndpoint {
   }
 
   private reply(meta: PeerMeta, frames: readonly TensorFrame[]): void {
-    this.send(meta, frames).catch(() => {
-      // The requester is gone; its side already ended the request with peer-gone.
+    this.send(meta, frames).catch((error: unknown) => {
+      // A gone link needs no answer: the requester already ended the request with peer-gone.
+      // A response that cannot be sent for another reason (say, frames that do not encode)
+      // still owes the requester an answer, or it would wait for its deadline.
+      const cohortError = toCohortError(error, 'peer-gone')
+      if (meta.type !== 'response' || cohortError.code === 'peer-gone') return
+      const message = cohortError.message.slice(0, 1_000)
+      this.reply({ type: 'error', requestId: meta.requestId, code: cohortError.code, message }, [])
     })
   }
 }

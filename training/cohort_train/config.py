@@ -19,6 +19,8 @@ class TaskConfig:
     # student widths per K (each student must stay <= teacher MACs / K)
     student_widths: dict[int, tuple[int, int, int]]
     student_epochs: int
+    # fixed augmented copies of the training set with precomputed teacher targets (see student_views)
+    student_views: int
     student_lr: float
     kd_temperature: float
     kd_beta: float
@@ -59,8 +61,9 @@ FASHION = TaskConfig(
     teacher_epochs=12,
     teacher_lr=0.1,
     slice_dropout=0.5,
-    student_widths={1: (20, 40, 80), 2: (16, 32, 64), 3: (13, 26, 52), 4: (11, 22, 44)},
-    student_epochs=6,
+    student_widths={1: (16, 32, 64), 2: (14, 28, 56), 3: (12, 24, 48), 4: (10, 20, 40)},
+    student_epochs=4,
+    student_views=2,
     student_lr=0.05,
     kd_temperature=4.0,
     kd_beta=1.0,
@@ -80,6 +83,7 @@ DIGITS = TaskConfig(
     slice_dropout=0.5,
     student_widths={1: (12, 24, 48), 2: (11, 22, 44), 3: (9, 18, 36), 4: (7, 14, 28)},
     student_epochs=12,
+    student_views=4,
     student_lr=0.05,
     kd_temperature=4.0,
     kd_beta=1.0,

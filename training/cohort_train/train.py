@@ -112,58 +112,97 @@ def train_teacher(cfg: TaskConfig, ds: Dataset) -> ConvNet:
     return net.to(memory_format=torch.contiguous_format)
 
 
-def train_students(cfg: TaskConfig, ds: Dataset, teacher: ConvNet, k: int) -> list[ConvNet]:
-    """Student j regresses slice j of the teacher's features: normalised MSE + beta T^2 KL(teacher || head
-    over [f_-j, s_j]) at temperature T. All K students of a set share one teacher pass per batch."""
-    torch.manual_seed(cfg.seed + k)
-    gen = torch.Generator().manual_seed(cfg.seed + k)
+def student_views(cfg: TaskConfig, ds: Dataset) -> torch.Tensor:
+    """Fixed augmented copies of the training images [V, N, 1, 28, 28]: the original, its mirror image
+    when flips are allowed, then random translations (+ flips). Teacher targets are computed once per view,
+    so student training needs no teacher pass."""
+    gen = torch.Generator().manual_seed(cfg.seed + 50)
+    x = to_input(ds.train.x)
+    views = [x]
+    if cfg.hflip and cfg.student_views > 1:
+        views.append(x.flip(-1))
+    while len(views) < cfg.student_views:
+        views.append(augment(x, gen, cfg.hflip))
+    return torch.stack(views)
+
+
+@torch.no_grad()
+def teacher_targets(teacher: ConvNet, views: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher features [V, N, D] and logits [V, N, classes] for every view."""
+    feats, logits = [], []
+    for v in views:
+        fs, zs = [], []
+        for i in range(0, len(v), batch):
+            f = teacher.features(v[i : i + batch])
+            fs.append(f)
+            zs.append(teacher.head(f))
+        feats.append(torch.cat(fs))
+        logits.append(torch.cat(zs))
+    return torch.stack(feats), torch.stack(logits)
+
+
+def train_students(
+    cfg: TaskConfig, ds: Dataset, teacher: ConvNet, ks: list[int], views: torch.Tensor, feats: torch.Tensor,
+    logits: torch.Tensor,
+) -> dict[int, list[ConvNet]]:
+    """Student j of K regresses slice j of the teacher's features: per-feature variance-normalised MSE
+    + beta T^2 KL(teacher || head over [f_-j, s_j]) at temperature T (Hinton's direction). Every student of
+    the given K sets trains on the same batches; targets are precomputed per view (student_views)."""
+    torch.manual_seed(cfg.seed + sum(ks))
+    gen = torch.Generator().manual_seed(cfg.seed + sum(ks))
     teacher.eval()
     mean, std = input_stats(ds)
     dim = teacher.feature_dim
-    bounds = slice_bounds(dim, k)
-    students = [
-        ConvNet(cfg.student_widths[k], hi - lo, mean, std).to(memory_format=torch.channels_last) for lo, hi in bounds
-    ]
-    x_all = to_input(ds.train.x)
-    with torch.no_grad():
-        f_train = predict(teacher.features, ds.train.x)[0]
-    var = torch.from_numpy(f_train.var(0))
+    sets = {
+        k: [
+            ConvNet(cfg.student_widths[k], hi - lo, mean, std).to(memory_format=torch.channels_last)
+            for lo, hi in slice_bounds(dim, k)
+        ]
+        for k in ks
+    }
+    var = feats[0].var(0)
     t_T = cfg.kd_temperature
-    steps = math.ceil(len(x_all) / cfg.batch_size)
-    params = [p for s in students for p in s.parameters()]
+    n_views, n = views.shape[0], views.shape[1]
+    steps = math.ceil(n / cfg.batch_size)
+    params = [p for k in ks for s in sets[k] for p in s.parameters()]
     opt, sched = _sgd(params, cfg.student_lr, steps, cfg.student_epochs)
     head = teacher.head
     for p in teacher.parameters():
         p.requires_grad_(False)
     for epoch in range(cfg.student_epochs):
-        for s in students:
-            s.train()
-        t0, tot, n = time.time(), 0.0, 0
-        for idx in batches(len(x_all), cfg.batch_size, gen):
-            x = augment(x_all[idx], gen, cfg.hflip).contiguous(memory_format=torch.channels_last)
-            with torch.no_grad():
-                f = teacher.features(x)
-                p_t = F.softmax(head(f) / t_T, dim=1)
-                logp_t = F.log_softmax(head(f) / t_T, dim=1)
+        for k in ks:
+            for s in sets[k]:
+                s.train()
+        t0, tot, cnt = time.time(), 0.0, 0
+        for idx in batches(n, cfg.batch_size, gen):
+            v = torch.randint(0, n_views, (len(idx),), generator=gen)
+            x = views[v, idx].contiguous(memory_format=torch.channels_last)
+            f = feats[v, idx]
+            logp_t = F.log_softmax(logits[v, idx] / t_T, dim=1)
+            p_t = logp_t.exp()
             loss = torch.zeros(())
-            for s, (lo, hi) in zip(students, bounds):
-                out = s(x)
-                mse = ((out - f[:, lo:hi]) ** 2 / var[lo:hi]).mean()
-                mixed = torch.cat([f[:, :lo], out, f[:, hi:]], dim=1)
-                logp_s = F.log_softmax(head(mixed) / t_T, dim=1)
-                kl = (p_t * (logp_t - logp_s)).sum(1).mean() * t_T * t_T
-                loss = loss + mse + cfg.kd_beta * kl
+            for k in ks:
+                for s, (lo, hi) in zip(sets[k], slice_bounds(dim, k)):
+                    out = s(x)
+                    mse = ((out - f[:, lo:hi]) ** 2 / var[lo:hi]).mean()
+                    mixed = torch.cat([f[:, :lo], out, f[:, hi:]], dim=1)
+                    logp_s = F.log_softmax(head(mixed) / t_T, dim=1)
+                    kl = (p_t * (logp_t - logp_s)).sum(1).mean() * t_T * t_T
+                    loss = loss + mse + cfg.kd_beta * kl
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             tot += float(loss) * len(idx)
-            n += len(idx)
-        for s in students:
-            s.eval()
-        val = accuracy(ensemble_logits(teacher, students, ds.val.x), ds.val.y)
-        log(f"students K={k} epoch {epoch + 1}/{cfg.student_epochs} loss {tot / n:.4f} val {val:.2f}% ({time.time() - t0:.0f}s)")
-    return [s.to(memory_format=torch.contiguous_format) for s in students]
+            cnt += len(idx)
+        msg = []
+        for k in ks:
+            for s in sets[k]:
+                s.eval()
+            msg.append(f"K={k} {accuracy(ensemble_logits(teacher, sets[k], ds.val.x), ds.val.y):.2f}%")
+        log(f"students {ks} epoch {epoch + 1}/{cfg.student_epochs} loss {tot / cnt:.4f} val " + " ".join(msg)
+            + f" ({time.time() - t0:.0f}s)")
+    return {k: [s.to(memory_format=torch.contiguous_format) for s in sets[k]] for k in ks}
 
 
 @torch.no_grad()

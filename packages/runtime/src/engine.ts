@@ -1,0 +1,83 @@
+import * as ort from 'onnxruntime-web'
+
+/**
+ * The in-thread inference engine: the one module that imports onnxruntime-web.
+ * A Web Worker runtime wraps this same API; in Node it runs the WASM backend for tests.
+ */
+
+/** A float32 tensor: row-major data plus its dimensions. */
+export interface Float32Tensor {
+  readonly data: Float32Array
+  readonly dims: readonly number[]
+}
+
+/** Engine-wide settings, applied before the first session is created. */
+export interface EngineOptions {
+  /** WASM threads (1 in tests; threads need cross-origin isolation in browsers). */
+  readonly numThreads?: number
+  /** Where the ORT .wasm/.mjs files are served from, if not next to the bundle. */
+  readonly wasmPaths?: string
+}
+
+/** Applies engine-wide ORT settings (call before createSession). */
+export function configureEngine(options: EngineOptions): void {
+  if (options.numThreads !== undefined) ort.env.wasm.numThreads = options.numThreads
+  if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths
+}
+
+/** A loaded model that runs one request at a time. */
+export interface ModelSession {
+  /** The graph's input names, in order. */
+  readonly inputNames: readonly string[]
+  /** The graph's output names, in order. */
+  readonly outputNames: readonly string[]
+  /** Runs the model on named float32 inputs; returns every float32 output by name. Calls are queued. */
+  run(inputs: Readonly<Record<string, Float32Tensor>>): Promise<Record<string, Float32Tensor>>
+  /** Frees the session's WASM memory; the session is unusable afterwards. */
+  release(): Promise<void>
+}
+
+/** Per-session settings. */
+export interface SessionOptions {
+  /** Defaults to 'wasm'; 'webgpu' fails (rather than silently falling back) when WebGPU is unusable. */
+  readonly executionProvider?: 'wasm' | 'webgpu'
+}
+
+/** Creates a session from the bytes of an ONNX model (WASM backend unless told otherwise). */
+export async function createSession(
+  model: Uint8Array,
+  options: SessionOptions = {},
+): Promise<ModelSession> {
+  const session = await ort.InferenceSession.create(model, {
+    executionProviders: [options.executionProvider ?? 'wasm'],
+    graphOptimizationLevel: 'all',
+  })
+  // ORT rejects concurrent run() calls on one session, so runs are chained.
+  let queue: Promise<unknown> = Promise.resolve()
+  const runNow = async (
+    inputs: Readonly<Record<string, Float32Tensor>>,
+  ): Promise<Record<string, Float32Tensor>> => {
+    const feeds: Record<string, ort.Tensor> = {}
+    for (const [name, t] of Object.entries(inputs)) {
+      feeds[name] = new ort.Tensor('float32', t.data, [...t.dims])
+    }
+    const results = await session.run(feeds)
+    const out: Record<string, Float32Tensor> = {}
+    for (const [name, t] of Object.entries(results)) {
+      if (t.type !== 'float32') throw new TypeError(`output ${name} is ${t.type}, expected float32`)
+      out[name] = { data: t.data as Float32Array, dims: [...t.dims] }
+      t.dispose()
+    }
+    return out
+  }
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    run(inputs) {
+      const result = queue.then(() => runNow(inputs))
+      queue = result.catch(() => undefined)
+      return result
+    },
+    release: () => session.release(),
+  }
+}

@@ -41,7 +41,7 @@ export interface CoordinatorOptions {
 export interface Coordinator {
   /** The socket.io server, e.g. for attaching an adapter when scaling out. */
   readonly io: Server<ClientToServerEvents, ServerToClientEvents>
-  /** Disconnects every socket, stops the sweep timer and closes the HTTP server. */
+  /** Closes every client connection and stops the sweep timer; the HTTP server is the caller's. */
   close(): Promise<void>
 }
 
@@ -293,7 +293,11 @@ export function createCoordinator(
     io,
     async close() {
       clearInterval(sweep)
-      await io.close()
+      // Not io.close(): it also closes the HTTP server and waits for it, which the server owns.
+      // Closing the transports lets clients see a lost connection and reconnect (and resume)
+      // when the server is back, rather than an order to go away.
+      io.engine.close()
+      await io.of('/').adapter.close()
     },
   }
 }

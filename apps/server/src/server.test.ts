@@ -1,8 +1,10 @@
+import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer as createNetServer } from 'node:net'
+import { connect, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PROTOCOL_VERSION } from '@cohort/protocol'
+import { io } from 'socket.io-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningServer, startServer } from './server.ts'
 
@@ -157,6 +159,37 @@ describe('http', () => {
     expect(response.status).toBe(200)
     expectIsolated(response)
     expect(await response.text()).toMatch(/"maxPayload":65536/)
+  })
+})
+
+describe('close', () => {
+  it('ends half-sent requests and reconnecting clients instead of waiting for them', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'cohort-close-'))
+    const closing = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      stateDir,
+      log: () => undefined,
+    })
+    try {
+      const raw = connect(closing.port, '127.0.0.1')
+      await once(raw, 'connect')
+      raw.write('GET /healthz HTTP/1.1\r\nHost: x\r\n') // never finished
+      const rawClosed = once(raw, 'close')
+
+      const client = io(closing.url, { transports: ['websocket'], forceNew: true })
+      await new Promise((resolve) => client.once('connect', () => resolve(undefined)))
+      const disconnected = new Promise((resolve) => client.once('disconnect', resolve))
+
+      const closed = closing.close()
+      expect(closing.close()).toBe(closed)
+      await closed
+      expect(await disconnected).toBe('transport close')
+      await rawClosed
+      client.close()
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IceServer } from '@cohort/protocol'
@@ -16,6 +16,9 @@ import { loadOrCreateSecret, TokenIssuer } from './tokens.ts'
 
 /** The repository root, for the defaults that live in it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+/** How long close() waits for clients to finish their goodbyes before cutting them off. */
+const CLOSE_GRACE_MS = 2_000
 
 /** How to run a server; every field has a default that suits `npm start`. */
 export interface ServerOptions {
@@ -115,44 +118,61 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     log,
   })
 
+  // Every TCP connection, so that close() can cut the ones that do not say goodbye in time.
+  const connections = new Set<Socket>()
+  httpServer.on('connection', (socket: Socket) => {
+    connections.add(socket)
+    socket.once('close', () => connections.delete(socket))
+  })
+
   let closeVite = async (): Promise<void> => undefined
-  if (options.dev) {
-    const vite = await startVite(httpServer)
-    closeVite = () => vite.close()
-    app = (req, res) => {
-      vite.middlewares(req, res, () => sendText(res, 404, `Not found: ${pathnameOf(req)}\n`))
-    }
-  } else {
-    app = createStaticFiles(options.staticDir ?? join(REPO_ROOT, 'dist', 'web'), log)
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const closed = once(httpServer, 'close')
+      // Stop accepting first: clients reconnect at once and must not find the door open.
+      httpServer.close()
+      // In-flight responses (a model download) end now; WebSockets get a proper close below.
+      httpServer.closeAllConnections()
+      const force = setTimeout(() => {
+        for (const socket of connections) socket.destroy()
+      }, CLOSE_GRACE_MS)
+      try {
+        await closeVite()
+        await coordinator.close()
+        // Emitted once the last connection is gone.
+        await closed
+      } finally {
+        clearTimeout(force)
+      }
+    })()
+    return closing
   }
 
   try {
+    if (options.dev) {
+      const vite = await startVite(httpServer)
+      closeVite = () => vite.close()
+      app = (req, res) => {
+        vite.middlewares(req, res, () => sendText(res, 404, `Not found: ${pathnameOf(req)}\n`))
+      }
+    } else {
+      app = createStaticFiles(options.staticDir ?? join(REPO_ROOT, 'dist', 'web'), log)
+    }
     await listen(httpServer, options.port ?? 8080, host)
   } catch (error) {
-    await coordinator.close()
-    await closeVite()
+    await close()
     throw error
   }
   const { port } = httpServer.address() as AddressInfo
 
-  let closing: Promise<void> | undefined
   return {
     url: `${protocol}://${reachableHost(host)}:${port}`,
     protocol,
     port,
     host,
     stats: () => registry.stats(),
-    close() {
-      closing ??= (async () => {
-        const closed = once(httpServer, 'close')
-        await closeVite()
-        await coordinator.close()
-        // Keep-alive connections would otherwise hold the port open for seconds.
-        httpServer.closeAllConnections()
-        await closed
-      })()
-      return closing
-    },
+    close,
   }
 }
 

@@ -1,0 +1,91 @@
+import type { ExecutionProvider, InputSpec, RuntimeApi } from './api.ts'
+import { randomInputs } from './inputs.ts'
+import { median, percentile } from './stats.ts'
+
+/**
+ * The device profile: what this device measured about itself, the planner's input. Times are
+ * measured on the models as they are actually loaded (same provider, same worker), batch 1,
+ * on deterministic inputs of the manifest's shapes.
+ */
+
+/** One model's measured speed. */
+export interface ModelTiming {
+  readonly modelId: string
+  /** Median ms of `session.run` in the engine's thread. */
+  readonly medianMs: number
+  readonly p95Ms: number
+  /** Median ms of a full call from the page (messaging to the worker and back included). */
+  readonly roundTripMedianMs: number
+  readonly runs: number
+}
+
+/** What the device reports about itself. */
+export interface DeviceProfileReport {
+  readonly task: string
+  /** Readable "Browser on OS". */
+  readonly label: string
+  readonly executionProvider: ExecutionProvider
+  readonly epReason: string
+  readonly threads: number
+  /** navigator.hardwareConcurrency (null when hidden). */
+  readonly cores: number | null
+  /** navigator.deviceMemory in GB, a coarse hint (null outside Chromium). */
+  readonly memoryGb: number | null
+  readonly crossOriginIsolated: boolean
+  readonly models: readonly ModelTiming[]
+  /** Median ms per model id: the planner's view of `models`. */
+  readonly msPerModel: Readonly<Record<string, number>>
+}
+
+/** What to measure and what the page already knows. */
+export interface ProfileInput {
+  readonly task: string
+  readonly label: string
+  readonly executionProvider: ExecutionProvider
+  readonly epReason: string
+  readonly threads: number
+  /** Loaded models with their input specs. */
+  readonly models: readonly { readonly id: string; readonly inputs: readonly InputSpec[] }[]
+  /** Runs per model (median of N; default 15). */
+  readonly runs?: number
+}
+
+/** Measures every model: N back-to-back runs in the engine's thread, then N round trips. */
+export async function measureDeviceProfile(
+  runtime: RuntimeApi,
+  input: ProfileInput,
+): Promise<DeviceProfileReport> {
+  const runs = input.runs ?? 15
+  const models: ModelTiming[] = []
+  for (const [i, model] of input.models.entries()) {
+    const inputs = randomInputs(model.inputs, i + 1)
+    const bench = await runtime.benchmark(model.id, inputs, runs)
+    const trips: number[] = []
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now()
+      await runtime.run(model.id, inputs)
+      trips.push(performance.now() - t0)
+    }
+    models.push({
+      modelId: model.id,
+      // A run can measure 0 ms on a coarse clock; the planner wants a positive cost.
+      medianMs: Math.max(median(bench.ms), 0.001),
+      p95Ms: percentile(bench.ms, 95),
+      roundTripMedianMs: median(trips),
+      runs,
+    })
+  }
+  const nav: Partial<Navigator> & { deviceMemory?: unknown } = globalThis.navigator ?? {}
+  return {
+    task: input.task,
+    label: input.label,
+    executionProvider: input.executionProvider,
+    epReason: input.epReason,
+    threads: input.threads,
+    cores: typeof nav.hardwareConcurrency === 'number' ? nav.hardwareConcurrency : null,
+    memoryGb: typeof nav.deviceMemory === 'number' ? nav.deviceMemory : null,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    models,
+    msPerModel: Object.fromEntries(models.map((m) => [m.modelId, m.medianMs])),
+  }
+}

@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, test } from 'vitest'
+import { LocalRuntime } from './local-runtime.ts'
+import {
+  TINY_BIAS as B,
+  rowsFor,
+  TINY_OPTIONS,
+  tinyBytes,
+  tinyLogits,
+} from './testing/tiny-model.ts'
+
+let runtime: LocalRuntime
+afterEach(async () => {
+  for (const id of await runtime.models()) await runtime.unload(id)
+})
+
+describe('LocalRuntime', () => {
+  test('loads, warms up and runs a model with outputs computed independently', async () => {
+    runtime = new LocalRuntime()
+    const info = await runtime.configure({ numThreads: 1 })
+    expect(info).toMatchObject({ numThreads: 1, crossOriginIsolated: false })
+    const loaded = await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    expect(loaded).toMatchObject({
+      id: 'tiny',
+      executionProvider: 'wasm',
+      inputNames: ['input'],
+      outputNames: ['logits'],
+    })
+    expect(loaded.warmupMs).toBeGreaterThanOrEqual(0)
+    const rows = rowsFor(1, 5)
+    const out = await runtime.run('tiny', {
+      input: { data: new Float32Array(rows.flat()), dims: [5, 4] },
+    })
+    expect(out.outputs.logits?.dims).toEqual([5, 3])
+    expect([...(out.outputs.logits?.data ?? [])]).toEqual(tinyLogits(rows))
+    expect(out.timings.runMs).toBeGreaterThanOrEqual(0)
+  })
+
+  test('creates a session once per model, even for concurrent loads', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    const [a, b] = await Promise.all([
+      runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS),
+      runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS),
+    ])
+    expect(a).toBe(b)
+    expect(await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)).toBe(a)
+    expect(await runtime.models()).toEqual(['tiny'])
+  })
+
+  test('concurrent runs on one session are queued and each gets its own correct answer', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const batches = Array.from({ length: 40 }, (_, i) => rowsFor(i, 1 + (i % 7)))
+    const results = await Promise.all(
+      batches.map((rows) =>
+        runtime.run('tiny', {
+          input: { data: new Float32Array(rows.flat()), dims: [rows.length, 4] },
+        }),
+      ),
+    )
+    results.forEach((r, i) => {
+      expect([...(r.outputs.logits?.data ?? [])], `batch ${i}`).toEqual(
+        tinyLogits(batches[i] ?? []),
+      )
+    })
+    // Later runs waited behind earlier ones instead of interleaving.
+    expect(Math.max(...results.map((r) => r.timings.queuedMs))).toBeGreaterThan(0)
+  })
+
+  test('bad inputs and unknown models fail with typed errors, and the session keeps working', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    await expect(runtime.run('nope', {})).rejects.toMatchObject({ code: 'not-loaded' })
+    await expect(
+      runtime.run('tiny', { x: { data: new Float32Array(4), dims: [1, 4] } }),
+    ).rejects.toMatchObject({
+      code: 'bad-input',
+    })
+    await expect(
+      runtime.run('tiny', { input: { data: new Float32Array(5), dims: [1, 4] } }),
+    ).rejects.toMatchObject({
+      code: 'bad-input',
+    })
+    // Right size, wrong shape: ORT itself refuses, and that is a model failure, not a crash.
+    await expect(
+      runtime.run('tiny', { input: { data: new Float32Array(4), dims: [2, 2] } }),
+    ).rejects.toMatchObject({
+      code: 'model-failed',
+    })
+    const ok = await runtime.run('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } })
+    expect([...(ok.outputs.logits?.data ?? [])]).toEqual(B)
+  })
+
+  test('bytes that are not a model fail to load with a typed error', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await expect(
+      runtime.loadModel('junk', new Uint8Array([1, 2, 3]).buffer, TINY_OPTIONS),
+    ).rejects.toMatchObject({
+      code: 'model-failed',
+    })
+    expect(await runtime.models()).toEqual([])
+  })
+
+  test('unload waits for queued runs, then the id is gone', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const runs = Array.from({ length: 5 }, () =>
+      runtime.run('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }),
+    )
+    await runtime.unload('tiny')
+    for (const r of await Promise.all(runs)) expect([...(r.outputs.logits?.data ?? [])]).toEqual(B)
+    await expect(
+      runtime.run('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }),
+    ).rejects.toMatchObject({
+      code: 'not-loaded',
+    })
+  })
+
+  test('benchmark times back-to-back runs in the engine thread', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const bench = await runtime.benchmark(
+      'tiny',
+      { input: { data: new Float32Array(4), dims: [1, 4] } },
+      25,
+    )
+    expect(bench.ms).toHaveLength(25)
+    await expect(
+      runtime.benchmark('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }, 0),
+    ).rejects.toMatchObject({
+      code: 'bad-input',
+    })
+  })
+})

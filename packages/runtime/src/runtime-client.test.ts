@@ -1,0 +1,179 @@
+import { afterEach, describe, expect, test } from 'vitest'
+import type { RunResult, RuntimeApi, TensorMap } from './api.ts'
+import { RuntimeClient, type RuntimeClientEvent } from './runtime-client.ts'
+import { channelWorkers } from './testing/channel-worker.ts'
+import { rowsFor, TINY_OPTIONS, tinyBytes, tinyInput, tinyLogits } from './testing/tiny-model.ts'
+
+// In these tests the "worker" shares the test's thread, so ORT's first WASM compile blocks pings too.
+const FAST_LIVENESS = { intervalMs: 20, timeoutMs: 1_500, bootTimeoutMs: 1_000 }
+
+let cleanup: (() => void)[] = []
+afterEach(() => {
+  for (const c of cleanup) c()
+  cleanup = []
+})
+
+function startClient(wrapRuntime?: (runtime: RuntimeApi) => RuntimeApi) {
+  const workers = channelWorkers(wrapRuntime)
+  const events: RuntimeClientEvent[] = []
+  const client = new RuntimeClient({
+    config: { numThreads: 1 },
+    createWorker: workers.factory,
+    liveness: FAST_LIVENESS,
+    onEvent: (e) => events.push(e),
+  })
+  cleanup.push(() => {
+    client.dispose()
+    workers.close()
+  })
+  return { client, workers, events }
+}
+
+const logitsOf = (r: RunResult) => [...(r.outputs.logits?.data ?? [])]
+
+describe('RuntimeClient', () => {
+  test('runs through the worker protocol, keeping the caller inputs intact', async () => {
+    const { client } = startClient()
+    expect(await client.configure({ numThreads: 1 })).toMatchObject({ numThreads: 1 })
+    const bytes = tinyBytes()
+    await client.loadModel('tiny', bytes, TINY_OPTIONS)
+    expect(bytes.byteLength).toBeGreaterThan(0) // not detached: the client sent a copy
+    const rows = rowsFor(3, 4)
+    const inputs = tinyInput(rows)
+    const out = await client.run('tiny', inputs)
+    expect(logitsOf(out)).toEqual(tinyLogits(rows))
+    expect(out.attempts).toBe(1)
+    expect(out.roundTripMs).toBeGreaterThanOrEqual(out.timings.runMs)
+    expect([...inputs.input.data]).toEqual(rows.flat())
+    expect(await client.models()).toEqual(['tiny'])
+  })
+
+  test('concurrent runs through the client stay correct', async () => {
+    const { client } = startClient()
+    await client.configure({ numThreads: 1 })
+    await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const batches = Array.from({ length: 30 }, (_, i) => rowsFor(i, 1 + (i % 5)))
+    const outs = await Promise.all(batches.map((rows) => client.run('tiny', tinyInput(rows))))
+    for (const [i, o] of outs.entries()) {
+      expect(logitsOf(o), `batch ${i}`).toEqual(tinyLogits(batches[i] ?? []))
+    }
+  })
+
+  test('errors in the worker arrive as typed errors', async () => {
+    const { client } = startClient()
+    await client.configure({ numThreads: 1 })
+    await expect(client.run('missing', tinyInput([[1, 2, 3, 4]]))).rejects.toMatchObject({
+      name: 'RuntimeError',
+      code: 'not-loaded',
+    })
+  })
+
+  test('a killed worker is replaced: the pending run is retried and later calls succeed', async () => {
+    const { client, workers, events } = startClient()
+    await client.configure({ numThreads: 1 })
+    await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    client.crashWorkerForTesting()
+    const rows = rowsFor(5, 2)
+    const out = await client.run('tiny', tinyInput(rows))
+    expect(logitsOf(out)).toEqual(tinyLogits(rows))
+    expect(out.attempts).toBe(2)
+    expect(client.restarts).toBe(1)
+    expect(workers.started).toHaveLength(2)
+    expect(events).toContainEqual(expect.objectContaining({ type: 'restarted' }))
+    expect(events).toContainEqual({ type: 'reloaded', models: ['tiny'], failed: [] })
+    expect(await workers.started[1]?.runtime.models()).toEqual(['tiny'])
+    expect(logitsOf(await client.run('tiny', tinyInput(rows)))).toEqual(tinyLogits(rows))
+  })
+
+  test('a worker error event restarts at once; non-inference calls pending on it fail typed', async () => {
+    // The first worker's models() never answers, so it is pending when the worker dies.
+    let first = true
+    const { client, workers } = startClient((runtime) => {
+      if (!first) return runtime
+      first = false
+      return { ...bind(runtime), models: () => new Promise<string[]>(() => undefined) }
+    })
+    await client.configure({ numThreads: 1 })
+    const pending = client.models({ timeoutMs: 60_000 })
+    const run = client.run('tiny', tinyInput([[0, 0, 0, 0]]))
+    workers.started[0]?.fail('boom')
+    // models() is retryable too (idempotent); on the fresh worker it answers.
+    expect(await pending).toEqual([])
+    await expect(run).rejects.toMatchObject({ code: 'not-loaded' })
+    expect(client.restarts).toBe(1)
+  })
+
+  test('a call that outlives its deadline fails with timeout; an abort fails with cancelled', async () => {
+    const slow = (runtime: RuntimeApi): RuntimeApi => ({
+      ...bind(runtime),
+      run: (id: string, inputs: TensorMap) =>
+        new Promise<RunResult>((resolve, reject) => {
+          setTimeout(() => runtime.run(id, inputs).then(resolve, reject), 300)
+        }),
+    })
+    const { client } = startClient(slow)
+    await client.configure({ numThreads: 1 })
+    await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    await expect(
+      client.run('tiny', tinyInput([[1, 1, 1, 1]]), { timeoutMs: 10 }),
+    ).rejects.toMatchObject({
+      code: 'timeout',
+    })
+    const abort = new AbortController()
+    const aborted = client.run('tiny', tinyInput([[1, 1, 1, 1]]), { signal: abort.signal })
+    abort.abort()
+    await expect(aborted).rejects.toMatchObject({ code: 'cancelled' })
+    const already = client.run('tiny', tinyInput([[1, 1, 1, 1]]), { signal: abort.signal })
+    await expect(already).rejects.toMatchObject({ code: 'cancelled' })
+    // Without a deadline in the way the slow worker answers (it is slow, not dead).
+    expect(logitsOf(await client.run('tiny', tinyInput([[0, 0, 0, 0]])))).toEqual(
+      tinyLogits([[0, 0, 0, 0]]),
+    )
+  })
+
+  test('a worker that never answers is restarted by the watchdog, and one that keeps dying is given up on', async () => {
+    const workers = channelWorkers()
+    // Every worker this client starts is silent even to pings: terminate it straight away.
+    const client = new RuntimeClient({
+      config: { numThreads: 1 },
+      createWorker: () => {
+        const w = workers.factory()
+        w.terminate()
+        return w
+      },
+      liveness: FAST_LIVENESS,
+      maxConsecutiveRestarts: 2,
+    })
+    cleanup.push(() => {
+      client.dispose()
+      workers.close()
+    })
+    await expect(client.models({ timeoutMs: 30_000 })).rejects.toMatchObject({
+      code: 'worker-crashed',
+    })
+    await expect(client.models()).rejects.toMatchObject({ code: 'worker-crashed' })
+    expect(client.restarts).toBe(3)
+  })
+
+  test('dispose fails pending and later calls with cancelled', async () => {
+    const { client } = startClient()
+    await client.configure({ numThreads: 1 })
+    await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const pending = client.run('tiny', tinyInput([[1, 2, 3, 4]]))
+    client.dispose()
+    await expect(pending).rejects.toMatchObject({ code: 'cancelled' })
+    await expect(client.models()).rejects.toMatchObject({ code: 'cancelled' })
+  })
+})
+
+/** The runtime's methods bound to it, so a test can override some of them with a spread. */
+function bind(runtime: RuntimeApi): RuntimeApi {
+  return {
+    configure: (c) => runtime.configure(c),
+    loadModel: (id, bytes, options) => runtime.loadModel(id, bytes, options),
+    run: (id, inputs) => runtime.run(id, inputs),
+    benchmark: (id, inputs, runs) => runtime.benchmark(id, inputs, runs),
+    unload: (id) => runtime.unload(id),
+    models: () => runtime.models(),
+  }
+}

@@ -1,0 +1,526 @@
+import type { Result } from '@cohort/protocol'
+import { type Endpoint, type Remote, transfer, wrap } from 'comlink'
+import type {
+  BenchmarkResult,
+  EngineInfo,
+  LoadedModel,
+  LoadOptions,
+  RunResult,
+  RuntimeApi,
+  RuntimeConfig,
+  TensorMap,
+} from './api.ts'
+import { RuntimeError } from './runtime-error.ts'
+import {
+  type Parsed,
+  parseBenchmark,
+  parseEngineInfo,
+  parseLoadedModel,
+  parseModelIds,
+  parseReply,
+  parseRunResult,
+  parseVoid,
+  type WorkerApi,
+  type WorkerReply,
+} from './worker-protocol.ts'
+
+/** A started worker as the client sees it: an endpoint to talk to, a way to kill it, crash news. */
+export interface WorkerHandle {
+  readonly endpoint: Endpoint
+  /** Kills the worker at once. */
+  terminate(): void
+  /** Registers the listener told when the worker reports a fatal error; called at most once per handle. */
+  onCrash(listener: (reason: string) => void): void
+}
+
+/** Starts a worker that serves the runtime (see worker.ts). */
+export type WorkerFactory = () => WorkerHandle
+
+/** The real thing: worker.ts as a module Web Worker (Vite bundles it and its ORT chunks). */
+export function browserWorkerFactory(): WorkerHandle {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'cohort-runtime',
+  })
+  return {
+    endpoint: worker,
+    terminate: () => worker.terminate(),
+    onCrash(listener) {
+      // Registered once per worker and dropped with it: terminate() ends all its events.
+      worker.addEventListener('error', (event) => {
+        event.preventDefault()
+        listener(`worker error: ${event.message || 'script failed to load'}`)
+      })
+      worker.addEventListener('messageerror', () =>
+        listener('worker sent a message that could not be read'),
+      )
+    },
+  }
+}
+
+/** Deadlines per kind of call, in milliseconds. */
+export interface ClientTimeouts {
+  readonly configureMs: number
+  readonly loadMs: number
+  readonly runMs: number
+  readonly benchmarkMs: number
+  readonly otherMs: number
+}
+
+/** How the client tells a dead worker from a busy one. */
+export interface LivenessOptions {
+  /** How often to ping while calls are pending. */
+  readonly intervalMs: number
+  /** A ping unanswered this long means the worker is dead (it must exceed the longest blocking step). */
+  readonly timeoutMs: number
+  /** The same, before a fresh worker has answered anything (its script and ORT still loading). */
+  readonly bootTimeoutMs: number
+}
+
+/** Settings of a RuntimeClient. */
+export interface RuntimeClientOptions {
+  readonly config: RuntimeConfig
+  readonly createWorker?: WorkerFactory
+  readonly timeouts?: Partial<ClientTimeouts>
+  readonly liveness?: Partial<LivenessOptions>
+  /** Restarts in a row without one successful call before the client gives up (default 3). */
+  readonly maxConsecutiveRestarts?: number
+  /** Told about restarts (for status displays and logs). */
+  readonly onEvent?: (event: RuntimeClientEvent) => void
+}
+
+/** What the client reports as it happens. */
+export type RuntimeClientEvent =
+  | { readonly type: 'restarted'; readonly reason: string; readonly restarts: number }
+  | {
+      readonly type: 'reloaded'
+      readonly models: readonly string[]
+      readonly failed: readonly string[]
+    }
+  | { readonly type: 'gave-up'; readonly reason: string }
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Overrides the call kind's default deadline. */
+  readonly timeoutMs?: number
+  readonly signal?: AbortSignal
+}
+
+/** A run's result as the client returns it: plus the round trip and how many workers it took. */
+export interface ClientRunResult extends RunResult {
+  /** From the call to the answer, as the page saw it (messaging + queueing + run). */
+  readonly roundTripMs: number
+  /** 1, or 2 when the first worker died and the run was retried on a fresh one. */
+  readonly attempts: number
+}
+
+const DEFAULT_TIMEOUTS: ClientTimeouts = {
+  configureMs: 30_000,
+  loadMs: 60_000,
+  runMs: 30_000,
+  benchmarkMs: 300_000,
+  otherMs: 10_000,
+}
+const DEFAULT_LIVENESS: LivenessOptions = {
+  intervalMs: 500,
+  timeoutMs: 3_000,
+  bootTimeoutMs: 30_000,
+}
+
+/** One worker's lifetime. Calls made on it settle when it answers or when it dies, whichever is first. */
+interface Generation {
+  readonly number: number
+  readonly handle: WorkerHandle
+  readonly remote: Remote<WorkerApi>
+  /** Settles once the worker is configured and has reloaded the kept models. */
+  ready: Promise<void>
+  /** Resolves with the error that killed it. */
+  readonly died: Promise<RuntimeError>
+  readonly kill: (error: RuntimeError) => void
+  dead: boolean
+  /** Calls (not pings) in flight on this worker. */
+  inflight: number
+  /** Answers received (not pings): a call that times out with no answer since it was sent found the worker stuck. */
+  answers: number
+  pingSentAt: number | null
+  /** Whether it has answered anything yet (until then it may still be loading its script). */
+  booted: boolean
+}
+
+/**
+ * The page's handle on the runtime worker: RuntimeApi with deadlines, cancellation and crash
+ * recovery. Comlink calls never fail on their own when a worker dies, so every call races its
+ * deadline, its AbortSignal and the worker's death; a watchdog pings a worker that has calls in
+ * flight. A dead worker is replaced, configured again and given back its models from the bytes
+ * kept here; runs pending on it are retried once on the new worker (inference is idempotent),
+ * other calls fail with 'worker-crashed'. Every call ends in a result or a RuntimeError.
+ */
+export class RuntimeClient implements RuntimeApi {
+  private readonly createWorker: WorkerFactory
+  private readonly timeouts: ClientTimeouts
+  private readonly liveness: LivenessOptions
+  private readonly maxRestarts: number
+  private readonly onEvent: (event: RuntimeClientEvent) => void
+  private config: RuntimeConfig
+  /** Verified model bytes and options, in load order, so a fresh worker can be given them again. */
+  private readonly kept = new Map<string, { bytes: ArrayBuffer; options: LoadOptions }>()
+  private current: Generation
+  private watchdog: ReturnType<typeof setInterval> | null = null
+  private restartCount = 0
+  private restartsInARow = 0
+  private stopped: RuntimeError | null = null
+
+  constructor(options: RuntimeClientOptions) {
+    this.createWorker = options.createWorker ?? browserWorkerFactory
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts }
+    this.liveness = { ...DEFAULT_LIVENESS, ...options.liveness }
+    this.maxRestarts = options.maxConsecutiveRestarts ?? 3
+    this.onEvent = options.onEvent ?? (() => undefined)
+    this.config = options.config
+    this.current = this.startGeneration(0)
+  }
+
+  /** How many times the worker has been replaced. */
+  get restarts(): number {
+    return this.restartCount
+  }
+
+  configure(config: RuntimeConfig, options: CallOptions = {}): Promise<EngineInfo> {
+    this.config = config
+    return this.call(
+      (r) => r.configure(config),
+      parseEngineInfo,
+      options.timeoutMs ?? this.timeouts.configureMs,
+      options.signal,
+      true,
+    )
+  }
+
+  async loadModel(
+    id: string,
+    bytes: ArrayBuffer,
+    options: LoadOptions,
+    callOptions: CallOptions = {},
+  ): Promise<LoadedModel> {
+    // The kept copy outlives the worker; the worker gets its own copy, transferred.
+    const keep = bytes.slice(0)
+    const loaded = await this.call(
+      (r) => {
+        const copy = keep.slice(0)
+        return r.loadModel(id, transfer(copy, [copy]), options)
+      },
+      parseLoadedModel,
+      callOptions.timeoutMs ?? this.timeouts.loadMs,
+      callOptions.signal,
+      true,
+    )
+    this.kept.set(id, { bytes: keep, options })
+    return loaded
+  }
+
+  async run(id: string, inputs: TensorMap, options: CallOptions = {}): Promise<ClientRunResult> {
+    const t0 = performance.now()
+    let attempts = 0
+    const result = await this.call(
+      (r) => {
+        attempts++
+        const [copy, buffers] = copyTensors(inputs)
+        return r.run(id, transfer(copy, buffers))
+      },
+      parseRunResult,
+      options.timeoutMs ?? this.timeouts.runMs,
+      options.signal,
+      true,
+    )
+    return { ...result, roundTripMs: performance.now() - t0, attempts }
+  }
+
+  benchmark(
+    id: string,
+    inputs: TensorMap,
+    runs: number,
+    options: CallOptions = {},
+  ): Promise<BenchmarkResult> {
+    return this.call(
+      (r) => {
+        const [copy, buffers] = copyTensors(inputs)
+        return r.benchmark(id, transfer(copy, buffers), runs)
+      },
+      parseBenchmark,
+      options.timeoutMs ?? this.timeouts.benchmarkMs,
+      options.signal,
+      true,
+    )
+  }
+
+  unload(id: string, options: CallOptions = {}): Promise<void> {
+    this.kept.delete(id)
+    return this.call(
+      (r) => r.unload(id),
+      parseVoid,
+      options.timeoutMs ?? this.timeouts.otherMs,
+      options.signal,
+      true,
+    )
+  }
+
+  models(options: CallOptions = {}): Promise<string[]> {
+    return this.call(
+      (r) => r.models(),
+      parseModelIds,
+      options.timeoutMs ?? this.timeouts.otherMs,
+      options.signal,
+      true,
+    )
+  }
+
+  /** Kills the worker without telling the client, as a crash would: the next call must recover. */
+  crashWorkerForTesting(): void {
+    this.current.handle.terminate()
+  }
+
+  /** Stops the worker for good; pending and later calls fail with 'cancelled'. */
+  dispose(): void {
+    if (this.stopped) return
+    this.stopped = new RuntimeError('cancelled', 'the runtime client was disposed')
+    this.current.kill(this.stopped)
+    this.current.handle.terminate()
+    this.kept.clear()
+    this.stopWatchdog()
+  }
+
+  // ---- calls ----
+
+  /**
+   * One public call: waits for a ready worker, invokes, and settles with the first of the answer,
+   * the deadline, the abort signal. A call that dies with its worker is retried once when `retry`.
+   */
+  private async call<T>(
+    invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
+    parse: (value: unknown) => Parsed<T>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    retry: boolean,
+  ): Promise<T> {
+    if (this.stopped) throw this.stopped
+    if (signal?.aborted)
+      throw new RuntimeError('cancelled', 'the call was aborted before it started')
+    let onGen: Generation | null = null
+    let answersAtSend = 0
+    let stop: (error: RuntimeError) => void = () => undefined
+    const stopped = new Promise<RuntimeError>((resolve) => {
+      stop = resolve
+    })
+    const timer = setTimeout(() => {
+      stop(new RuntimeError('timeout', `the runtime did not answer within ${timeoutMs} ms`))
+      // No answer at all since this call was sent: the worker is stuck, not just slow on this call.
+      if (onGen && !onGen.dead && onGen.answers === answersAtSend) {
+        this.restart(onGen, `a call timed out after ${timeoutMs} ms with the worker silent`)
+      }
+    }, timeoutMs)
+    const onAbort = () => stop(new RuntimeError('cancelled', 'the call was aborted'))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const waited = await raceStop(this.readyGeneration(), stopped)
+        const ready = waited.ok ? waited.value : waited
+        if (!ready.ok) throw ready.error
+        const gen = ready.value
+        onGen = gen
+        answersAtSend = gen.answers
+        const outcome = await raceStop(this.invoke(gen, invoke, parse), stopped)
+        const result = outcome.ok ? outcome.value : outcome
+        if (result.ok) {
+          this.restartsInARow = 0
+          return result.value
+        }
+        if (!(retry && attempt === 1 && result.error.code === 'worker-crashed' && !this.stopped)) {
+          throw result.error
+        }
+      }
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Resolves with a configured worker, waiting out restarts; fails once the client has given up. */
+  private async readyGeneration(): Promise<Result<Generation, RuntimeError>> {
+    for (;;) {
+      if (this.stopped) return { ok: false, error: this.stopped }
+      const gen = this.current
+      await gen.ready
+      if (!gen.dead) return { ok: true, value: gen }
+      if (gen === this.current && this.stopped === null) {
+        // Dead but not replaced: only possible if restart threw, which would be a bug.
+        return {
+          ok: false,
+          error: new RuntimeError('internal', 'the runtime worker is dead and was not replaced'),
+        }
+      }
+    }
+  }
+
+  /** One message round on one worker: its parsed answer, or 'worker-crashed' if it dies first. Never rejects. */
+  private async invoke<T>(
+    gen: Generation,
+    invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
+    parse: (value: unknown) => Parsed<T>,
+  ): Promise<Parsed<T>> {
+    if (gen.dead) return { ok: false, error: await gen.died }
+    gen.inflight++
+    this.startWatchdog()
+    try {
+      const answer = invoke(gen.remote).then(
+        (reply): Parsed<T> => {
+          gen.answers++
+          gen.booted = true
+          const opened = parseReply(reply)
+          return opened.ok ? parse(opened.value) : opened
+        },
+        (error: unknown): Parsed<T> => ({
+          ok: false,
+          error: new RuntimeError(
+            'bad-reply',
+            `the runtime worker failed a call: ${String(error)}`,
+          ),
+        }),
+      )
+      const died = gen.died.then((error): Parsed<T> => ({ ok: false, error }))
+      return await Promise.race([answer, died])
+    } finally {
+      gen.inflight--
+    }
+  }
+
+  // ---- workers ----
+
+  private startGeneration(number: number): Generation {
+    const handle = this.createWorker()
+    let kill: (error: RuntimeError) => void = () => undefined
+    const died = new Promise<RuntimeError>((resolve) => {
+      kill = resolve
+    })
+    const gen: Generation = {
+      number,
+      handle,
+      remote: wrap<WorkerApi>(handle.endpoint),
+      ready: Promise.resolve(),
+      died,
+      kill: (error) => {
+        gen.dead = true
+        kill(error)
+      },
+      dead: false,
+      inflight: 0,
+      answers: 0,
+      pingSentAt: null,
+      booted: false,
+    }
+    handle.onCrash((reason) => this.restart(gen, reason))
+    gen.ready = this.prepare(gen)
+    return gen
+  }
+
+  /** Configures a fresh worker and gives it back every kept model; never rejects. */
+  private async prepare(gen: Generation): Promise<void> {
+    if (gen.number === 0) return
+    const configured = await this.invoke(gen, (r) => r.configure(this.config), parseEngineInfo)
+    if (!configured.ok) return
+    const models: string[] = []
+    const failed: string[] = []
+    for (const [id, { bytes, options }] of this.kept) {
+      const loaded = await this.invoke(
+        gen,
+        (r) => {
+          const copy = bytes.slice(0)
+          return r.loadModel(id, transfer(copy, [copy]), options)
+        },
+        parseLoadedModel,
+      )
+      if (gen.dead) return
+      ;(loaded.ok ? models : failed).push(id)
+    }
+    this.onEvent({ type: 'reloaded', models, failed })
+  }
+
+  /** Replaces a dead or stuck worker; calls pending on it settle with 'worker-crashed'. */
+  private restart(gen: Generation, reason: string): void {
+    if (gen.dead || this.stopped) return
+    gen.kill(
+      new RuntimeError('worker-crashed', `the runtime worker died (${reason}); it was restarted`),
+    )
+    gen.handle.terminate()
+    if (gen !== this.current) return
+    this.restartCount++
+    this.restartsInARow++
+    if (this.restartsInARow > this.maxRestarts) {
+      this.stopped = new RuntimeError(
+        'worker-crashed',
+        `the runtime worker crashed ${this.restartsInARow} times in a row (last: ${reason}); reload the page`,
+      )
+      this.stopWatchdog()
+      this.onEvent({ type: 'gave-up', reason })
+      return
+    }
+    this.current = this.startGeneration(gen.number + 1)
+    this.onEvent({ type: 'restarted', reason, restarts: this.restartCount })
+  }
+
+  /** Pings the current worker while it has calls in flight; silence past the deadline is death. */
+  private startWatchdog(): void {
+    if (this.watchdog !== null) return
+    this.watchdog = setInterval(() => {
+      const gen = this.current
+      if (gen.dead || gen.inflight === 0) {
+        gen.pingSentAt = null
+        this.stopWatchdog()
+        return
+      }
+      const now = performance.now()
+      if (gen.pingSentAt === null) {
+        const sentAt = now
+        gen.pingSentAt = sentAt
+        gen.remote.ping().then(
+          () => {
+            gen.booted = true
+            if (gen.pingSentAt === sentAt) gen.pingSentAt = null
+          },
+          () => undefined,
+        )
+        return
+      }
+      const limit = gen.booted ? this.liveness.timeoutMs : this.liveness.bootTimeoutMs
+      if (now - gen.pingSentAt > limit)
+        this.restart(gen, `no answer to a ping for ${Math.round(now - gen.pingSentAt)} ms`)
+    }, this.liveness.intervalMs)
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog !== null) clearInterval(this.watchdog)
+    this.watchdog = null
+  }
+}
+
+/** Races a never-rejecting promise against a stop signal. */
+async function raceStop<T>(
+  promise: Promise<T>,
+  stopped: Promise<RuntimeError>,
+): Promise<Result<T, RuntimeError>> {
+  return Promise.race([
+    promise.then((value): Result<T, RuntimeError> => ({ ok: true, value })),
+    stopped.then((error): Result<T, RuntimeError> => ({ ok: false, error })),
+  ])
+}
+
+/** Fresh copies of the inputs (the caller keeps its own, and a retry needs them) and their buffers. */
+function copyTensors(inputs: TensorMap): [TensorMap, ArrayBuffer[]] {
+  const copy: Record<string, { data: Float32Array; dims: readonly number[] }> = {}
+  const buffers: ArrayBuffer[] = []
+  for (const [name, t] of Object.entries(inputs)) {
+    const data = new Float32Array(t.data)
+    copy[name] = { data, dims: [...t.dims] }
+    buffers.push(data.buffer)
+  }
+  return [copy, buffers]
+}

@@ -73,7 +73,7 @@ export interface RunningServer {
 /** Starts the coordinator: static app (or Vite), health endpoint and socket.io on one port. */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const now = options.now ?? Date.now
-  const log = options.log ?? ((line: string) => console.log(`[cohort] ${line}`))
+  const log = options.log ?? logToStdout
   const host = options.host ?? '0.0.0.0'
   const limits = {
     maxMembers: options.maxRoomSize ?? DEFAULT_ROOM_LIMITS.maxMembers,
@@ -84,7 +84,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const registry = new RoomRegistry(limits, now)
   const startedAt = now()
 
-  let app: RequestHandler = () => undefined
+  // Replaced before the port opens; the placeholder only keeps the type honest.
+  let app: RequestHandler = (_req, res) => sendText(res, 503, 'Starting.\n')
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of Object.entries(isolationHeaders)) res.setHeader(name, value)
     try {
@@ -197,6 +198,11 @@ function listen(server: AnyHttpServer, port: number, host: string): Promise<void
       resolve()
     })
   })
+}
+
+/** One line per event, with the time, so a demo's terminal doubles as its log. */
+function logToStdout(line: string): void {
+  console.log(`[cohort ${new Date().toISOString().slice(11, 19)}] ${line}`)
 }
 
 /** A host that a client on this machine can dial when the server bound `host`. */

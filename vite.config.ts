@@ -16,4 +16,6 @@ export default defineConfig({
   server: { headers: isolationHeaders, fs: { allow: [repoRoot] } },
   preview: { headers: isolationHeaders },
   optimizeDeps: { include: ['onnxruntime-web'] },
+  // The runtime worker imports ORT, which loads its WASM glue with dynamic import(): ES workers only.
+  worker: { format: 'es' },
 })

@@ -1,7 +1,9 @@
 import { formatRoomCode, type RoomCode } from '@cohort/protocol'
+import type { RuntimeState } from './device-runtime.ts'
 import { frameScheduler, h, mount } from './dom.ts'
 import { forgetResumeToken } from './identity.ts'
 import { joinAsMember } from './member-page.ts'
+import { modelsView } from './models-view.ts'
 import { peersTable } from './peers-view.ts'
 import { STATUS_TEXT } from './status-text.ts'
 
@@ -10,6 +12,11 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   const mesh = joinAsMember(room, 'device')
   let failure: string | null = null
   let left = false
+  const task = taskFromUrl()
+  // The Models section renders on its own schedule into one element that every page render keeps.
+  const models = h('div', { 'data-testid': 'models-slot' })
+  let runtimeState: RuntimeState | null = null
+  const renderModels = () => mount(models, modelsView(runtimeState, task))
 
   const leave = () => {
     left = true
@@ -53,6 +60,8 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
       ),
       h('h2', {}, 'Peers'),
       h('section', { class: 'card' }, peersTable(mesh.peers(), 'No other devices yet.')),
+      h('h2', {}, 'Models'),
+      models,
     )
   }
   const scheduleRender = frameScheduler(render)
@@ -61,4 +70,20 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
     scheduleRender()
   })
   render()
+  renderModels()
+  // The runtime (and its worker) loads after the first paint, in its own chunk.
+  void import('./device-runtime.ts').then(({ startDeviceRuntime }) => {
+    const scheduleModels = frameScheduler(renderModels)
+    const runtime = startDeviceRuntime(task, () => {
+      runtimeState = runtime.state()
+      scheduleModels()
+    })
+    if (window.cohort) window.cohort = { ...window.cohort, runtime }
+  })
+}
+
+/** The task whose models this device loads: `?task=digits`, else the benchmark task. */
+function taskFromUrl(): string {
+  const task = new URLSearchParams(location.search).get('task')
+  return task && /^[a-z0-9-]{1,32}$/.test(task) ? task : 'fashion'
 }

@@ -1,0 +1,256 @@
+import type { Manifest } from '@cohort/protocol'
+import {
+  chooseExecutionProvider,
+  compareWithReference,
+  type DeviceProfileReport,
+  type EpChoice,
+  type HashMode,
+  ModelStore,
+  measureDeviceProfile,
+  probeWebGpu,
+  type ReferenceOutcome,
+  RuntimeClient,
+  referenceCases,
+  type StorageMode,
+  sha256Digest,
+  toRuntimeError,
+} from '@cohort/runtime/client'
+import { deviceLabel } from './device-label.ts'
+
+/**
+ * The device page's runtime: downloads a task's models into the store (with progress), starts
+ * the worker, chooses the execution provider by measuring, loads every model, and measures the
+ * device profile. Loaded on demand so the page's first paint does not wait for it.
+ */
+
+/** One model's progress through download and loading. */
+export interface ModelRow {
+  readonly id: string
+  readonly bytesTotal: number
+  bytesDone: number
+  source: 'network' | 'cache' | null
+  state: 'waiting' | 'downloading' | 'verified' | 'ready' | 'failed'
+  error: string | null
+}
+
+/** Where the runtime is, for the view. */
+export type RuntimePhase =
+  | 'downloading'
+  | 'starting'
+  | 'calibrating'
+  | 'loading'
+  | 'profiling'
+  | 'ready'
+  | 'failed'
+
+/** Everything the Models section shows. */
+export interface RuntimeState {
+  readonly task: string
+  phase: RuntimePhase
+  error: string | null
+  storage: StorageMode | null
+  hashing: HashMode | null
+  models: ModelRow[]
+  ep: EpChoice | null
+  profile: DeviceProfileReport | null
+  restarts: number
+  /** Progress events received per model, so tests can see progress was reported. */
+  readonly progressEvents: Record<string, number>
+}
+
+/** A reference run's outcome per model, plus how many workers the first run needed. */
+export interface ReferenceReport {
+  readonly outcomes: readonly ReferenceOutcome[]
+  readonly attempts: readonly number[]
+}
+
+/** What `window.cohort.runtime` offers engineers in the console and e2e tests. */
+export interface RuntimePageHandle {
+  /** A snapshot of the Models section's state. */
+  state(): RuntimeState
+  /** Resolves once every model is loaded and profiled (or rejects with the failure). */
+  whenReady(): Promise<RuntimeState>
+  /** Runs the shipped reference inputs through the worker and compares with PyTorch's outputs. */
+  runReference(): Promise<ReferenceReport>
+  /** Kills the worker behind the client's back, as a crash would. */
+  crashWorker(): void
+  /** Measures the device profile again. */
+  profile(): Promise<DeviceProfileReport>
+}
+
+const PROFILE_RUNS = 10
+const CALIBRATION_RUNS = 10
+
+/** Starts the runtime for `task`; `changed` is called whenever the state changes. */
+export function startDeviceRuntime(task: string, changed: () => void): RuntimePageHandle {
+  const state: RuntimeState = {
+    task,
+    phase: 'downloading',
+    error: null,
+    storage: null,
+    hashing: null,
+    models: [],
+    ep: null,
+    profile: null,
+    restarts: 0,
+    progressEvents: {},
+  }
+  const baseUrl = `${location.origin}/`
+  // Threads need cross-origin isolation (the server sends COOP/COEP); two are plenty for these models.
+  const threads = crossOriginIsolated
+    ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
+    : 1
+  const client = new RuntimeClient({
+    config: { numThreads: threads },
+    onEvent: (event) => {
+      if (event.type === 'restarted') state.restarts = event.restarts
+      if (event.type === 'gave-up') fail(event.reason)
+      changed()
+    },
+  })
+  addEventListener('pagehide', () => client.dispose(), { once: true })
+  let manifest: Manifest | null = null
+
+  const fail = (message: string) => {
+    state.phase = 'failed'
+    state.error = message
+    changed()
+  }
+
+  const measureProfile = async (): Promise<DeviceProfileReport> => {
+    if (!manifest || !state.ep) throw new Error('the runtime is not ready yet')
+    const profile = await measureDeviceProfile(client, {
+      task,
+      label: deviceLabel(),
+      executionProvider: state.ep.executionProvider,
+      epReason: state.ep.reason,
+      threads: state.ep.threads,
+      models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs })),
+      runs: PROFILE_RUNS,
+    })
+    state.profile = profile
+    changed()
+    return profile
+  }
+
+  const start = async (): Promise<void> => {
+    const store = await ModelStore.open({ baseUrl })
+    state.storage = store.storage
+    state.hashing = store.hashing
+    manifest = await store.fetchManifest(task)
+    const m = manifest
+    state.models = m.models.map((entry) => ({
+      id: entry.id,
+      bytesTotal: entry.bytes,
+      bytesDone: 0,
+      source: null,
+      state: 'waiting',
+      error: null,
+    }))
+    changed()
+    const rows = new Map(state.models.map((row) => [row.id, row]))
+    const bytes = new Map<string, ArrayBuffer>()
+    for (const entry of m.models) {
+      const row = rows.get(entry.id) as ModelRow
+      row.state = 'downloading'
+      try {
+        const stored = await store.load(entry, {
+          onProgress: (p) => {
+            row.bytesDone = p.bytesDone
+            row.source = p.source
+            state.progressEvents[entry.id] = (state.progressEvents[entry.id] ?? 0) + 1
+            changed()
+          },
+        })
+        bytes.set(entry.id, stored.bytes)
+        row.state = 'verified'
+      } catch (error) {
+        row.state = 'failed'
+        row.error = toRuntimeError(error).message
+        throw error
+      }
+      changed()
+    }
+    // This page needs exactly this task's models: anything else in the cache goes.
+    await store.retain(m.models)
+
+    state.phase = 'starting'
+    changed()
+    const info = await client.configure({ numThreads: threads })
+    state.phase = 'calibrating'
+    changed()
+    const teacher = m.models.find((entry) => entry.id === m.teacher.model) ?? m.models[0]
+    if (!teacher) throw new Error(`the ${task} manifest lists no models`)
+    state.ep = await chooseExecutionProvider(
+      client,
+      {
+        modelId: teacher.id,
+        bytes: bytes.get(teacher.id) as ArrayBuffer,
+        inputs: teacher.inputs,
+        runs: CALIBRATION_RUNS,
+        threads: info.numThreads,
+      },
+      await probeWebGpu(),
+    )
+    state.phase = 'loading'
+    changed()
+    for (const entry of m.models) {
+      await client.loadModel(entry.id, bytes.get(entry.id) as ArrayBuffer, {
+        executionProvider: state.ep.executionProvider,
+        inputs: entry.inputs,
+      })
+      ;(rows.get(entry.id) as ModelRow).state = 'ready'
+      changed()
+    }
+    state.phase = 'profiling'
+    changed()
+    await measureProfile()
+    state.phase = 'ready'
+    changed()
+  }
+
+  const ready = start().then(
+    () => state,
+    (error: unknown) => {
+      fail(toRuntimeError(error).message)
+      throw error
+    },
+  )
+  // The page shows the failure; whenReady() callers get the rejection themselves.
+  void ready.catch(() => undefined)
+
+  return {
+    state: () => structuredClone(state),
+    whenReady: () => ready.then(() => structuredClone(state)),
+    async runReference() {
+      await ready
+      const m = manifest as Manifest
+      const [sample, reference] = await Promise.all([
+        fetchVerified(baseUrl, m.data.sample),
+        fetchVerified(baseUrl, m.data.reference),
+      ])
+      const outcomes: ReferenceOutcome[] = []
+      const attempts: number[] = []
+      for (const c of referenceCases(m, sample, reference)) {
+        const result = await client.run(c.modelId, c.inputs)
+        outcomes.push(compareWithReference(c, result.outputs))
+        attempts.push(result.attempts)
+      }
+      return { outcomes, attempts }
+    },
+    crashWorker: () => client.crashWorkerForTesting(),
+    profile: measureProfile,
+  }
+}
+
+/** A data file checked against its manifest hash (diagnostics only; not cached). */
+async function fetchVerified(
+  baseUrl: string,
+  file: { readonly file: string; readonly sha256: string },
+): Promise<Uint8Array> {
+  const response = await fetch(`${baseUrl}${file.file}`)
+  if (!response.ok) throw new Error(`${file.file} answered ${response.status}`)
+  const bytes = new Uint8Array(await response.arrayBuffer())
+  if ((await sha256Digest(bytes)) !== file.sha256) throw new Error(`${file.file} fails its sha256`)
+  return bytes
+}

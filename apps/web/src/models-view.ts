@@ -1,0 +1,160 @@
+import type { RuntimeState } from './device-runtime.ts'
+import { h } from './dom.ts'
+
+const PHASE_TEXT: Record<RuntimeState['phase'], string> = {
+  downloading: 'Downloading models…',
+  starting: 'Starting the inference worker…',
+  calibrating: 'Measuring which engine is fastest…',
+  loading: 'Loading models…',
+  profiling: 'Measuring this device…',
+  ready: 'Ready',
+  failed: 'Failed',
+}
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
+
+/** The device page's Models section: downloads, engine choice, profile. */
+export function modelsView(state: RuntimeState | null, task: string): HTMLElement {
+  if (!state) {
+    return h(
+      'section',
+      { class: 'card', 'data-testid': 'models', 'data-phase': 'downloading', 'data-task': task },
+      h('p', { class: 'muted' }, 'Preparing the runtime…'),
+    )
+  }
+  return h(
+    'section',
+    { class: 'card', 'data-testid': 'models', 'data-phase': state.phase, 'data-task': state.task },
+    h(
+      'p',
+      {},
+      h('strong', { 'data-testid': 'models-phase' }, PHASE_TEXT[state.phase]),
+      ' · task ',
+      h('span', { class: 'mono' }, state.task),
+      ' · ',
+      h('a', { href: `?task=${state.task === 'digits' ? 'fashion' : 'digits'}` }, 'switch task'),
+    ),
+    state.error ? h('p', { 'data-testid': 'models-error', class: 'bad' }, state.error) : null,
+    state.storage
+      ? h(
+          'p',
+          { class: 'muted', 'data-testid': 'storage', 'data-kind': state.storage.kind },
+          `Storage: ${state.storage.kind === 'cache-api' ? 'Cache API' : 'memory'} — ${state.storage.reason}. Hashing: ${state.hashing === 'webcrypto' ? 'WebCrypto' : 'JavaScript (no secure context)'}.`,
+        )
+      : null,
+    state.ep
+      ? h(
+          'p',
+          {
+            'data-testid': 'ep-choice',
+            'data-ep': state.ep.executionProvider,
+            'data-threads': state.ep.threads,
+          },
+          h('strong', {}, state.ep.executionProvider.toUpperCase()),
+          ` · ${state.ep.threads} thread${state.ep.threads === 1 ? '' : 's'} · `,
+          h('span', { class: 'muted', 'data-testid': 'ep-reason' }, state.ep.reason),
+          state.restarts > 0
+            ? h('span', { 'data-testid': 'restarts' }, ` · worker restarted ${state.restarts}×`)
+            : null,
+        )
+      : null,
+    modelTable(state),
+    state.profile ? profileTable(state) : null,
+  )
+}
+
+function modelTable(state: RuntimeState): HTMLElement {
+  return h(
+    'table',
+    { 'data-testid': 'model-downloads' },
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', {}, 'Model'), h('th', {}, 'Download'), h('th', {}, 'State')),
+    ),
+    h(
+      'tbody',
+      {},
+      ...state.models.map((row) =>
+        h(
+          'tr',
+          {
+            'data-model': row.id,
+            'data-state': row.state,
+            'data-source': row.source ?? '',
+            'data-bytes-done': row.bytesDone,
+            'data-bytes-total': row.bytesTotal,
+          },
+          h('td', { class: 'mono' }, row.id),
+          h(
+            'td',
+            {},
+            h('progress', {
+              'data-testid': 'model-progress',
+              max: row.bytesTotal,
+              value: row.bytesDone,
+            }),
+            ' ',
+            h(
+              'span',
+              { class: 'muted mono', 'data-testid': 'model-bytes' },
+              `${row.bytesDone}/${row.bytesTotal}`,
+            ),
+            row.source === 'cache' ? h('span', { class: 'muted' }, ' (cached)') : null,
+          ),
+          h('td', {}, row.error ?? row.state),
+        ),
+      ),
+    ),
+  )
+}
+
+function profileTable(state: RuntimeState): HTMLElement | null {
+  const profile = state.profile
+  if (!profile) return null
+  return h(
+    'div',
+    {},
+    h(
+      'p',
+      { class: 'muted', 'data-testid': 'profile-summary' },
+      `${profile.label} · ${profile.cores ?? '?'} cores · ${profile.memoryGb ?? '?'} GB memory hint · ${profile.executionProvider.toUpperCase()} × ${profile.threads} · cross-origin isolated: ${profile.crossOriginIsolated ? 'yes' : 'no'}`,
+    ),
+    h(
+      'table',
+      { 'data-testid': 'profile' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'Model'),
+          h('th', {}, 'Median ms'),
+          h('th', {}, 'p95 ms'),
+          h('th', {}, 'Round trip ms'),
+          h('th', {}, 'Size'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...profile.models.map((m) =>
+          h(
+            'tr',
+            { 'data-model': m.modelId },
+            h('td', { class: 'mono' }, m.modelId),
+            h('td', {}, m.medianMs.toFixed(3)),
+            h('td', {}, m.p95Ms.toFixed(3)),
+            h('td', {}, m.roundTripMedianMs.toFixed(3)),
+            h(
+              'td',
+              { class: 'muted' },
+              kib(state.models.find((row) => row.id === m.modelId)?.bytesTotal ?? 0),
+            ),
+          ),
+        ),
+      ),
+    ),
+  )
+}

@@ -1,0 +1,162 @@
+import { expect, type Page, test } from '@playwright/test'
+import {
+  type CohortServer,
+  createRoomAsHost,
+  newMemberContext,
+  startCohortServer,
+} from './harness.ts'
+
+// One device page and its inference runtime: models downloaded with progress into the Cache API,
+// the reference inputs run in the worker against PyTorch's outputs, a killed worker recovered by
+// the next call, the device profile reported, and a reload that fetches no model bytes at all.
+
+const TASK = process.env.COHORT_E2E_TASK ?? 'digits'
+const READY_MS = 120_000
+
+/** The slice of `window.cohort.runtime` this spec uses (see apps/web/src/device-runtime.ts). */
+interface RuntimeHandle {
+  state(): {
+    phase: string
+    storage: { kind: string; reason: string } | null
+    ep: { executionProvider: string; threads: number; reason: string } | null
+    models: { id: string; bytesDone: number; bytesTotal: number; source: string | null }[]
+    progressEvents: Record<string, number>
+    restarts: number
+  }
+  whenReady(): Promise<unknown>
+  runReference(): Promise<{
+    outcomes: { modelId: string; maxAbsDiff: number; argmaxAgreement: number }[]
+    attempts: number[]
+  }>
+  crashWorker(): void
+  profile(): Promise<{
+    label: string
+    executionProvider: string
+    threads: number
+    cores: number | null
+    crossOriginIsolated: boolean
+    msPerModel: Record<string, number>
+    models: { modelId: string; medianMs: number; p95Ms: number; roundTripMedianMs: number }[]
+  }>
+}
+type RuntimeWindow = Window & { cohort?: { runtime?: RuntimeHandle } }
+
+/** Waits (by polling the page, not by sleeping) until the runtime handle exists, then until it is ready. */
+async function runtimeReady(page: Page) {
+  await expect(page.getByTestId('models')).toHaveAttribute('data-phase', 'ready', {
+    timeout: READY_MS,
+  })
+  return page.evaluate(async () => {
+    const runtime = (window as RuntimeWindow).cohort?.runtime
+    if (!runtime) throw new Error('the page exposes no window.cohort.runtime')
+    await runtime.whenReady()
+    return runtime.state()
+  })
+}
+
+function runReference(page: Page) {
+  return page.evaluate(() => {
+    const runtime = (window as RuntimeWindow).cohort?.runtime
+    if (!runtime) throw new Error('the page exposes no window.cohort.runtime')
+    return runtime.runReference()
+  })
+}
+
+function expectReferenceMatch(report: Awaited<ReturnType<typeof runReference>>, count: number) {
+  expect(report.outcomes).toHaveLength(count)
+  for (const o of report.outcomes) {
+    expect(o.maxAbsDiff, o.modelId).toBeLessThanOrEqual(1e-4)
+    expect(o.argmaxAgreement, o.modelId).toBe(1)
+  }
+}
+
+let server: CohortServer
+test.beforeEach(async () => {
+  server = await startCohortServer()
+})
+test.afterEach(async () => {
+  await server.stop()
+})
+
+test('a device downloads its models with progress, runs them in its worker, survives a worker crash, profiles itself, and reloads from cache', async ({
+  browser,
+}) => {
+  const host = await createRoomAsHost(browser, server)
+  const context = await newMemberContext(browser)
+  // Every model request passes through here, so "nothing fetched" is an observation, not an inference.
+  const onnx = { requests: 0, bytes: 0 }
+  await context.route('**/*.onnx', (route) => {
+    onnx.requests++
+    return route.continue()
+  })
+  context.on('requestfinished', (request) => {
+    if (!new URL(request.url()).pathname.endsWith('.onnx')) return
+    void request.sizes().then((sizes) => {
+      onnx.bytes += sizes.responseBodySize
+    })
+  })
+  const page = await context.newPage()
+  await page.goto(`${host.joinUrl}?task=${TASK}`)
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+
+  // First visit: every model is downloaded, with progress reported up to its full size.
+  const first = await runtimeReady(page)
+  const count = first.models.length
+  expect(count).toBeGreaterThan(0)
+  expect(onnx.requests).toBe(count)
+  expect(first.storage?.kind).toBe('cache-api')
+  for (const m of first.models) {
+    expect(m.source, m.id).toBe('network')
+    expect(m.bytesDone, m.id).toBe(m.bytesTotal)
+    // At least the 0-byte start and the final chunk.
+    expect(first.progressEvents[m.id] ?? 0, m.id).toBeGreaterThanOrEqual(2)
+    const row = page.locator(`[data-testid="model-downloads"] tr[data-model="${m.id}"]`)
+    await expect(row).toHaveAttribute('data-state', 'ready')
+    await expect(row.getByTestId('model-progress')).toBeVisible()
+    await expect(row.getByTestId('model-progress')).toHaveAttribute('value', String(m.bytesTotal))
+    await expect(row.getByTestId('model-bytes')).toHaveText(`${m.bytesTotal}/${m.bytesTotal}`)
+  }
+
+  // Headless Chromium has no GPU: WASM, threaded because the page is cross-origin isolated.
+  const ep = page.getByTestId('ep-choice')
+  await expect(ep).toHaveAttribute('data-ep', 'wasm')
+  await expect(page.getByTestId('ep-reason')).toContainText('WebGPU not measured')
+  expect(first.ep?.threads).toBeGreaterThanOrEqual(1)
+
+  // The shipped reference inputs, through the worker, match PyTorch.
+  expectReferenceMatch(await runReference(page), count)
+
+  // A killed worker: the next call succeeds through a restart, retried on the fresh worker.
+  await page.evaluate(() => (window as RuntimeWindow).cohort?.runtime?.crashWorker())
+  const afterCrash = await runReference(page)
+  expectReferenceMatch(afterCrash, count)
+  expect(afterCrash.attempts[0]).toBe(2)
+  expect(afterCrash.attempts.slice(1).every((a) => a === 1)).toBe(true)
+  await expect(page.getByTestId('restarts')).toContainText('restarted 1')
+
+  // The profile: every model measured, with the device's label, provider and threads.
+  const profile = await page.evaluate(() => {
+    const runtime = (window as RuntimeWindow).cohort?.runtime
+    if (!runtime) throw new Error('no runtime')
+    return runtime.profile()
+  })
+  expect(Object.keys(profile.msPerModel).sort()).toEqual(first.models.map((m) => m.id).sort())
+  for (const m of profile.models) {
+    expect(m.medianMs, m.modelId).toBeGreaterThan(0)
+    expect(m.roundTripMedianMs, m.modelId).toBeGreaterThan(0)
+  }
+  expect(profile).toMatchObject({ executionProvider: 'wasm', crossOriginIsolated: true })
+  expect(profile.label).toMatch(/Chrome on Linux/)
+  await expect(page.getByTestId('profile').locator('tbody tr')).toHaveCount(count)
+
+  // Reload: the models come from the Cache API, verified again, and no model byte is fetched.
+  onnx.requests = 0
+  onnx.bytes = 0
+  await page.reload()
+  const second = await runtimeReady(page)
+  expect(onnx.requests).toBe(0)
+  expect(onnx.bytes).toBe(0)
+  for (const m of second.models) expect(m.source, m.id).toBe('cache')
+  await expect(page.locator('tr[data-model][data-source="cache"]')).toHaveCount(count)
+  expectReferenceMatch(await runReference(page), count)
+})

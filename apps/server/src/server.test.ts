@@ -93,6 +93,7 @@ describe('http', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')?.split(';')[0]).toBe(type)
     expect(response.headers.get('cache-control')).toBe(cache)
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
     expectIsolated(response)
   })
 

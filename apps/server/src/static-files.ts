@@ -88,6 +88,8 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
       req.url = '/index.html'
     }
     res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
+    // The types above are right, so browsers need not guess (and cannot be tricked into it).
+    res.setHeader('X-Content-Type-Options', 'nosniff')
     // sirv pipes a file stream without an error listener: a file deleted between its lookup and
     // its read (a rebuild) would otherwise crash the process.
     res.once('pipe', (source) => {

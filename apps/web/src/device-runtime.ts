@@ -74,8 +74,8 @@ export interface RuntimePageHandle {
   runReference(): Promise<ReferenceReport>
   /** Kills the worker behind the client's back, as a crash would. */
   crashWorker(): void
-  /** Measures the device profile again. */
-  profile(): Promise<DeviceProfileReport>
+  /** Measures the device profile again (`runs` per model, default 10). */
+  profile(runs?: number): Promise<DeviceProfileReport>
 }
 
 const PROFILE_RUNS = 10
@@ -117,7 +117,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     changed()
   }
 
-  const measureProfile = async (): Promise<DeviceProfileReport> => {
+  const measureProfile = async (runs = PROFILE_RUNS): Promise<DeviceProfileReport> => {
     if (!manifest || !state.ep) throw new Error('the runtime is not ready yet')
     const profile = await measureDeviceProfile(client, {
       task,
@@ -126,7 +126,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
       epReason: state.ep.reason,
       threads: state.ep.threads,
       models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs })),
-      runs: PROFILE_RUNS,
+      runs,
     })
     state.profile = profile
     changed()
@@ -204,7 +204,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     }
     state.phase = 'profiling'
     changed()
-    await measureProfile()
+    await measureProfile(PROFILE_RUNS)
     state.phase = 'ready'
     changed()
   }
@@ -239,7 +239,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
       return { outcomes, attempts }
     },
     crashWorker: () => client.crashWorkerForTesting(),
-    profile: measureProfile,
+    profile: (runs) => measureProfile(runs),
   }
 }
 

@@ -16,6 +16,7 @@ export interface ModelTiming {
   readonly p95Ms: number
   /** Median ms of a full call from the page (messaging to the worker and back included). */
   readonly roundTripMedianMs: number
+  readonly roundTripP95Ms: number
   readonly runs: number
 }
 
@@ -72,6 +73,7 @@ export async function measureDeviceProfile(
       medianMs: Math.max(median(bench.ms), 0.001),
       p95Ms: percentile(bench.ms, 95),
       roundTripMedianMs: median(trips),
+      roundTripP95Ms: percentile(trips, 95),
       runs,
     })
   }

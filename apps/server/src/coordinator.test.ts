@@ -436,6 +436,32 @@ describe('rooms over socket.io', () => {
     expect(peer!.client.pushes.filter((p) => p.type === 'signal')).toHaveLength(63 * 5)
   })
 
+  it('fills a room of 64 and relays a full mesh of offers', async () => {
+    const server = await start()
+    const { host, hostWelcome, members } = await room(server, 63)
+    const everyone = [{ client: host, welcome: hostWelcome }, ...members]
+    expect(server.stats()).toEqual({ rooms: 1, members: 64 })
+    expect(members.at(-1)!.welcome.peers).toHaveLength(63)
+
+    const replies = await Promise.all(
+      everyone.flatMap((from) =>
+        everyone
+          .filter((to) => to !== from)
+          .map((to) =>
+            from.client.request(signal(to.welcome.deviceId, offer, `from${from.welcome.deviceId}`)),
+          ),
+      ),
+    )
+    expect(replies.filter((r) => r.type !== 'ok')).toEqual([])
+    for (const { client: c, welcome } of everyone) {
+      // Each sender's signals were acknowledged, so each has been pushed; wait for the 63rd.
+      while (c.pushes.filter((p) => p.type === 'signal').length < 63) await c.nextOfType('signal')
+      const senders = new Set(c.pushes.flatMap((p) => (p.type === 'signal' ? [p.from] : [])))
+      expect(senders.size).toBe(63)
+      expect(senders.has(welcome.deviceId)).toBe(false)
+    }
+  })
+
   it('refuses a device when the room is full and admits it once a seat frees', async () => {
     const server = await start({ maxRoomSize: 2 })
     const { code, members } = await room(server, 1)

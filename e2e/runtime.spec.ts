@@ -1,4 +1,5 @@
-import { expect, type Page, test } from '@playwright/test'
+import { type Browser, type BrowserType, expect, type Page, test } from '@playwright/test'
+import { chromiumArgs } from '../playwright.config.ts'
 import {
   type CohortServer,
   createRoomAsHost,
@@ -25,6 +26,13 @@ interface RuntimeHandle {
   }
   whenReady(): Promise<unknown>
   runReference(): Promise<{
+    outcomes: { modelId: string; maxAbsDiff: number; argmaxAgreement: number }[]
+    attempts: number[]
+  }>
+  runReferenceOn(
+    executionProvider: 'wasm' | 'webgpu',
+    modelIds: readonly string[],
+  ): Promise<{
     outcomes: { modelId: string; maxAbsDiff: number; argmaxAgreement: number }[]
     attempts: number[]
   }>
@@ -159,4 +167,77 @@ test('a device downloads its models with progress, runs them in its worker, surv
   for (const m of second.models) expect(m.source, m.id).toBe('cache')
   await expect(page.locator('tr[data-model][data-source="cache"]')).toHaveCount(count)
   expectReferenceMatch(await runReference(page), count)
+})
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/** Opens the join URL (optionally on another host name) as a device of `task`; waits until joined. */
+async function openDevice(browser: Browser, joinUrl: string, hostName?: string) {
+  const context = await newMemberContext(browser)
+  const url = new URL(`${joinUrl}?task=${TASK}`)
+  if (hostName) url.hostname = hostName
+  const page = await context.newPage()
+  await page.goto(url.href)
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+  return { context, page }
+}
+
+/** A browser of its own with extra flags (launch options cannot change per test). */
+async function launchWith(playwright: { chromium: BrowserType }, ...extraArgs: string[]) {
+  return playwright.chromium.launch({ executablePath, args: [...chromiumArgs, ...extraArgs] })
+}
+
+test.describe('with WebGPU on a software adapter (SwiftShader)', () => {
+  test('the fallback adapter is not taken for a GPU, yet the WebGPU provider computes correctly', async ({
+    playwright,
+  }) => {
+    const browser = await launchWith(playwright, '--enable-unsafe-webgpu')
+    try {
+      const host = await createRoomAsHost(browser, server)
+      const { page } = await openDevice(browser, host.joinUrl)
+      const state = await runtimeReady(page)
+      await expect(page.getByTestId('ep-choice')).toHaveAttribute('data-ep', 'wasm')
+      await expect(page.getByTestId('ep-reason')).toContainText('software fallback')
+      // Correctness only: the smallest models, since SwiftShader is slow.
+      const ids = state.models
+        .map((m) => m.id)
+        .filter((id) => id.startsWith('combiner') || id === 'segment-1')
+      const report = await page.evaluate(
+        (modelIds) => (window as RuntimeWindow).cohort?.runtime?.runReferenceOn('webgpu', modelIds),
+        ids,
+      )
+      expect(report?.outcomes).toHaveLength(ids.length)
+      for (const o of report?.outcomes ?? []) {
+        expect(o.maxAbsDiff, o.modelId).toBeLessThanOrEqual(1e-4)
+        expect(o.argmaxAgreement, o.modelId).toBe(1)
+      }
+    } finally {
+      await browser.close()
+    }
+  })
+})
+
+test.describe('on plain http from a LAN-like host name (not a secure context)', () => {
+  test('models live in memory, hashes are computed in JavaScript, one thread, outputs still match', async ({
+    playwright,
+  }) => {
+    // cohort.test resolves to the loopback server, but unlike localhost it is not a secure context.
+    const browser = await launchWith(playwright, '--host-resolver-rules=MAP cohort.test 127.0.0.1')
+    try {
+      const host = await createRoomAsHost(browser, server)
+      const { page } = await openDevice(browser, host.joinUrl, 'cohort.test')
+      expect(await page.evaluate(() => [isSecureContext, crossOriginIsolated])).toEqual([
+        false,
+        false,
+      ])
+      const state = await runtimeReady(page)
+      expect(state.storage?.kind).toBe('memory')
+      await expect(page.getByTestId('storage')).toContainText('JavaScript')
+      await expect(page.getByTestId('ep-choice')).toHaveAttribute('data-threads', '1')
+      for (const m of state.models) expect(m.source, m.id).toBe('network')
+      expectReferenceMatch(await runReference(page), state.models.length)
+    } finally {
+      await browser.close()
+    }
+  })
 })

@@ -4,6 +4,7 @@ import {
   compareWithReference,
   type DeviceProfileReport,
   type EpChoice,
+  type ExecutionProvider,
   type HashMode,
   ModelStore,
   measureDeviceProfile,
@@ -72,6 +73,14 @@ export interface RuntimePageHandle {
   whenReady(): Promise<RuntimeState>
   /** Runs the shipped reference inputs through the worker and compares with PyTorch's outputs. */
   runReference(): Promise<ReferenceReport>
+  /**
+   * The same on a provider of your choice, on temporary sessions (e.g. WebGPU on a software
+   * adapter, which the provider choice never takes): a correctness check, not a speed one.
+   */
+  runReferenceOn(
+    executionProvider: ExecutionProvider,
+    modelIds: readonly string[],
+  ): Promise<ReferenceReport>
   /** Kills the worker behind the client's back, as a crash would. */
   crashWorker(): void
   /** Measures the device profile again (`runs` per model, default 10). */
@@ -110,6 +119,8 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
   })
   addEventListener('pagehide', () => client.dispose(), { once: true })
   let manifest: Manifest | null = null
+  /** Verified model bytes, for sessions made after start (provider checks). */
+  const bytes = new Map<string, ArrayBuffer>()
 
   const fail = (message: string) => {
     state.phase = 'failed'
@@ -149,7 +160,6 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     }))
     changed()
     const rows = new Map(state.models.map((row) => [row.id, row]))
-    const bytes = new Map<string, ArrayBuffer>()
     for (const entry of m.models) {
       const row = rows.get(entry.id) as ModelRow
       row.state = 'downloading'
@@ -209,6 +219,42 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     changed()
   }
 
+  /** Reference inputs through the loaded sessions, or through temporary sessions on `ep`. */
+  const referencePass = async (
+    ep: ExecutionProvider | null,
+    modelIds: readonly string[] | null,
+  ): Promise<ReferenceReport> => {
+    await ready
+    const m = manifest as Manifest
+    const [sample, reference] = await Promise.all([
+      fetchVerified(baseUrl, m.data.sample),
+      fetchVerified(baseUrl, m.data.reference),
+    ])
+    const outcomes: ReferenceOutcome[] = []
+    const attempts: number[] = []
+    for (const c of referenceCases(m, sample, reference)) {
+      if (modelIds && !modelIds.includes(c.modelId)) continue
+      let id = c.modelId
+      if (ep) {
+        const entry = m.models.find((e) => e.id === c.modelId)
+        if (!entry) continue
+        id = `check-${ep}-${c.modelId}`
+        await client.loadModel(id, bytes.get(c.modelId) as ArrayBuffer, {
+          executionProvider: ep,
+          inputs: entry.inputs,
+        })
+      }
+      try {
+        const result = await client.run(id, c.inputs)
+        outcomes.push(compareWithReference(c, result.outputs))
+        attempts.push(result.attempts)
+      } finally {
+        if (ep) await client.unload(id)
+      }
+    }
+    return { outcomes, attempts }
+  }
+
   const ready = start().then(
     () => state,
     (error: unknown) => {
@@ -222,22 +268,8 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
   return {
     state: () => structuredClone(state),
     whenReady: () => ready.then(() => structuredClone(state)),
-    async runReference() {
-      await ready
-      const m = manifest as Manifest
-      const [sample, reference] = await Promise.all([
-        fetchVerified(baseUrl, m.data.sample),
-        fetchVerified(baseUrl, m.data.reference),
-      ])
-      const outcomes: ReferenceOutcome[] = []
-      const attempts: number[] = []
-      for (const c of referenceCases(m, sample, reference)) {
-        const result = await client.run(c.modelId, c.inputs)
-        outcomes.push(compareWithReference(c, result.outputs))
-        attempts.push(result.attempts)
-      }
-      return { outcomes, attempts }
-    },
+    runReference: () => referencePass(null, null),
+    runReferenceOn: (ep, modelIds) => referencePass(ep, modelIds),
     crashWorker: () => client.crashWorkerForTesting(),
     profile: (runs) => measureProfile(runs),
   }

@@ -393,6 +393,24 @@ export class RuntimeClient implements RuntimeApi {
     }
   }
 
+  /** `invoke` for the client's own calls: one that outlives `ms` means the worker is stuck, so it is replaced. */
+  private async invokeWithin<T>(
+    gen: Generation,
+    invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
+    parse: (value: unknown) => Parsed<T>,
+    ms: number,
+  ): Promise<Parsed<T>> {
+    const timer = setTimeout(
+      () => this.restart(gen, `preparing a fresh worker took over ${ms} ms`),
+      ms,
+    )
+    try {
+      return await this.invoke(gen, invoke, parse)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   // ---- workers ----
 
   private startGeneration(number: number): Generation {
@@ -425,18 +443,24 @@ export class RuntimeClient implements RuntimeApi {
   /** Configures a fresh worker and gives it back every kept model; never rejects. */
   private async prepare(gen: Generation): Promise<void> {
     if (gen.number === 0) return
-    const configured = await this.invoke(gen, (r) => r.configure(this.config), parseEngineInfo)
+    const configured = await this.invokeWithin(
+      gen,
+      (r) => r.configure(this.config),
+      parseEngineInfo,
+      this.timeouts.configureMs,
+    )
     if (!configured.ok) return
     const models: string[] = []
     const failed: string[] = []
     for (const [id, { bytes, options }] of this.kept) {
-      const loaded = await this.invoke(
+      const loaded = await this.invokeWithin(
         gen,
         (r) => {
           const copy = bytes.slice(0)
           return r.loadModel(id, transfer(copy, [copy]), options)
         },
         parseLoadedModel,
+        this.timeouts.loadMs,
       )
       if (gen.dead) return
       ;(loaded.ok ? models : failed).push(id)

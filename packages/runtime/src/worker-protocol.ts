@@ -5,9 +5,12 @@ import type {
   EngineInfo,
   ExecutionProvider,
   LoadedModel,
+  LoadOptions,
   RunResult,
   RuntimeApi,
+  RuntimeConfig,
   TensorData,
+  TensorMap,
 } from './api.ts'
 import { isRuntimeErrorCode, RuntimeError, toRuntimeError } from './runtime-error.ts'
 
@@ -41,15 +44,80 @@ export function serveRuntime(runtime: RuntimeApi): WorkerApi {
       return { type: 'error', code: e.code, message: e.message }
     }
   }
+  // Arguments arrive as structured clones: typed as the API says, checked as the unknowns they are.
   return {
-    configure: (config) => reply(() => runtime.configure(config)),
-    loadModel: (id, bytes, options) => reply(() => runtime.loadModel(id, bytes, options)),
-    run: (id, inputs) => reply(async () => detachable(await runtime.run(id, inputs))),
-    benchmark: (id, inputs, runs) => reply(() => runtime.benchmark(id, inputs, runs)),
-    unload: (id) => reply(() => runtime.unload(id)),
+    configure: (config) => reply(() => runtime.configure(checkConfig(config))),
+    loadModel: (id, bytes, options) =>
+      reply(() => runtime.loadModel(checkId(id), checkBytes(bytes), checkLoadOptions(options))),
+    run: (id, inputs) =>
+      reply(async () => detachable(await runtime.run(checkId(id), checkTensors(inputs)))),
+    benchmark: (id, inputs, runs) =>
+      reply(() => runtime.benchmark(checkId(id), checkTensors(inputs), checkCount(runs))),
+    unload: (id) => reply(() => runtime.unload(checkId(id))),
     models: () => reply(() => runtime.models()),
     ping: () => Promise.resolve('pong'),
   }
+}
+
+// ---- argument checks: the worker's view of the client's calls ----
+
+const badInput = (what: string): never => {
+  throw new RuntimeError('bad-input', `the runtime worker received an invalid ${what}`)
+}
+
+function checkId(v: unknown): string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 200 ? v : badInput('model id')
+}
+
+function checkBytes(v: unknown): ArrayBuffer {
+  return v instanceof ArrayBuffer && v.byteLength > 0
+    ? v
+    : badInput('model (not a non-empty ArrayBuffer)')
+}
+
+function checkCount(v: unknown): number {
+  return Number.isInteger(v) ? (v as number) : badInput('run count')
+}
+
+function checkConfig(v: unknown): RuntimeConfig {
+  if (!isRecord(v) || !Number.isInteger(v.numThreads)) return badInput('configuration')
+  if (v.wasmPaths !== undefined && typeof v.wasmPaths !== 'string') return badInput('wasmPaths')
+  return v as unknown as RuntimeConfig
+}
+
+function checkLoadOptions(v: unknown): LoadOptions {
+  if (!isRecord(v) || !isEp(v.executionProvider) || !Array.isArray(v.inputs)) {
+    return badInput('load options')
+  }
+  for (const spec of v.inputs as unknown[]) {
+    if (!isRecord(spec) || typeof spec.name !== 'string' || !Array.isArray(spec.shape)) {
+      return badInput('input spec')
+    }
+    const shape: unknown[] = spec.shape
+    if (!shape.every((d) => d === 'batch' || (Number.isInteger(d) && (d as number) > 0))) {
+      return badInput(`shape for input ${spec.name}`)
+    }
+  }
+  if (
+    v.warmupRuns !== undefined &&
+    !(Number.isInteger(v.warmupRuns) && (v.warmupRuns as number) >= 0)
+  ) {
+    return badInput('warm-up count')
+  }
+  return v as unknown as LoadOptions
+}
+
+function checkTensors(v: unknown): TensorMap {
+  if (!isRecord(v)) return badInput('input map')
+  for (const [name, t] of Object.entries(v)) {
+    if (!isRecord(t) || !(t.data instanceof Float32Array) || !Array.isArray(t.dims)) {
+      return badInput(`tensor ${name}`)
+    }
+    const dims: unknown[] = t.dims
+    if (!dims.every((d) => Number.isInteger(d) && (d as number) >= 0))
+      return badInput(`dims of ${name}`)
+  }
+  return v as TensorMap
 }
 
 /** Gives every output its own exactly-sized ArrayBuffer, so transferring one detaches nothing else. */

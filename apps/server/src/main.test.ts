@@ -4,11 +4,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { PROTOCOL_VERSION, type ServerReply, SIGNALING_EVENT } from '@cohort/protocol'
+import { io } from 'socket.io-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url))
 // `--import tsx` resolves from the working directory: run where node_modules is.
 const REPO = fileURLToPath(new URL('../../../', import.meta.url))
+
+const ICE_SERVERS = [{ urls: ['stun:stun.example.org:3478'] }]
 
 let dir: string
 let child: ChildProcess | undefined
@@ -63,6 +67,8 @@ describe('cli', () => {
       join(dir, 'web'),
       '--state-dir',
       join(dir, 'state'),
+      '--ice',
+      JSON.stringify(ICE_SERVERS),
     ])
     const url = await listening(cli)
     expect(cli.output()).toMatch(/Cohort is running/)
@@ -70,6 +76,25 @@ describe('cli', () => {
     const health = await fetch(`${url}/healthz`)
     expect(await health.json()).toMatchObject({ ok: true })
     expect((await fetch(`${url}/`)).status).toBe(200)
+
+    // The ICE servers from the command line reach devices in their welcome.
+    const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false })
+    try {
+      const ask = (message: unknown) =>
+        socket.timeout(5_000).emitWithAck(SIGNALING_EVENT, message) as Promise<ServerReply>
+      const created = await ask({ type: 'create-room', protocolVersion: PROTOCOL_VERSION })
+      if (created.type !== 'room-created') throw new Error(JSON.stringify(created))
+      const welcome = await ask({
+        type: 'join-room',
+        protocolVersion: PROTOCOL_VERSION,
+        room: created.room,
+        role: 'device',
+        label: 'cli test',
+      })
+      expect(welcome).toMatchObject({ type: 'welcome', iceServers: ICE_SERVERS })
+    } finally {
+      socket.close()
+    }
 
     cli.proc.kill('SIGTERM')
     const [code] = await cli.exited

@@ -33,6 +33,8 @@ export interface CoordinatorOptions {
   readonly rateLimit: RateLimitOptions
   /** How often empty rooms past their grace period are deleted. */
   readonly sweepIntervalMs: number
+  /** Another handler (Vite's HMR) takes WebSocket upgrades on this port too. */
+  readonly sharedUpgrades: boolean
   readonly now: () => number
   readonly log: (line: string) => void
 }
@@ -63,8 +65,8 @@ export function createCoordinator(
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(httpServer, {
     maxHttpBufferSize: MAX_PACKET_BYTES,
     serveClient: false,
-    // The Vite dev server shares the port for its HMR WebSocket; do not close upgrades we skip.
-    destroyUpgrade: false,
+    // Upgrades that are not socket.io's are closed after a second, unless Vite's HMR wants them.
+    destroyUpgrade: !options.sharedUpgrades,
   })
   // Polling responses come from engine.io, not from our request handler: isolate them too.
   io.engine.on('headers', (headers: Record<string, string>) => {

@@ -155,6 +155,18 @@ describe('http', () => {
     expect(head.status).toBe(200)
   })
 
+  it('closes WebSocket upgrades that are not for socket.io', async () => {
+    const raw = connect(server.port, '127.0.0.1')
+    await once(raw, 'connect')
+    const closed = once(raw, 'close')
+    raw.write(
+      'GET /not-socket-io HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    )
+    raw.resume()
+    await closed
+  })
+
   it('isolates socket.io polling responses too', async () => {
     const response = await get('/socket.io/?EIO=4&transport=polling')
     expect(response.status).toBe(200)

@@ -115,6 +115,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       1_000,
       options.sweepIntervalMs ?? Math.min(60_000, limits.emptyRoomGraceMs),
     ),
+    sharedUpgrades: options.dev === true,
     now,
     log,
   })

@@ -416,6 +416,19 @@ describe('rooms over socket.io', () => {
     expect(await other.request({ type: 'leave' })).toEqual({ type: 'ok' })
   })
 
+  it('limits room creation per address, not per socket', async () => {
+    let clock = 1_000_000
+    const server = await start({ createRateLimit: { burst: 2, perSecond: 1 }, now: () => clock })
+    const first = await client(server)
+    await createRoom(first)
+    await createRoom(first)
+    const second = await client(server)
+    const create = { type: 'create-room', protocolVersion: PROTOCOL_VERSION }
+    expect(await second.request(create)).toMatchObject({ type: 'error', code: 'rate-limited' })
+    clock += 1_000
+    expect(await second.request(create)).toMatchObject({ type: 'room-created' })
+  })
+
   it('lets a newcomer to a full room trickle all its candidates under the default limit', async () => {
     const server = await start()
     const { members } = await room(server, 2)

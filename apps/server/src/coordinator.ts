@@ -31,6 +31,8 @@ export interface CoordinatorOptions {
   readonly tokens: TokenIssuer
   readonly iceServers: readonly IceServer[]
   readonly rateLimit: RateLimitOptions
+  /** Room creations per client address: new sockets are free, addresses are not. */
+  readonly createRateLimit: RateLimitOptions
   /** How often empty rooms past their grace period are deleted. */
   readonly sweepIntervalMs: number
   /** Another handler (Vite's HMR) takes WebSocket upgrades on this port too. */
@@ -98,7 +100,7 @@ export function createCoordinator(
   ): ServerReply => {
     switch (message.type) {
       case 'create-room':
-        return createRoom(message)
+        return createRoom(socket, message)
       case 'join-room':
         return joinRoom(socket, message, afterReply)
       case 'signal': {
@@ -122,9 +124,28 @@ export function createCoordinator(
     }
   }
 
-  const createRoom = (message: Extract<ClientMessage, { type: 'create-room' }>): ServerReply => {
+  // Per address, so that opening new sockets cannot fill the server with rooms.
+  const createBuckets = new Map<string, TokenBucket>()
+
+  const createRoom = (
+    socket: CohortSocket,
+    message: Extract<ClientMessage, { type: 'create-room' }>,
+  ): ServerReply => {
     if (message.protocolVersion !== PROTOCOL_VERSION)
       return versionMismatch(message.protocolVersion)
+    const address = socket.handshake.address
+    let bucket = createBuckets.get(address)
+    if (!bucket) {
+      bucket = new TokenBucket(options.createRateLimit, options.now)
+      createBuckets.set(address, bucket)
+    }
+    if (!bucket.take()) {
+      log(`rate-limited room creation from ${address}`)
+      return errorReply({
+        code: 'rate-limited',
+        message: 'Too many rooms created from this address; wait a minute, or reuse a room.',
+      })
+    }
     let room = createRoomCode()
     // 65 random bits make a collision practically impossible; checking costs nothing.
     while (registry.has(room)) room = createRoomCode()
@@ -288,6 +309,10 @@ export function createCoordinator(
 
   const sweep = setInterval(() => {
     for (const room of registry.sweep()) log(`${room} deleted after staying empty`)
+    // A full bucket is the same as none: forget it, so the map only holds recent creators.
+    for (const [address, bucket] of createBuckets) {
+      if (bucket.available >= options.createRateLimit.burst) createBuckets.delete(address)
+    }
   }, options.sweepIntervalMs)
   sweep.unref()
 

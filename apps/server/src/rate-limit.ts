@@ -52,3 +52,6 @@ export class TokenBucket {
     )
   }
 }
+
+/** Room creations per client address: a host makes a few, a script trying to fill the server many. */
+export const DEFAULT_CREATE_RATE_LIMIT: RateLimitOptions = { burst: 20, perSecond: 1 / 3 }

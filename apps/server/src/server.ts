@@ -8,7 +8,11 @@ import type { IceServer } from '@cohort/protocol'
 import { type AnyHttpServer, createCoordinator } from './coordinator.ts'
 import { HEALTH_PATH, health, sendHealth } from './health.ts'
 import { isolationHeaders } from './isolation-headers.ts'
-import { DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.ts'
+import {
+  DEFAULT_CREATE_RATE_LIMIT,
+  DEFAULT_RATE_LIMIT,
+  type RateLimitOptions,
+} from './rate-limit.ts'
 import { DEFAULT_ROOM_LIMITS, RoomRegistry } from './rooms.ts'
 import { createStaticFiles, pathnameOf, type RequestHandler, sendText } from './static-files.ts'
 import type { TlsCredentials } from './tls.ts'
@@ -48,6 +52,8 @@ export interface ServerOptions {
   readonly sweepIntervalMs?: number | undefined
   /** Per-socket message budget. Default a burst of 400, then 100/s. */
   readonly rateLimit?: RateLimitOptions | undefined
+  /** Room creations per client address. Default a burst of 20, then one per 3 s. */
+  readonly createRateLimit?: RateLimitOptions | undefined
   /** The clock, injectable so tests never sleep. */
   readonly now?: (() => number) | undefined
   /** Where log lines go. Default stdout with a `[cohort]` prefix. */
@@ -110,6 +116,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     tokens: new TokenIssuer(secret),
     iceServers: options.iceServers ?? [],
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
+    createRateLimit: options.createRateLimit ?? DEFAULT_CREATE_RATE_LIMIT,
     // Never spin: a zero grace period still sweeps at most once a second.
     sweepIntervalMs: Math.max(
       1_000,

@@ -1,0 +1,178 @@
+import type { EnsembleCandidate, EnsemblePlan } from '@cohort/protocol'
+import { assignGroups, type CostMatrix, type GroupAssignment } from './group-planner.ts'
+import {
+  computeMs,
+  DEFAULT_MACS_PER_MS,
+  type DeviceSpec,
+  type ModelSpec,
+  measuredThroughput,
+  remoteCallMs,
+} from './latency-model.ts'
+
+/** A K-student set as the planner sees it (from the task's manifest). */
+export interface StudentSetSpec {
+  readonly k: number
+  readonly students: readonly ModelSpec[]
+  readonly combiner: ModelSpec
+  /** Ensemble accuracy on the test split, %. */
+  readonly accuracy: number
+}
+
+/** Knobs of the ensemble planner. */
+export interface EnsembleOptions {
+  /** ε: a group may fail with at most this probability per request. */
+  readonly resilienceTarget: number
+  /** Sets within this many points of the most accurate feasible set are considered. */
+  readonly accuracyBudgetPt: number
+  /** The requester's ms to run a combiner (it is tiny; measured when known). */
+  readonly combinerMs: number
+}
+
+/** Defaults: ε = 1e-3 (ALGORITHMS.md), a 1-point accuracy budget, 0.1 ms combiner. */
+export const DEFAULT_ENSEMBLE_OPTIONS: EnsembleOptions = {
+  resilienceTarget: 1e-3,
+  accuracyBudgetPt: 1,
+  combinerMs: 0.1,
+}
+
+/** The predicted ms of every device answering for every student of a set. */
+export function costMatrix(
+  devices: readonly DeviceSpec[],
+  students: readonly ModelSpec[],
+  allModels: readonly ModelSpec[],
+): CostMatrix {
+  const models = new Map(allModels.map((model) => [model.id, model]))
+  // A device that measured nothing is assumed to be a modest phone. The prior is fixed, not
+  // the room's median, so one device's estimate never moves when another device joins.
+  return devices.map((device) => {
+    const throughput = measuredThroughput(device, models)
+    return students.map((student) =>
+      remoteCallMs(device, student, computeMs(device, student, throughput, DEFAULT_MACS_PER_MS)),
+    )
+  })
+}
+
+interface Evaluated {
+  readonly set: StudentSetSpec
+  readonly assignment: GroupAssignment | null
+}
+
+const redundant = (assignment: GroupAssignment) =>
+  assignment.groups.every((members) => members.length >= 2)
+
+/**
+ * Chooses K and the groups. Among sets within the accuracy budget of the best feasible one, it
+ * prefers (in order) meeting the resilience target, every group having a backup, the lowest
+ * predicted latency, then accuracy. Resilience comes first because it is Cohort's promise: a
+ * slightly faster plan whose groups have no backup turns one crash into a degraded answer.
+ * Returns null when there is no device.
+ */
+export function planEnsemble(
+  devices: readonly DeviceSpec[],
+  sets: readonly StudentSetSpec[],
+  options: EnsembleOptions = DEFAULT_ENSEMBLE_OPTIONS,
+): EnsemblePlan | null {
+  if (devices.length === 0 || sets.length === 0) return null
+  const allModels = sets.flatMap((set) => [...set.students, set.combiner])
+  const evaluated: Evaluated[] = sets.map((set) => ({
+    set,
+    assignment: assignGroups(
+      devices,
+      costMatrix(devices, set.students, allModels),
+      set.k,
+      options.resilienceTarget,
+    ),
+  }))
+  const feasible = evaluated.filter(
+    (entry): entry is Evaluated & { assignment: GroupAssignment } => entry.assignment !== null,
+  )
+  if (feasible.length === 0) return null
+  const bestAccuracy = Math.max(...feasible.map((entry) => entry.set.accuracy))
+  const eligible = feasible.filter(
+    (entry) => entry.set.accuracy >= bestAccuracy - options.accuracyBudgetPt,
+  )
+  const ranked = [...eligible].sort(
+    (a, b) =>
+      Number(b.assignment.resilienceMet) - Number(a.assignment.resilienceMet) ||
+      Number(redundant(b.assignment)) - Number(redundant(a.assignment)) ||
+      a.assignment.latencyMs - b.assignment.latencyMs ||
+      b.set.accuracy - a.set.accuracy,
+  )
+  const chosen = ranked[0]
+  if (!chosen) return null
+  const { set, assignment } = chosen
+  const predictedLatencyMs = assignment.latencyMs + options.combinerMs
+
+  const candidates: EnsembleCandidate[] = evaluated.map(
+    ({ set: other, assignment: otherAssignment }) => ({
+      k: other.k,
+      predictedLatencyMs: otherAssignment ? otherAssignment.latencyMs + options.combinerMs : null,
+      accuracy: other.accuracy,
+      resilienceMet: otherAssignment?.resilienceMet ?? false,
+      chosen: other === set,
+      reason: candidateReason(
+        other,
+        otherAssignment,
+        chosen,
+        bestAccuracy,
+        options,
+        devices.length,
+      ),
+    }),
+  )
+  const bottleneckMembers = assignment.groups[assignment.bottleneck] ?? []
+  const bottleneckDevice = devices[bottleneckMembers[0] ?? 0]?.deviceId ?? '?'
+  const explanation = [
+    `K=${set.k}: ${assignment.groups.map((members) => members.length).join(' + ')} devices in ${set.k} group${set.k > 1 ? 's' : ''}, ${set.accuracy.toFixed(2)}% accuracy.`,
+    `Predicted ${predictedLatencyMs.toFixed(2)} ms: slice ${assignment.bottleneck} on ${bottleneckDevice} is the bottleneck (${assignment.latencyMs.toFixed(2)} ms) plus the combiner (${options.combinerMs.toFixed(2)} ms).`,
+    assignment.resilienceMet
+      ? `Every group fails with probability <= ${options.resilienceTarget} (worst ${Math.max(...assignment.groupFailure).toExponential(1)}).`
+      : `Resilience target ${options.resilienceTarget} not reachable with ${devices.length} devices; worst group fails with probability ${Math.max(...assignment.groupFailure).toExponential(1)}.`,
+    ...candidates
+      .filter((candidate) => !candidate.chosen)
+      .map((candidate) => `K=${candidate.k}: ${candidate.reason}`),
+  ]
+  return {
+    k: set.k,
+    combiner: set.combiner.id,
+    groups: assignment.groups.map((members, slice) => ({
+      slice,
+      student: set.students[slice]?.id ?? '',
+      members: members.map(
+        (member) => devices[member]?.deviceId ?? '',
+      ) as EnsemblePlan['groups'][number]['members'],
+      predictedMs: assignment.groupMs[slice] ?? 0,
+      failureProbability: assignment.groupFailure[slice] ?? 1,
+    })),
+    predictedLatencyMs,
+    bottleneckSlice: assignment.bottleneck,
+    resilienceTarget: options.resilienceTarget,
+    resilienceMet: assignment.resilienceMet,
+    candidates,
+    explanation,
+  }
+}
+
+function candidateReason(
+  set: StudentSetSpec,
+  assignment: GroupAssignment | null,
+  chosen: Evaluated & { assignment: GroupAssignment },
+  bestAccuracy: number,
+  options: EnsembleOptions,
+  deviceCount: number,
+): string {
+  if (set === chosen.set) return 'chosen'
+  if (!assignment) return `needs ${set.k} devices, the room has ${deviceCount}`
+  if (set.accuracy < bestAccuracy - options.accuracyBudgetPt) {
+    return `accuracy ${set.accuracy.toFixed(2)}% is more than ${options.accuracyBudgetPt} pt below the best (${bestAccuracy.toFixed(2)}%)`
+  }
+  if (!assignment.resilienceMet && chosen.assignment.resilienceMet)
+    return 'cannot meet the resilience target with these devices'
+  if (!redundant(assignment) && redundant(chosen.assignment))
+    return 'some group would have no backup device'
+  const latency = assignment.latencyMs + options.combinerMs
+  const chosenLatency = chosen.assignment.latencyMs + options.combinerMs
+  if (latency > chosenLatency)
+    return `slower: ${latency.toFixed(2)} ms predicted vs ${chosenLatency.toFixed(2)} ms`
+  return `as fast, less accurate (${set.accuracy.toFixed(2)}%)`
+}

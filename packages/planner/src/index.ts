@@ -1,0 +1,23 @@
+export { bottleneckAssignment } from './bottleneck-assignment.ts'
+export { BRUTE_FORCE_MAX_DEVICES, bruteForceGroups } from './brute-force.ts'
+export {
+  costMatrix,
+  DEFAULT_ENSEMBLE_OPTIONS,
+  type EnsembleOptions,
+  planEnsemble,
+  type StudentSetSpec,
+} from './ensemble-planner.ts'
+export {
+  DEFAULT_FAILURE_PRIOR,
+  estimateFailureProbability,
+  groupFailureProbability,
+  PRIOR_WEIGHT,
+  replicasNeeded,
+} from './failure-model.ts'
+export { assignGroups, type CostMatrix, type GroupAssignment } from './group-planner.ts'
+export {
+  DEFAULT_MACS_PER_MS,
+  type DeviceSpec,
+  type ModelSpec,
+  remoteCallMs,
+} from './latency-model.ts'

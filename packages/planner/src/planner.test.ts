@@ -1,0 +1,243 @@
+import fc from 'fast-check'
+import { afterAll, describe, expect, it } from 'vitest'
+import { bottleneckAssignment } from './bottleneck-assignment.ts'
+import { bruteForceGroups } from './brute-force.ts'
+import { costMatrix, planEnsemble } from './ensemble-planner.ts'
+import {
+  estimateFailureProbability,
+  groupFailureProbability,
+  replicasNeeded,
+} from './failure-model.ts'
+import { assignGroups } from './group-planner.ts'
+import type { DeviceSpec } from './latency-model.ts'
+import { roomArbitrary, studentSets } from './testing.ts'
+
+// The planner's lib has no DOM or Node types; tests may still print the ratio they measured.
+declare const console: { info(message: string): void }
+
+const sets = studentSets()
+const models = sets.flatMap((set) => [...set.students, set.combiner])
+const TARGET = 1e-3
+
+const device = (
+  id: string,
+  msPerModel: Record<string, number>,
+  failureProbability = 0.01,
+): DeviceSpec => ({
+  deviceId: id,
+  msPerModel,
+  rttMs: 1,
+  bytesPerMs: 10_000,
+  failureProbability,
+})
+
+describe('bottleneckAssignment', () => {
+  it('matches exhaustive search over permutations', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }).chain((k) =>
+          fc.tuple(
+            fc.constant(k),
+            fc.array(fc.array(fc.integer({ min: 1, max: 50 }), { minLength: k, maxLength: k }), {
+              minLength: k,
+              maxLength: 7,
+            }),
+          ),
+        ),
+        ([k, cost]) => {
+          const assignment = bottleneckAssignment(cost, k)
+          expect(assignment).not.toBeNull()
+          expect(new Set(assignment).size).toBe(k)
+          const value = Math.max(...(assignment ?? []).map((d, g) => cost[d]?.[g] ?? 0))
+          expect(value).toBe(bestPermutationValue(cost, k))
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('returns null with fewer devices than groups', () => {
+    expect(bottleneckAssignment([[1, 2]], 2)).toBeNull()
+  })
+})
+
+function bestPermutationValue(cost: number[][], k: number): number {
+  let best = Number.POSITIVE_INFINITY
+  const visit = (group: number, used: Set<number>, worst: number) => {
+    if (group === k) {
+      best = Math.min(best, worst)
+      return
+    }
+    cost.forEach((row, d) => {
+      if (used.has(d)) return
+      used.add(d)
+      visit(group + 1, used, Math.max(worst, row[group] ?? 0))
+      used.delete(d)
+    })
+  }
+  visit(0, new Set(), 0)
+  return best
+}
+
+describe('assignGroups against brute force (n <= 8)', () => {
+  let worstRatio = 1
+  afterAll(() => {
+    console.info(
+      `planner: worst heuristic / brute-force latency ratio seen = ${worstRatio.toFixed(4)}`,
+    )
+  })
+
+  it('meets the resilience target whenever any grouping does, within 10% of the best latency', () => {
+    fc.assert(
+      fc.property(roomArbitrary(1, 8, models), fc.constantFrom(...sets), (devices, set) => {
+        const cost = costMatrix(devices, set.students, models)
+        const heuristic = assignGroups(devices, cost, set.k, TARGET)
+        const oracle = bruteForceGroups(devices, cost, set.k, TARGET)
+        if (!oracle) {
+          expect(heuristic).toBeNull()
+          return
+        }
+        expect(heuristic).not.toBeNull()
+        if (!heuristic) return
+        expect(heuristic.resilienceMet).toBe(oracle.resilienceMet)
+        const ratio = heuristic.latencyMs / oracle.latencyMs
+        worstRatio = Math.max(worstRatio, ratio)
+        expect(ratio).toBeLessThanOrEqual(1.1)
+        // Every device is used exactly once.
+        expect(heuristic.groups.flat().sort((a, b) => a - b)).toEqual(
+          devices.map((_, index) => index),
+        )
+      }),
+      { numRuns: 400 },
+    )
+  })
+})
+
+describe('planEnsemble', () => {
+  it('never predicts a worse latency when a device is added, unless the device makes the resilience target reachable', () => {
+    fc.assert(
+      fc.property(roomArbitrary(2, 12, models), (room) => {
+        const before = planEnsemble(room.slice(0, -1), sets)
+        const after = planEnsemble(room, sets)
+        expect(after).not.toBeNull()
+        if (!before || !after) return
+        if (after.resilienceMet && !before.resilienceMet) return
+        expect(after.predictedLatencyMs).toBeLessThanOrEqual(before.predictedLatencyMs + 1e-9)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('never predicts a worse latency for a fixed K when a device is added and the target stays out of reach or met', () => {
+    fc.assert(
+      fc.property(roomArbitrary(5, 12, models), fc.constantFrom(...sets), (room, set) => {
+        const fewer = room.slice(0, -1)
+        const before = assignGroups(fewer, costMatrix(fewer, set.students, models), set.k, TARGET)
+        const after = assignGroups(room, costMatrix(room, set.students, models), set.k, TARGET)
+        if (!before || !after || before.resilienceMet !== after.resilienceMet) return
+        expect(after.latencyMs).toBeLessThanOrEqual(before.latencyMs + 1e-9)
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('plans 3 groups x 2 replicas for 6 equal reliable devices when K=3 is the fastest resilient choice', () => {
+    const devices = Array.from({ length: 6 }, (_, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / 4e6])),
+        0.01,
+      ),
+    )
+    const plan = planEnsemble(devices, studentSets([1, 2, 3]))
+    expect(plan?.k).toBe(3)
+    expect(plan?.groups.map((group) => group.members.length)).toEqual([2, 2, 2])
+    expect(plan?.resilienceMet).toBe(true)
+    expect(plan?.explanation.join(' ')).toContain('K=3')
+  })
+
+  it('prefers a plan where every group has a backup over a faster one without', () => {
+    // 5 devices at the 5% prior: K=2 gives groups of 3 and 2, K=4 would leave singletons.
+    const devices = Array.from({ length: 5 }, (_, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / 4e6])),
+        0.05,
+      ),
+    )
+    const plan = planEnsemble(devices, sets)
+    expect(plan?.groups.every((group) => group.members.length >= 2)).toBe(true)
+    const k4 = plan?.candidates.find((candidate) => candidate.k === 4)
+    expect(k4?.chosen).toBe(false)
+    expect(k4?.reason).toMatch(/backup|resilience/)
+  })
+
+  it('puts the fastest devices first in each group and names the bottleneck', () => {
+    const speeds = [1e6, 8e6, 2e6, 6e6, 3e6, 5e6]
+    const devices = speeds.map((speed, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / speed])),
+      ),
+    )
+    const plan = planEnsemble(devices, studentSets([3]))
+    if (!plan) throw new Error('no plan')
+    const speedOf = (id: string) => speeds[Number(id.replace('device', ''))] ?? 0
+    for (const group of plan.groups) {
+      const memberSpeeds = group.members.map(speedOf)
+      expect(memberSpeeds).toEqual([...memberSpeeds].sort((a, b) => b - a))
+    }
+    // The three fastest devices lead the three groups.
+    expect(plan.groups.map((group) => speedOf(group.members[0] ?? '')).sort()).toEqual(
+      [5e6, 6e6, 8e6].sort(),
+    )
+    const bottleneck = plan.groups[plan.bottleneckSlice]
+    expect(bottleneck?.predictedMs).toBe(Math.max(...plan.groups.map((group) => group.predictedMs)))
+    expect(plan.predictedLatencyMs).toBeCloseTo((bottleneck?.predictedMs ?? 0) + 0.1, 9)
+  })
+
+  it('drops sets outside the accuracy budget and says why', () => {
+    const devices = Array.from({ length: 8 }, (_, index) => device(`device${index}`, {}, 0.01))
+    const [one, two] = studentSets([1, 2])
+    if (!one || !two) throw new Error('sets')
+    const plan = planEnsemble(
+      devices,
+      [
+        { ...one, accuracy: 93 },
+        { ...two, accuracy: 90 },
+      ],
+      {
+        resilienceTarget: TARGET,
+        accuracyBudgetPt: 1,
+        combinerMs: 0.1,
+      },
+    )
+    expect(plan?.k).toBe(1)
+    expect(plan?.candidates.find((candidate) => candidate.k === 2)?.reason).toMatch(
+      /below the best/,
+    )
+  })
+
+  it('returns null without devices and skips sets needing more devices than the room has', () => {
+    expect(planEnsemble([], sets)).toBeNull()
+    const plan = planEnsemble([device('solo', {})], sets)
+    expect(plan?.k).toBe(1)
+    expect(plan?.resilienceMet).toBe(false)
+    expect(plan?.candidates.find((candidate) => candidate.k === 4)?.predictedLatencyMs).toBeNull()
+  })
+})
+
+describe('failure model', () => {
+  it('starts at the prior and moves with evidence', () => {
+    expect(estimateFailureProbability(0, 0)).toBeCloseTo(0.05)
+    expect(estimateFailureProbability(1_000, 0)).toBeLessThan(0.002)
+    expect(estimateFailureProbability(100, 100)).toBeGreaterThan(0.8)
+  })
+
+  it('multiplies member failures and counts replicas', () => {
+    expect(groupFailureProbability([0.1, 0.1])).toBeCloseTo(0.01)
+    expect(replicasNeeded(0.05, 1e-3)).toBe(3)
+    expect(replicasNeeded(0.01, 1e-3)).toBe(2)
+    expect(replicasNeeded(0.001, 1e-3)).toBe(1)
+  })
+})

@@ -34,7 +34,24 @@ export function modelsView(state: RuntimeState | null, task: string): HTMLElemen
       ' · ',
       h('a', { href: `?task=${state.task === 'digits' ? 'fashion' : 'digits'}` }, 'switch task'),
     ),
-    state.error ? h('p', { 'data-testid': 'models-error', class: 'bad' }, state.error) : null,
+    state.error
+      ? h(
+          'p',
+          { 'data-testid': 'models-error', style: 'color: var(--bad)' },
+          state.error,
+          state.models.length === 0
+            ? h(
+                'span',
+                { class: 'muted' },
+                ' — is this task shipped? Try ',
+                h('a', { href: '?task=digits' }, 'digits'),
+                ' or ',
+                h('a', { href: '?task=fashion' }, 'fashion'),
+                '.',
+              )
+            : null,
+        )
+      : null,
     state.storage
       ? h(
           'p',
@@ -58,7 +75,7 @@ export function modelsView(state: RuntimeState | null, task: string): HTMLElemen
             : null,
         )
       : null,
-    modelTable(state),
+    state.models.length > 0 ? modelTable(state) : null,
     state.profile ? profileTable(state) : null,
   )
 }

@@ -23,6 +23,11 @@ export interface RuntimeConfig {
   readonly numThreads: number
   /** Where ORT's .wasm/.mjs files are served from, when not next to the bundle. */
   readonly wasmPaths?: string
+  /**
+   * Let idle ORT threads busy-wait (default false): spinning shaves little off sporadic single
+   * inferences but takes whole cores from the page, the mesh and other tabs on small devices.
+   */
+  readonly allowSpinning?: boolean
 }
 
 /** What the engine's thread reports about itself after `configure`. */

@@ -41,6 +41,11 @@ export interface ModelSession {
 export interface SessionOptions {
   /** Defaults to 'wasm'; 'webgpu' fails (rather than silently falling back) when WebGPU is unusable. */
   readonly executionProvider?: 'wasm' | 'webgpu'
+  /**
+   * Whether idle intra-op threads busy-wait for work (ORT's default: true). Spinning threads take
+   * whole cores from the page, the mesh and other tabs on small devices; false lets them sleep.
+   */
+  readonly allowSpinning?: boolean
 }
 
 /** Creates a session from the bytes of an ONNX model (WASM backend unless told otherwise). */
@@ -51,6 +56,13 @@ export async function createSession(
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [options.executionProvider ?? 'wasm'],
     graphOptimizationLevel: 'all',
+    ...(options.allowSpinning === false
+      ? {
+          extra: {
+            session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+          },
+        }
+      : {}),
   })
   // ORT rejects concurrent run() calls on one session, so runs are chained.
   let queue: Promise<unknown> = Promise.resolve()

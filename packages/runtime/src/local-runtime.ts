@@ -29,6 +29,7 @@ export class LocalRuntime implements RuntimeApi {
   /** Loads of the same id share one creation, so a session is created once per model. */
   private readonly loading = new Map<string, Promise<LoadedModel>>()
   private threads = 1
+  private spinning = false
   /** ORT reads its settings when the first session initialises WASM; later changes are ignored. */
   private engineStarted = false
   /**
@@ -56,6 +57,7 @@ export class LocalRuntime implements RuntimeApi {
     if (!this.engineStarted) {
       // Without isolation there is no SharedArrayBuffer, and ORT would quietly use one thread anyway.
       this.threads = isolated ? config.numThreads : 1
+      this.spinning = config.allowSpinning ?? false
       configureEngine({
         numThreads: this.threads,
         ...(config.wasmPaths !== undefined ? { wasmPaths: config.wasmPaths } : {}),
@@ -88,6 +90,7 @@ export class LocalRuntime implements RuntimeApi {
     try {
       session = await createSession(new Uint8Array(bytes), {
         executionProvider: options.executionProvider,
+        allowSpinning: this.spinning,
       })
     } catch (error) {
       throw new RuntimeError(

@@ -82,6 +82,9 @@ function checkCount(v: unknown): number {
 function checkConfig(v: unknown): RuntimeConfig {
   if (!isRecord(v) || !Number.isInteger(v.numThreads)) return badInput('configuration')
   if (v.wasmPaths !== undefined && typeof v.wasmPaths !== 'string') return badInput('wasmPaths')
+  if (v.allowSpinning !== undefined && typeof v.allowSpinning !== 'boolean') {
+    return badInput('allowSpinning')
+  }
   return v as unknown as RuntimeConfig
 }
 

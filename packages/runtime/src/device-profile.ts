@@ -1,3 +1,4 @@
+import { type DeviceProfile, DeviceProfileSchema, err, ok, type Result } from '@cohort/protocol'
 import type { ExecutionProvider, InputSpec, RuntimeApi } from './api.ts'
 import { randomInputs } from './inputs.ts'
 import { median, percentile } from './stats.ts'
@@ -90,4 +91,18 @@ export async function measureDeviceProfile(
     models,
     msPerModel: Object.fromEntries(models.map((m) => [m.modelId, m.medianMs])),
   }
+}
+
+/** The report as the coordinator's planner takes it (protocol's DeviceProfile), validated. */
+export function plannerProfile(report: DeviceProfileReport): Result<DeviceProfile, string> {
+  const parsed = DeviceProfileSchema.safeParse({
+    task: report.task,
+    label: report.label.slice(0, 80),
+    executionProvider: report.executionProvider,
+    threads: report.threads,
+    cores: report.cores,
+    memoryGb: report.memoryGb,
+    msPerModel: report.msPerModel,
+  })
+  return parsed.success ? ok(parsed.data) : err(parsed.error.message)
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type Manifest, parseManifest } from '@cohort/protocol'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { measureDeviceProfile } from './device-profile.ts'
+import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
 import { chooseExecutionProvider, probeWebGpu } from './ep-choice.ts'
 import { LocalRuntime } from './local-runtime.ts'
 import { compareWithReference, type ReferenceCase, referenceCases } from './reference-check.ts'
@@ -130,5 +130,7 @@ describe.each(TASKS)('%s models through LocalRuntime', (task) => {
       expect(m.runs).toBe(3)
     }
     expect(profile.cores === null || profile.cores > 0).toBe(true)
+    const wire = plannerProfile(profile)
+    expect(wire.ok && wire.value.msPerModel).toEqual(profile.msPerModel)
   })
 })

@@ -241,3 +241,58 @@ test.describe('on plain http from a LAN-like host name (not a secure context)', 
     }
   })
 })
+
+test('a tampered model is refused with a typed error, and a tampered cache entry is evicted and fetched again', async ({
+  browser,
+}) => {
+  const host = await createRoomAsHost(browser, server)
+  const context = await newMemberContext(browser)
+  const onnxUrls: string[] = []
+  context.on('request', (request) => {
+    if (new URL(request.url()).pathname.endsWith('.onnx')) onnxUrls.push(request.url())
+  })
+  // The network serves a corrupted teacher: same size, one byte flipped.
+  await context.route('**/teacher.onnx', async (route) => {
+    const response = await route.fetch()
+    const body = Buffer.from(await response.body())
+    body[body.length - 1] = (body[body.length - 1] ?? 0) ^ 0xff
+    await route.fulfill({ response, body })
+  })
+  const page = await context.newPage()
+  await page.goto(`${host.joinUrl}?task=${TASK}`)
+  await expect(page.getByTestId('models')).toHaveAttribute('data-phase', 'failed', {
+    timeout: READY_MS,
+  })
+  await expect(page.getByTestId('models-error')).toContainText('does not match its manifest')
+  await expect(page.locator('tr[data-model="teacher"]')).toHaveAttribute('data-state', 'failed')
+  const cachedTeacher = () =>
+    page.evaluate(async () => {
+      const cache = await caches.open('cohort-models-v1')
+      return (await cache.keys()).filter((r) => r.url.includes('/teacher.onnx')).length
+    })
+  expect(await cachedTeacher()).toBe(0)
+
+  // The server is fixed: the next visit downloads a good copy and gets ready.
+  await context.unroute('**/teacher.onnx')
+  await page.reload()
+  const state = await runtimeReady(page)
+  expect(state.models.find((m) => m.id === 'teacher')?.source).toBe('network')
+  expect(await cachedTeacher()).toBe(1)
+
+  // Someone rewrites the cached teacher: the next visit evicts it and downloads it again, alone.
+  await page.evaluate(async () => {
+    const cache = await caches.open('cohort-models-v1')
+    const key = (await cache.keys()).find((r) => r.url.includes('/teacher.onnx'))
+    if (!key) throw new Error('teacher is not cached')
+    const bytes = new Uint8Array(await ((await cache.match(key)) as Response).arrayBuffer())
+    bytes[0] = (bytes[0] ?? 0) ^ 0xff
+    await cache.put(key, new Response(bytes))
+  })
+  onnxUrls.length = 0
+  await page.reload()
+  const again = await runtimeReady(page)
+  expect(onnxUrls.map((u) => new URL(u).pathname)).toEqual([`/models/${TASK}/teacher.onnx`])
+  for (const m of again.models)
+    expect(m.source, m.id).toBe(m.id === 'teacher' ? 'network' : 'cache')
+  expectReferenceMatch(await runReference(page), again.models.length)
+})

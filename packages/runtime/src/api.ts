@@ -87,6 +87,12 @@ export interface BenchmarkResult {
   readonly ms: readonly number[]
 }
 
+/** Options of a queued call. */
+export interface RunOptions {
+  /** Aborting before the call's turn comes skips it: it fails with 'cancelled' and never runs. */
+  readonly signal?: AbortSignal
+}
+
 /** The runtime: sessions keyed by model id, runs queued per session. */
 export interface RuntimeApi {
   /** Applies engine settings; call once before loading models. */
@@ -94,9 +100,14 @@ export interface RuntimeApi {
   /** Creates (once) and warms up a session from verified ONNX bytes. */
   loadModel(id: string, bytes: ArrayBuffer, options: LoadOptions): Promise<LoadedModel>
   /** Runs one inference; concurrent calls on one model are queued, never interleaved. */
-  run(id: string, inputs: TensorMap): Promise<RunResult>
+  run(id: string, inputs: TensorMap, options?: RunOptions): Promise<RunResult>
   /** Times `runs` back-to-back inferences on `inputs` inside the engine's thread. */
-  benchmark(id: string, inputs: TensorMap, runs: number): Promise<BenchmarkResult>
+  benchmark(
+    id: string,
+    inputs: TensorMap,
+    runs: number,
+    options?: RunOptions,
+  ): Promise<BenchmarkResult>
   /** Disposes a session once its queued runs finish; unknown ids are ignored. */
   unload(id: string): Promise<void>
   /** The ids of the loaded sessions. */

@@ -120,6 +120,21 @@ describe('LocalRuntime', () => {
     })
   })
 
+  test('a queued call whose signal is aborted before its turn fails with cancelled and never runs', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const input = { input: { data: new Float32Array(4), dims: [1, 4] } }
+    const first = runtime.benchmark('tiny', input, 100)
+    const abort = new AbortController()
+    const skipped = runtime.run('tiny', input, { signal: abort.signal })
+    const kept = runtime.run('tiny', input)
+    abort.abort()
+    await expect(skipped).rejects.toMatchObject({ code: 'cancelled' })
+    expect((await first).ms).toHaveLength(100)
+    expect([...((await kept).outputs.logits?.data ?? [])]).toEqual(B)
+  })
+
   test('benchmark times back-to-back runs in the engine thread', async () => {
     runtime = new LocalRuntime()
     await runtime.configure({ numThreads: 1 })

@@ -3,6 +3,7 @@ import type {
   EngineInfo,
   LoadedModel,
   LoadOptions,
+  RunOptions,
   RunResult,
   RuntimeApi,
   RuntimeConfig,
@@ -119,21 +120,26 @@ export class LocalRuntime implements RuntimeApi {
     return info
   }
 
-  run(id: string, inputs: TensorMap): Promise<RunResult> {
-    return this.enqueue(id, inputs, async (entry, queuedMs) => {
+  run(id: string, inputs: TensorMap, options: RunOptions = {}): Promise<RunResult> {
+    return this.enqueue(id, inputs, options.signal, async (entry, queuedMs) => {
       const t0 = performance.now()
       const outputs = await entry.session.run(inputs)
       return { outputs, timings: { queuedMs, runMs: performance.now() - t0 } }
     })
   }
 
-  benchmark(id: string, inputs: TensorMap, runs: number): Promise<BenchmarkResult> {
+  benchmark(
+    id: string,
+    inputs: TensorMap,
+    runs: number,
+    options: RunOptions = {},
+  ): Promise<BenchmarkResult> {
     if (!Number.isInteger(runs) || runs < 1 || runs > 100_000) {
       return Promise.reject(
         new RuntimeError('bad-input', `runs must be an integer in [1, 100000], not ${runs}`),
       )
     }
-    return this.enqueue(id, inputs, async (entry) => {
+    return this.enqueue(id, inputs, options.signal, async (entry) => {
       const ms: number[] = []
       let yielded = performance.now()
       for (let i = 0; i < runs; i++) {
@@ -154,6 +160,7 @@ export class LocalRuntime implements RuntimeApi {
   private enqueue<T>(
     id: string,
     inputs: TensorMap,
+    signal: AbortSignal | undefined,
     work: (entry: Entry, queuedMs: number) => Promise<T>,
   ): Promise<T> {
     const entry = this.sessions.get(id)
@@ -169,6 +176,9 @@ export class LocalRuntime implements RuntimeApi {
     }
     const enqueued = performance.now()
     const result = this.exclusive(async () => {
+      // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
+      if (signal?.aborted)
+        throw new RuntimeError('cancelled', `the call on ${id} was cancelled before it ran`)
       try {
         return await work(entry, performance.now() - enqueued)
       } catch (error) {

@@ -155,6 +155,52 @@ describe('RuntimeClient', () => {
     expect(client.restarts).toBe(3)
   })
 
+  test('a call that times out or is aborted is cancelled in the worker too', async () => {
+    // (worker-protocol.test shows that a cancelled call still queued there never runs)
+    const { client, workers } = startClient()
+    await client.configure({ numThreads: 1 })
+    await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const input = tinyInput([[1, 2, 3, 4]])
+    const long = client.benchmark('tiny', input, 2_000)
+    await expect(client.run('tiny', input, { timeoutMs: 1 })).rejects.toMatchObject({
+      code: 'timeout',
+    })
+    const abort = new AbortController()
+    const aborted = client.run('tiny', input, { signal: abort.signal })
+    // A macrotask later the run has been posted (sending takes only microtasks).
+    setTimeout(() => abort.abort(), 0)
+    await expect(aborted).rejects.toMatchObject({ code: 'cancelled' })
+    await long
+    // Ports are FIFO: once a later call is answered, both cancels have reached the worker.
+    await client.models()
+    expect(workers.started[0]?.cancels).toHaveLength(2)
+    expect(client.restarts).toBe(0)
+  })
+
+  test('a worker that answers pings but never finishes a call is stuck, and is replaced', async () => {
+    let first = true
+    const workers = channelWorkers((runtime) => {
+      if (!first) return runtime
+      first = false
+      return { ...bind(runtime), models: () => new Promise<string[]>(() => undefined) }
+    })
+    const client = new RuntimeClient({
+      config: { numThreads: 1 },
+      createWorker: workers.factory,
+      liveness: { ...FAST_LIVENESS, stuckMs: 300 },
+    })
+    cleanup.push(() => {
+      client.dispose()
+      workers.close()
+    })
+    await client.configure({ numThreads: 1 })
+    // The deadline fails the call at once; the worker is replaced only once it is clearly stuck.
+    await expect(client.models({ timeoutMs: 50 })).rejects.toMatchObject({ code: 'timeout' })
+    expect(client.restarts).toBe(0)
+    expect(await client.models()).toEqual([])
+    expect(client.restarts).toBe(1)
+  })
+
   test('dispose fails pending and later calls with cancelled', async () => {
     const { client } = startClient()
     await client.configure({ numThreads: 1 })
@@ -171,8 +217,8 @@ function bind(runtime: RuntimeApi): RuntimeApi {
   return {
     configure: (c) => runtime.configure(c),
     loadModel: (id, bytes, options) => runtime.loadModel(id, bytes, options),
-    run: (id, inputs) => runtime.run(id, inputs),
-    benchmark: (id, inputs, runs) => runtime.benchmark(id, inputs, runs),
+    run: (id, inputs, options) => runtime.run(id, inputs, options),
+    benchmark: (id, inputs, runs, options) => runtime.benchmark(id, inputs, runs, options),
     unload: (id) => runtime.unload(id),
     models: () => runtime.models(),
   }

@@ -5,6 +5,7 @@ import type {
   EngineInfo,
   LoadedModel,
   LoadOptions,
+  RunOptions,
   RunResult,
   RuntimeApi,
   RuntimeConfig,
@@ -75,6 +76,11 @@ export interface LivenessOptions {
   readonly timeoutMs: number
   /** The same, before a fresh worker has answered anything (its script and ORT still loading). */
   readonly bootTimeoutMs: number
+  /**
+   * A worker that answers pings but whose oldest call has had no answer for this long (and for
+   * longer than that call's own deadline) is stuck, e.g. on a hung GPU, and is replaced.
+   */
+  readonly stuckMs: number
 }
 
 /** Settings of a RuntimeClient. */
@@ -100,10 +106,9 @@ export type RuntimeClientEvent =
   | { readonly type: 'gave-up'; readonly reason: string }
 
 /** Per-call options. */
-export interface CallOptions {
+export interface CallOptions extends RunOptions {
   /** Overrides the call kind's default deadline. */
   readonly timeoutMs?: number
-  readonly signal?: AbortSignal
 }
 
 /** A run's result as the client returns it: plus the round trip and how many workers it took. */
@@ -125,6 +130,7 @@ const DEFAULT_LIVENESS: LivenessOptions = {
   intervalMs: 500,
   timeoutMs: 3_000,
   bootTimeoutMs: 30_000,
+  stuckMs: 30_000,
 }
 
 /** One worker's lifetime. Calls made on it settle when it answers or when it dies, whichever is first. */
@@ -138,10 +144,10 @@ interface Generation {
   readonly died: Promise<RuntimeError>
   readonly kill: (error: RuntimeError) => void
   dead: boolean
-  /** Calls (not pings) in flight on this worker. */
-  inflight: number
-  /** Answers received (not pings): a call that times out with no answer since it was sent found the worker stuck. */
-  answers: number
+  /** Calls (not pings) in flight on this worker, oldest first: when sent, and how long they may take. */
+  readonly open: Map<number, { readonly sentAt: number; readonly budgetMs: number }>
+  /** When it last answered a call (not a ping). */
+  lastAnswerAt: number
   pingSentAt: number | null
   /** Whether it has answered anything yet (until then it may still be loading its script). */
   booted: boolean
@@ -169,6 +175,8 @@ export class RuntimeClient implements RuntimeApi {
   private restartCount = 0
   private restartsInARow = 0
   private stopped: RuntimeError | null = null
+  private callIds = 0
+  private invocations = 0
 
   constructor(options: RuntimeClientOptions) {
     this.createWorker = options.createWorker ?? browserWorkerFactory
@@ -222,10 +230,10 @@ export class RuntimeClient implements RuntimeApi {
     const t0 = performance.now()
     let attempts = 0
     const result = await this.call(
-      (r) => {
+      (r, callId) => {
         attempts++
         const [copy, buffers] = copyTensors(inputs)
-        return r.run(id, transfer(copy, buffers))
+        return r.run(id, transfer(copy, buffers), callId)
       },
       parseRunResult,
       options.timeoutMs ?? this.timeouts.runMs,
@@ -242,9 +250,9 @@ export class RuntimeClient implements RuntimeApi {
     options: CallOptions = {},
   ): Promise<BenchmarkResult> {
     return this.call(
-      (r) => {
+      (r, callId) => {
         const [copy, buffers] = copyTensors(inputs)
-        return r.benchmark(id, transfer(copy, buffers), runs)
+        return r.benchmark(id, transfer(copy, buffers), runs, callId)
       },
       parseBenchmark,
       options.timeoutMs ?? this.timeouts.benchmarkMs,
@@ -296,7 +304,7 @@ export class RuntimeClient implements RuntimeApi {
    * the deadline, the abort signal. A call that dies with its worker is retried once when `retry`.
    */
   private async call<T>(
-    invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
+    invoke: (remote: Remote<WorkerApi>, callId: number) => Promise<WorkerReply>,
     parse: (value: unknown) => Parsed<T>,
     timeoutMs: number,
     signal: AbortSignal | undefined,
@@ -306,18 +314,23 @@ export class RuntimeClient implements RuntimeApi {
     if (signal?.aborted)
       throw new RuntimeError('cancelled', 'the call was aborted before it started')
     let onGen: Generation | null = null
-    let answersAtSend = 0
+    const callId = ++this.callIds
     let stop: (error: RuntimeError) => void = () => undefined
     const stopped = new Promise<RuntimeError>((resolve) => {
-      stop = resolve
-    })
-    const timer = setTimeout(() => {
-      stop(new RuntimeError('timeout', `the runtime did not answer within ${timeoutMs} ms`))
-      // No answer at all since this call was sent: the worker is stuck, not just slow on this call.
-      if (onGen && !onGen.dead && onGen.answers === answersAtSend) {
-        this.restart(onGen, `a call timed out after ${timeoutMs} ms with the worker silent`)
+      stop = (error) => {
+        resolve(error)
+        // The worker skips the call if it has not started (queued runs behind others).
+        const gen = onGen
+        if (gen && !gen.dead) gen.remote.cancel(callId).then(noop, noop)
       }
-    }, timeoutMs)
+    })
+    // A missed deadline fails the call, not the worker: it may be queued behind slow work. The
+    // watchdog decides whether the worker itself is dead or stuck.
+    const timer = setTimeout(
+      () => stop(new RuntimeError('timeout', `the runtime did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+    const budgetMs = Math.max(timeoutMs, this.liveness.stuckMs)
     const onAbort = () => stop(new RuntimeError('cancelled', 'the call was aborted'))
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -327,8 +340,10 @@ export class RuntimeClient implements RuntimeApi {
         if (!ready.ok) throw ready.error
         const gen = ready.value
         onGen = gen
-        answersAtSend = gen.answers
-        const outcome = await raceStop(this.invoke(gen, invoke, parse), stopped)
+        const outcome = await raceStop(
+          this.invoke(gen, (remote) => invoke(remote, callId), parse, budgetMs),
+          stopped,
+        )
         const result = outcome.ok ? outcome.value : outcome
         if (result.ok) {
           this.restartsInARow = 0
@@ -366,14 +381,16 @@ export class RuntimeClient implements RuntimeApi {
     gen: Generation,
     invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
     parse: (value: unknown) => Parsed<T>,
+    budgetMs: number,
   ): Promise<Parsed<T>> {
     if (gen.dead) return { ok: false, error: await gen.died }
-    gen.inflight++
+    const seq = ++this.invocations
+    gen.open.set(seq, { sentAt: performance.now(), budgetMs })
     this.startWatchdog()
     try {
       const answer = invoke(gen.remote).then(
         (reply): Parsed<T> => {
-          gen.answers++
+          gen.lastAnswerAt = performance.now()
           gen.booted = true
           const opened = parseReply(reply)
           return opened.ok ? parse(opened.value) : opened
@@ -389,25 +406,7 @@ export class RuntimeClient implements RuntimeApi {
       const died = gen.died.then((error): Parsed<T> => ({ ok: false, error }))
       return await Promise.race([answer, died])
     } finally {
-      gen.inflight--
-    }
-  }
-
-  /** `invoke` for the client's own calls: one that outlives `ms` means the worker is stuck, so it is replaced. */
-  private async invokeWithin<T>(
-    gen: Generation,
-    invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
-    parse: (value: unknown) => Parsed<T>,
-    ms: number,
-  ): Promise<Parsed<T>> {
-    const timer = setTimeout(
-      () => this.restart(gen, `preparing a fresh worker took over ${ms} ms`),
-      ms,
-    )
-    try {
-      return await this.invoke(gen, invoke, parse)
-    } finally {
-      clearTimeout(timer)
+      gen.open.delete(seq)
     }
   }
 
@@ -430,8 +429,8 @@ export class RuntimeClient implements RuntimeApi {
         kill(error)
       },
       dead: false,
-      inflight: 0,
-      answers: 0,
+      open: new Map(),
+      lastAnswerAt: 0,
       pingSentAt: null,
       booted: false,
     }
@@ -443,7 +442,7 @@ export class RuntimeClient implements RuntimeApi {
   /** Configures a fresh worker and gives it back every kept model; never rejects. */
   private async prepare(gen: Generation): Promise<void> {
     if (gen.number === 0) return
-    const configured = await this.invokeWithin(
+    const configured = await this.invoke(
       gen,
       (r) => r.configure(this.config),
       parseEngineInfo,
@@ -453,7 +452,7 @@ export class RuntimeClient implements RuntimeApi {
     const models: string[] = []
     const failed: string[] = []
     for (const [id, { bytes, options }] of this.kept) {
-      const loaded = await this.invokeWithin(
+      const loaded = await this.invoke(
         gen,
         (r) => {
           const copy = bytes.slice(0)
@@ -491,17 +490,26 @@ export class RuntimeClient implements RuntimeApi {
     this.onEvent({ type: 'restarted', reason, restarts: this.restartCount })
   }
 
-  /** Pings the current worker while it has calls in flight; silence past the deadline is death. */
+  /**
+   * Watches the current worker while it has calls in flight: silence to pings past the deadline
+   * is death; an oldest call with no answer from the worker past its budget is a stuck worker.
+   */
   private startWatchdog(): void {
     if (this.watchdog !== null) return
     this.watchdog = setInterval(() => {
       const gen = this.current
-      if (gen.dead || gen.inflight === 0) {
+      const oldest = gen.open.values().next()
+      if (gen.dead || oldest.done) {
         gen.pingSentAt = null
         this.stopWatchdog()
         return
       }
       const now = performance.now()
+      const quietMs = now - Math.max(oldest.value.sentAt, gen.lastAnswerAt)
+      if (quietMs > oldest.value.budgetMs) {
+        this.restart(gen, `its oldest call got no answer for ${Math.round(quietMs)} ms`)
+        return
+      }
       if (gen.pingSentAt === null) {
         const sentAt = now
         gen.pingSentAt = sentAt
@@ -525,6 +533,8 @@ export class RuntimeClient implements RuntimeApi {
     this.watchdog = null
   }
 }
+
+const noop = () => undefined
 
 /** Races a never-rejecting promise against a stop signal. */
 async function raceStop<T>(

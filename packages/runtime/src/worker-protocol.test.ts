@@ -92,14 +92,27 @@ describe('the worker checks its arguments', () => {
         inputs: [{ name: 'input', shape: [-1, 4] }],
       } as LoadOptions),
     )
-    await bad(served.run('tiny', { input: { data: [1, 2, 3, 4], dims: [1, 4] } } as never))
-    await bad(served.run('tiny', { input: { data: new Float32Array(4), dims: [1.5, 4] } }))
+    await bad(served.run('tiny', { input: { data: [1, 2, 3, 4], dims: [1, 4] } } as never, 1))
+    await bad(served.run('tiny', { input: { data: new Float32Array(4), dims: [1.5, 4] } }, 2))
+    await bad(
+      served.run('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }, 'x' as never),
+    )
     expect((await call(served.configure({ numThreads: 1 }))).ok).toBe(true)
     expect((await call(served.loadModel('tiny', tinyBytes(), TINY_OPTIONS))).ok).toBe(true)
     const run = await call(
-      served.run('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }),
+      served.run('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }, 3),
     )
     expect(run.ok && parseRunResult(run.value).ok).toBe(true)
+    // A call cancelled while queued behind another never runs.
+    const input = { input: { data: new Float32Array(4), dims: [1, 4] } }
+    const long = call(served.benchmark('tiny', input, 200, 4))
+    const queued = call(served.run('tiny', input, 5))
+    await served.cancel(5)
+    await served.cancel(999) // unknown ids are ignored
+    expect((await long).ok).toBe(true)
+    const skipped = await queued
+    expect(skipped.ok).toBe(false)
+    if (!skipped.ok) expect(skipped.error.code).toBe('cancelled')
     await call(served.unload('tiny'))
   })
 })

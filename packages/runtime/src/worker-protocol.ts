@@ -25,10 +25,26 @@ export type WorkerReply =
   | { readonly type: 'ok'; readonly value: unknown }
   | { readonly type: 'error'; readonly code: string; readonly message: string }
 
-/** What the worker exposes: RuntimeApi's methods answering with envelopes, plus a liveness ping. */
-export type WorkerApi = {
-  readonly [K in keyof RuntimeApi]: (...args: Parameters<RuntimeApi[K]>) => Promise<WorkerReply>
-} & {
+type Enveloped = {
+  readonly [K in Exclude<keyof RuntimeApi, 'run' | 'benchmark'>]: (
+    ...args: Parameters<RuntimeApi[K]>
+  ) => Promise<WorkerReply>
+}
+
+/**
+ * What the worker exposes: RuntimeApi's methods answering with envelopes; queued calls carry a
+ * call id the client can cancel (an AbortSignal cannot cross postMessage); a liveness ping.
+ */
+export type WorkerApi = Enveloped & {
+  readonly run: (id: string, inputs: TensorMap, callId: number) => Promise<WorkerReply>
+  readonly benchmark: (
+    id: string,
+    inputs: TensorMap,
+    runs: number,
+    callId: number,
+  ) => Promise<WorkerReply>
+  /** Skips a queued call that has not started (no-op for unknown or finished ids). */
+  readonly cancel: (callId: number) => Promise<void>
   /** Answers at once: the client's watchdog uses it to tell a busy worker from a dead one. */
   readonly ping: () => Promise<'pong'>
 }
@@ -44,15 +60,35 @@ export function serveRuntime(runtime: RuntimeApi): WorkerApi {
       return { type: 'error', code: e.code, message: e.message }
     }
   }
+  const pending = new Map<number, AbortController>()
+  /** Runs a cancellable call under its id. */
+  const cancellable = <T>(callId: unknown, call: (signal: AbortSignal) => Promise<T>) => {
+    const id = checkCallId(callId)
+    const controller = new AbortController()
+    pending.set(id, controller)
+    return call(controller.signal).finally(() => pending.delete(id))
+  }
   // Arguments arrive as structured clones: typed as the API says, checked as the unknowns they are.
   return {
     configure: (config) => reply(() => runtime.configure(checkConfig(config))),
     loadModel: (id, bytes, options) =>
       reply(() => runtime.loadModel(checkId(id), checkBytes(bytes), checkLoadOptions(options))),
-    run: (id, inputs) =>
-      reply(async () => detachable(await runtime.run(checkId(id), checkTensors(inputs)))),
-    benchmark: (id, inputs, runs) =>
-      reply(() => runtime.benchmark(checkId(id), checkTensors(inputs), checkCount(runs))),
+    run: (id, inputs, callId) =>
+      reply(() =>
+        cancellable(callId, async (signal) =>
+          detachable(await runtime.run(checkId(id), checkTensors(inputs), { signal })),
+        ),
+      ),
+    benchmark: (id, inputs, runs, callId) =>
+      reply(() =>
+        cancellable(callId, (signal) =>
+          runtime.benchmark(checkId(id), checkTensors(inputs), checkCount(runs), { signal }),
+        ),
+      ),
+    cancel: (callId) => {
+      if (Number.isInteger(callId)) pending.get(callId)?.abort()
+      return Promise.resolve()
+    },
     unload: (id) => reply(() => runtime.unload(checkId(id))),
     models: () => reply(() => runtime.models()),
     ping: () => Promise.resolve('pong'),
@@ -73,6 +109,10 @@ function checkBytes(v: unknown): ArrayBuffer {
   return v instanceof ArrayBuffer && v.byteLength > 0
     ? v
     : badInput('model (not a non-empty ArrayBuffer)')
+}
+
+function checkCallId(v: unknown): number {
+  return Number.isInteger(v) ? (v as number) : badInput('call id')
 }
 
 function checkCount(v: unknown): number {

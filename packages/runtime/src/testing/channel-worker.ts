@@ -11,6 +11,8 @@ export interface ChannelWorker extends WorkerHandle {
   /** Simulates an uncaught error in the worker (the Worker 'error' event). */
   fail(reason: string): void
   readonly terminated: boolean
+  /** Call ids the client asked this worker to cancel, in order. */
+  readonly cancels: readonly number[]
 }
 
 /** Starts channel workers and remembers them, so a test can close them all. */
@@ -21,12 +23,24 @@ export function channelWorkers(wrapRuntime: (runtime: RuntimeApi) => RuntimeApi 
     const { port1, port2 } = new MessageChannel()
     ports.push(port1, port2)
     const runtime = wrapRuntime(new LocalRuntime())
-    expose(serveRuntime(runtime), port2 as unknown as Endpoint)
+    const served = serveRuntime(runtime)
+    const cancels: number[] = []
+    expose(
+      {
+        ...served,
+        cancel: (callId: number) => {
+          cancels.push(callId)
+          return served.cancel(callId)
+        },
+      },
+      port2 as unknown as Endpoint,
+    )
     let crash: ((reason: string) => void) | null = null
     let terminated = false
     const worker: ChannelWorker = {
       endpoint: port1 as unknown as Endpoint,
       runtime,
+      cancels,
       get terminated() {
         return terminated
       },

@@ -93,6 +93,11 @@ test('a device downloads its models with progress, runs them in its worker, surv
   const context = await newMemberContext(browser)
   // Every model request passes through here, so "nothing fetched" is an observation, not an inference.
   const onnx = { requests: 0, bytes: 0 }
+  const wasmFiles: string[] = []
+  context.on('request', (request) => {
+    const path = new URL(request.url()).pathname
+    if (path.endsWith('.wasm')) wasmFiles.push(path)
+  })
   await context.route('**/*.onnx', (route) => {
     onnx.requests++
     return route.continue()
@@ -129,6 +134,10 @@ test('a device downloads its models with progress, runs them in its worker, surv
   const ep = page.getByTestId('ep-choice')
   await expect(ep).toHaveAttribute('data-ep', 'wasm')
   await expect(page.getByTestId('ep-reason')).toContainText('WebGPU not measured')
+  // No adapter at all: the worker loaded the WASM-only engine, not the twice-as-large WebGPU one.
+  await expect(page.getByTestId('engine-build')).toHaveAttribute('data-build', 'wasm-only')
+  expect(wasmFiles.length).toBeGreaterThan(0)
+  expect(wasmFiles.filter((f) => f.includes('jsep'))).toEqual([])
   expect(first.ep?.threads).toBeGreaterThanOrEqual(1)
 
   // The shipped reference inputs, through the worker, match PyTorch.
@@ -198,6 +207,7 @@ test.describe('with WebGPU on a software adapter (SwiftShader)', () => {
       const state = await runtimeReady(page)
       await expect(page.getByTestId('ep-choice')).toHaveAttribute('data-ep', 'wasm')
       await expect(page.getByTestId('ep-reason')).toContainText('software fallback')
+      await expect(page.getByTestId('engine-build')).toHaveAttribute('data-build', 'full')
       // Correctness only: the smallest models, since SwiftShader is slow.
       const ids = state.models
         .map((m) => m.id)

@@ -3,6 +3,7 @@ import {
   chooseExecutionProvider,
   compareWithReference,
   type DeviceProfileReport,
+  type EngineInfo,
   type EpChoice,
   type ExecutionProvider,
   type HashMode,
@@ -53,6 +54,8 @@ export interface RuntimeState {
   hashing: HashMode | null
   models: ModelRow[]
   ep: EpChoice | null
+  /** The worker's engine: threads, isolation, which onnxruntime-web build. */
+  engine: EngineInfo | null
   profile: DeviceProfileReport | null
   restarts: number
   /** Progress events received per model, so tests can see progress was reported. */
@@ -100,6 +103,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     hashing: null,
     models: [],
     ep: null,
+    engine: null,
     profile: null,
     restarts: 0,
     progressEvents: {},
@@ -186,7 +190,13 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
 
     state.phase = 'starting'
     changed()
-    const info = await client.configure({ numThreads: threads })
+    // Probe first: without any adapter the WASM-only engine (half the download and compile) will do.
+    const webgpu = await probeWebGpu()
+    const info = await client.configure({
+      numThreads: threads,
+      build: webgpu.adapterFound ? 'full' : 'wasm-only',
+    })
+    state.engine = info
     state.phase = 'calibrating'
     changed()
     const teacher = m.models.find((entry) => entry.id === m.teacher.model) ?? m.models[0]
@@ -200,7 +210,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
         runs: CALIBRATION_RUNS,
         threads: info.numThreads,
       },
-      await probeWebGpu(),
+      webgpu,
     )
     state.phase = 'loading'
     changed()

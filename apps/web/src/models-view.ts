@@ -69,6 +69,13 @@ export function modelsView(state: RuntimeState | null, task: string): HTMLElemen
           },
           h('strong', {}, state.ep.executionProvider.toUpperCase()),
           ` · ${state.ep.threads} thread${state.ep.threads === 1 ? '' : 's'} · `,
+          state.engine
+            ? h(
+                'span',
+                { 'data-testid': 'engine-build', 'data-build': state.engine.build },
+                state.engine.build === 'full' ? 'WebGPU-capable build · ' : 'WASM-only build · ',
+              )
+            : null,
           h('span', { class: 'muted', 'data-testid': 'ep-reason' }, state.ep.reason),
           state.restarts > 0
             ? h('span', { 'data-testid': 'restarts' }, ` · worker restarted ${state.restarts}×`)

@@ -17,6 +17,9 @@ export interface TensorData {
 /** Named tensors: a model's inputs or outputs. */
 export type TensorMap = Readonly<Record<string, TensorData>>
 
+/** Which onnxruntime-web build the engine loads: with WebGPU, or WASM only (half the size). */
+export type EngineBuild = 'full' | 'wasm-only'
+
 /** Engine-wide settings; applied once, before the first session (ORT reads them at init). */
 export interface RuntimeConfig {
   /** WASM threads; more than 1 only works when the page is cross-origin isolated. */
@@ -28,6 +31,8 @@ export interface RuntimeConfig {
    * inferences but takes whole cores from the page, the mesh and other tabs on small devices.
    */
   readonly allowSpinning?: boolean
+  /** Default 'full'. 'wasm-only' cannot create WebGPU sessions. */
+  readonly build?: EngineBuild
 }
 
 /** What the engine's thread reports about itself after `configure`. */
@@ -37,6 +42,8 @@ export interface EngineInfo {
   readonly crossOriginIsolated: boolean
   /** Whether this thread exposes `navigator.gpu` (an adapter may still be missing). */
   readonly webgpuApi: boolean
+  /** The onnxruntime-web build in use (or to be loaded with the first session). */
+  readonly build: EngineBuild
 }
 
 /** A model input as the manifest declares it; 'batch' is the dynamic batch axis. */

@@ -1,9 +1,13 @@
-import * as ort from 'onnxruntime-web'
+import type * as OrtModule from 'onnxruntime-web'
 
 /**
  * The in-thread inference engine: the one module that imports onnxruntime-web.
  * A Web Worker runtime wraps this same API; in Node it runs the WASM backend for tests.
+ * ORT is imported on first use, so the build can be chosen first: the WASM-only build is half
+ * the download and compile of the WebGPU-capable one (14 vs 28 MB of wasm).
  */
+
+type Ort = typeof OrtModule
 
 /** A float32 tensor: row-major data plus its dimensions. */
 export interface Float32Tensor {
@@ -17,12 +21,41 @@ export interface EngineOptions {
   readonly numThreads?: number
   /** Where the ORT .wasm/.mjs files are served from, if not next to the bundle. */
   readonly wasmPaths?: string
+  /**
+   * Which onnxruntime-web build to load: with WebGPU ('full', the default) or WASM only. Only
+   * read before ORT is first loaded; Node always loads its own build.
+   */
+  readonly build?: 'full' | 'wasm-only'
+}
+
+let settings: EngineOptions = {}
+let loaded: Promise<Ort> | null = null
+
+/** ORT, imported once, with the settings given so far applied. */
+function engine(): Promise<Ort> {
+  // Node resolves the package to its own build; the WASM-only entry exists for browsers only.
+  const inBrowser = globalThis.process?.versions?.node === undefined
+  loaded ??= (
+    settings.build === 'wasm-only' && inBrowser
+      ? import('onnxruntime-web/wasm')
+      : import('onnxruntime-web')
+  ).then((ort) => {
+    applySettings(ort)
+    return ort
+  })
+  return loaded
+}
+
+function applySettings(ort: Ort): void {
+  if (settings.numThreads !== undefined) ort.env.wasm.numThreads = settings.numThreads
+  if (settings.wasmPaths !== undefined) ort.env.wasm.wasmPaths = settings.wasmPaths
 }
 
 /** Applies engine-wide ORT settings (call before createSession). */
 export function configureEngine(options: EngineOptions): void {
-  if (options.numThreads !== undefined) ort.env.wasm.numThreads = options.numThreads
-  if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths
+  settings = { ...settings, ...options }
+  // Once ORT is loaded, later thread settings are ignored by it, but paths still apply.
+  if (loaded) void loaded.then(applySettings)
 }
 
 /** A loaded model that runs one request at a time. */
@@ -53,6 +86,7 @@ export async function createSession(
   model: Uint8Array,
   options: SessionOptions = {},
 ): Promise<ModelSession> {
+  const ort = await engine()
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [options.executionProvider ?? 'wasm'],
     graphOptimizationLevel: 'all',
@@ -69,7 +103,7 @@ export async function createSession(
   const runNow = async (
     inputs: Readonly<Record<string, Float32Tensor>>,
   ): Promise<Record<string, Float32Tensor>> => {
-    const feeds: Record<string, ort.Tensor> = {}
+    const feeds: Record<string, OrtModule.Tensor> = {}
     for (const [name, t] of Object.entries(inputs)) {
       feeds[name] = new ort.Tensor('float32', t.data, [...t.dims])
     }

@@ -11,6 +11,8 @@ import { median } from './stats.ts'
 
 /** What the browser says about WebGPU. */
 export interface WebGpuProbe {
+  /** Some adapter exists (perhaps a software one): the WebGPU-capable engine build can be used. */
+  readonly adapterFound: boolean
   /** A hardware adapter exists, so WebGPU is worth measuring. */
   readonly usable: boolean
   /** Why (not), in words. */
@@ -63,6 +65,7 @@ export async function probeWebGpu(
     typeof Reflect.get(gpu, 'requestAdapter') !== 'function'
   ) {
     return {
+      adapterFound: false,
       usable: false,
       detail:
         'this browser has no WebGPU (navigator.gpu is missing; it also needs a secure context)',
@@ -75,10 +78,18 @@ export async function probeWebGpu(
     ) => Promise<AdapterLike | null>
     adapter = await requestAdapter.call(gpu, { powerPreference: 'high-performance' })
   } catch (error) {
-    return { usable: false, detail: `requestAdapter failed: ${toRuntimeError(error).message}` }
+    return {
+      adapterFound: false,
+      usable: false,
+      detail: `requestAdapter failed: ${toRuntimeError(error).message}`,
+    }
   }
   if (!adapter)
-    return { usable: false, detail: 'no WebGPU adapter (no usable GPU, or WebGPU is disabled)' }
+    return {
+      adapterFound: false,
+      usable: false,
+      detail: 'no WebGPU adapter (no usable GPU, or WebGPU is disabled)',
+    }
   let info: AdapterInfoLike = adapter.info ?? {}
   if (!adapter.info && typeof adapter.requestAdapterInfo === 'function') {
     info = await adapter.requestAdapterInfo().catch(() => ({}))
@@ -92,11 +103,12 @@ export async function probeWebGpu(
     SOFTWARE_ADAPTER.test(name)
   ) {
     return {
+      adapterFound: true,
       usable: false,
       detail: `the WebGPU adapter (${name}) is a software fallback, not a GPU`,
     }
   }
-  return { usable: true, detail: `WebGPU adapter: ${name}` }
+  return { adapterFound: true, usable: true, detail: `WebGPU adapter: ${name}` }
 }
 
 /** Measures WASM and (on a hardware adapter) WebGPU on the calibration model; the faster wins. */

@@ -1,5 +1,6 @@
 import type {
   BenchmarkResult,
+  EngineBuild,
   EngineInfo,
   LoadedModel,
   LoadOptions,
@@ -31,6 +32,7 @@ export class LocalRuntime implements RuntimeApi {
   private readonly loading = new Map<string, Promise<LoadedModel>>()
   private threads = 1
   private spinning = false
+  private build: EngineBuild = 'full'
   /** ORT reads its settings when the first session initialises WASM; later changes are ignored. */
   private engineStarted = false
   /**
@@ -59,8 +61,10 @@ export class LocalRuntime implements RuntimeApi {
       // Without isolation there is no SharedArrayBuffer, and ORT would quietly use one thread anyway.
       this.threads = isolated ? config.numThreads : 1
       this.spinning = config.allowSpinning ?? false
+      this.build = config.build ?? 'full'
       configureEngine({
         numThreads: this.threads,
+        build: this.build,
         ...(config.wasmPaths !== undefined ? { wasmPaths: config.wasmPaths } : {}),
       })
     }
@@ -69,6 +73,7 @@ export class LocalRuntime implements RuntimeApi {
       crossOriginIsolated: isolated,
       webgpuApi:
         typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined,
+      build: this.build,
     }
   }
 

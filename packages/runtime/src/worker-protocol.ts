@@ -125,6 +125,8 @@ function checkConfig(v: unknown): RuntimeConfig {
   if (v.allowSpinning !== undefined && typeof v.allowSpinning !== 'boolean') {
     return badInput('allowSpinning')
   }
+  if (v.build !== undefined && v.build !== 'full' && v.build !== 'wasm-only')
+    return badInput('build')
   return v as unknown as RuntimeConfig
 }
 
@@ -220,7 +222,8 @@ export function parseEngineInfo(v: unknown): Parsed<EngineInfo> {
     isRecord(v) &&
     Number.isInteger(v.numThreads) &&
     typeof v.crossOriginIsolated === 'boolean' &&
-    typeof v.webgpuApi === 'boolean'
+    typeof v.webgpuApi === 'boolean' &&
+    (v.build === 'full' || v.build === 'wasm-only')
   ) {
     return { ok: true, value: v as unknown as EngineInfo }
   }

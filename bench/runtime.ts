@@ -75,7 +75,8 @@ async function main() {
     for (const task of TASKS) {
       const context = await newMemberContext(browser)
       const page = await context.newPage()
-      await page.goto(`${host.joinUrl}?task=${task}`)
+      const threads = process.env.BENCH_THREADS ? `&threads=${process.env.BENCH_THREADS}` : ''
+      await page.goto(`${host.joinUrl}?task=${task}${threads}`)
       await page.getByTestId('models').waitFor()
       // A task that is not shipped fails fast on the page; skip it rather than hang.
       const phase = await page

@@ -109,10 +109,15 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     progressEvents: {},
   }
   const baseUrl = `${location.origin}/`
-  // Threads need cross-origin isolation (the server sends COOP/COEP); two are plenty for these models.
-  const threads = crossOriginIsolated
-    ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
-    : 1
+  // Threads need cross-origin isolation (the server sends COOP/COEP); these models gain little
+  // past 4. `?threads=N` overrides, for experiments.
+  const asked = Number(new URLSearchParams(location.search).get('threads'))
+  const cores = navigator.hardwareConcurrency || 1
+  const threads = !crossOriginIsolated
+    ? 1
+    : Number.isInteger(asked) && asked >= 1
+      ? Math.min(asked, cores)
+      : Math.max(1, Math.min(4, cores))
   const client = new RuntimeClient({
     config: { numThreads: threads },
     onEvent: (event) => {

@@ -156,10 +156,12 @@ interface Generation {
 /**
  * The page's handle on the runtime worker: RuntimeApi with deadlines, cancellation and crash
  * recovery. Comlink calls never fail on their own when a worker dies, so every call races its
- * deadline, its AbortSignal and the worker's death; a watchdog pings a worker that has calls in
- * flight. A dead worker is replaced, configured again and given back its models from the bytes
- * kept here; runs pending on it are retried once on the new worker (inference is idempotent),
- * other calls fail with 'worker-crashed'. Every call ends in a result or a RuntimeError.
+ * deadline, its AbortSignal and the worker's death; a missed deadline or an abort also cancels
+ * the call in the worker. A watchdog pings a worker that has calls in flight and replaces one that
+ * is silent (dead) or whose oldest call gets no answer past its budget (stuck). The new worker is
+ * configured again and given back its models from the bytes kept here; calls pending on the old
+ * one fail with 'worker-crashed' after one retry on the new one (every method is idempotent, so
+ * the next call succeeds). Every call ends in a result or a RuntimeError.
  */
 export class RuntimeClient implements RuntimeApi {
   private readonly createWorker: WorkerFactory

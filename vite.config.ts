@@ -15,7 +15,7 @@ export default defineConfig({
   build: { outDir: `${repoRoot}dist/web`, emptyOutDir: true, target: 'es2022' },
   server: { headers: isolationHeaders, fs: { allow: [repoRoot] } },
   preview: { headers: isolationHeaders },
-  optimizeDeps: { include: ['onnxruntime-web'] },
+  optimizeDeps: { include: ['onnxruntime-web', 'onnxruntime-web/wasm'] },
   // The runtime worker imports ORT, which loads its WASM glue with dynamic import(): ES workers only.
   worker: { format: 'es' },
 })

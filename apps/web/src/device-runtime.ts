@@ -1,4 +1,4 @@
-import type { Manifest } from '@cohort/protocol'
+import type { Manifest, ModelEntry } from '@cohort/protocol'
 import {
   chooseExecutionProvider,
   compareWithReference,
@@ -92,6 +92,7 @@ export interface RuntimePageHandle {
 
 const PROFILE_RUNS = 10
 const CALIBRATION_RUNS = 10
+const DOWNLOAD_LANES = 3
 
 /** Starts the runtime for `task`; `changed` is called whenever the state changes. */
 export function startDeviceRuntime(task: string, changed: () => void): RuntimePageHandle {
@@ -169,7 +170,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     }))
     changed()
     const rows = new Map(state.models.map((row) => [row.id, row]))
-    for (const entry of m.models) {
+    const download = async (entry: ModelEntry): Promise<void> => {
       const row = rows.get(entry.id) as ModelRow
       row.state = 'downloading'
       try {
@@ -187,9 +188,25 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
         row.state = 'failed'
         row.error = toRuntimeError(error).message
         throw error
+      } finally {
+        changed()
       }
-      changed()
     }
+    // A few at a time: small files are latency-bound, and a phone should not open twenty sockets.
+    const queue = [...m.models]
+    const lanes = Array.from({ length: DOWNLOAD_LANES }, async () => {
+      for (let entry = queue.shift(); entry; entry = queue.shift()) {
+        try {
+          await download(entry)
+        } catch (error) {
+          queue.length = 0 // one failure fails the task: start nothing new
+          throw error
+        }
+      }
+    })
+    const outcomes = await Promise.allSettled(lanes)
+    const failed = outcomes.find((o) => o.status === 'rejected')
+    if (failed) throw failed.reason
     // This page needs exactly this task's models: anything else in the cache goes.
     await store.retain(m.models)
 

@@ -1,11 +1,21 @@
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, beforeAll, describe, expect, test } from 'vitest'
 import type { RunResult, RuntimeApi, TensorMap } from './api.ts'
+import { LocalRuntime } from './local-runtime.ts'
 import { RuntimeClient, type RuntimeClientEvent } from './runtime-client.ts'
 import { channelWorkers } from './testing/channel-worker.ts'
 import { rowsFor, TINY_OPTIONS, tinyBytes, tinyInput, tinyLogits } from './testing/tiny-model.ts'
 
-// In these tests the "worker" shares the test's thread, so ORT's first WASM compile blocks pings too.
+// In these tests the "worker" shares the test's thread: a long synchronous step blocks pings too.
 const FAST_LIVENESS = { intervalMs: 20, timeoutMs: 1_500, bootTimeoutMs: 1_000 }
+
+// ORT is loaded once per process: load it before any test, so its first WASM compile (which
+// blocks this thread, and so the in-thread "worker's" pings) never lands inside a test.
+beforeAll(async () => {
+  const warm = new LocalRuntime()
+  await warm.configure({ numThreads: 1 })
+  await warm.loadModel('warm', tinyBytes(), TINY_OPTIONS)
+  await warm.unload('warm')
+}, 60_000)
 
 let cleanup: (() => void)[] = []
 afterEach(() => {

@@ -58,11 +58,12 @@ export function assignGroups(
     .filter((ms) => ms >= first.latencyMs)
     .sort((a, b) => a - b)
   const attemptUnder = (bound: number): GroupAssignment | null => {
-    for (const preference of [
-      leastReliableFirst,
-      fastestFirst,
-      [...leastReliableFirst].reverse(),
-    ]) {
+    // Fixed orders first, then seeded shuffles: deterministic, and they rescue the rare small
+    // rooms where every fixed greedy order strands a group.
+    const random = seededRandom(k * 7919 + devices.length)
+    const orders = [leastReliableFirst, fastestFirst, [...leastReliableFirst].reverse()]
+    for (let extra = 0; extra < SHUFFLED_ORDERS; extra++) orders.push(shuffled(indices, random))
+    for (const preference of orders) {
       const primaries = matchUnder(cost, k, bound, preference)
       const attempt = primaries ? fill(devices, cost, primaries, resilienceTarget) : null
       if (attempt?.resilienceMet) return attempt
@@ -95,14 +96,69 @@ const LINEAR_SCAN_BOUNDS = 256
 // Slack for sums of logarithms: p = 0.1 and 0.01 do meet a 1e-3 target.
 const EPSILON = 1e-9
 
+// Extra primary orders tried per bound when the fixed ones fail.
+const SHUFFLED_ORDERS = 12
+// Extra fill orders tried per set of first members when the fixed strategies fail.
+const SHUFFLED_FILLS = 6
+
+/** A small deterministic PRNG (mulberry32), so the same room always gets the same plan. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+function shuffled(items: readonly number[], random: () => number): number[] {
+  const result = [...items]
+  for (let i = result.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const swap = result[i] ?? 0
+    result[i] = result[j] ?? 0
+    result[j] = swap
+  }
+  return result
+}
+
 // -ln p: a group meets the target when its members' weights add up to -ln(target).
 const weight = (p: number) => -Math.log(Math.min(1, Math.max(p, 1e-12)))
 
+/** Two greedy ways to cover the groups' shortfalls; each solves cases the other misses. */
+type FillStrategy = 'device-first' | 'group-first'
+const FILL_STRATEGIES: readonly FillStrategy[] = ['device-first', 'group-first']
+
+/** Fills with each strategy and keeps the first grouping that meets the target (else the last). */
 function fill(
   devices: readonly DeviceSpec[],
   cost: CostMatrix,
   primaries: readonly number[],
   target: number,
+): GroupAssignment {
+  let result: GroupAssignment | null = null
+  for (const strategy of FILL_STRATEGIES) {
+    result = fillWith(strategy, devices, cost, primaries, target)
+    if (result.resilienceMet) return result
+  }
+  // Device-first in shuffled orders: best fit decreasing is not optimal for bin covering.
+  const random = seededRandom(primaries.reduce((seed, device) => seed * 31 + device, 17))
+  for (let attempt = 0; attempt < SHUFFLED_FILLS; attempt++) {
+    result = fillWith('device-first', devices, cost, primaries, target, random)
+    if (result.resilienceMet) return result
+  }
+  return result ?? fillWith('device-first', devices, cost, primaries, target)
+}
+
+function fillWith(
+  strategy: FillStrategy,
+  devices: readonly DeviceSpec[],
+  cost: CostMatrix,
+  primaries: readonly number[],
+  target: number,
+  random?: () => number,
 ): GroupAssignment {
   const need = weight(target)
   const groups = primaries.map((device) => [device])
@@ -110,41 +166,58 @@ function fill(
   const taken = new Set(primaries)
   const free = devices.map((_, index) => index).filter((index) => !taken.has(index))
   const w = (device: number) => weight(devices[device]?.failureProbability ?? 1)
-
-  // Resilience, as bin covering with best fit decreasing: the most reliable devices first, each
-  // to the short group it covers with the least to spare, else to the group furthest short.
-  const byReliability = [...free].sort((a, b) => w(b) - w(a))
-  for (const device of byReliability) {
-    const gaps = coverage.map((covered) => need - covered)
-    const short = gaps.map((gap, group) => ({ gap, group })).filter(({ gap }) => gap > EPSILON)
-    if (short.length === 0) break
-    const covered = short.filter(({ gap }) => w(device) >= gap - EPSILON)
-    const target =
-      covered.length > 0
-        ? covered.reduce((best, entry) => (entry.gap > best.gap ? entry : best))
-        : short.reduce((best, entry) => (entry.gap > best.gap ? entry : best))
+  const place = (device: number, group: number) => {
     free.splice(free.indexOf(device), 1)
-    groups[target.group]?.push(device)
-    coverage[target.group] = (coverage[target.group] ?? 0) + w(device)
+    groups[group]?.push(device)
+    coverage[group] = (coverage[group] ?? 0) + w(device)
+  }
+  const shortGroups = () =>
+    coverage
+      .map((covered, group) => ({ gap: need - covered, group }))
+      .filter(({ gap }) => gap > EPSILON)
+  const largestGap = <T extends { gap: number }>(entries: readonly T[]) =>
+    entries.reduce((best, entry) => (entry.gap > best.gap ? entry : best))
+
+  if (strategy === 'device-first') {
+    // Bin covering, best fit decreasing: the most reliable devices first, each to the largest
+    // shortfall it covers on its own, else to the group furthest short.
+    const order = random ? shuffled(free, random) : [...free].sort((a, b) => w(b) - w(a))
+    for (const device of order) {
+      const short = shortGroups()
+      if (short.length === 0) break
+      const covered = short.filter(({ gap }) => w(device) >= gap - EPSILON)
+      place(device, largestGap(covered.length > 0 ? covered : short).group)
+    }
+  } else {
+    // The group furthest short takes the least reliable device that covers it, else the most reliable.
+    for (let short = shortGroups(); short.length > 0 && free.length > 0; short = shortGroups()) {
+      const { gap, group } = largestGap(short)
+      const fitting = free.filter((device) => w(device) >= gap - EPSILON)
+      const pick =
+        fitting.length > 0
+          ? fitting.reduce((best, device) => (w(device) < w(best) ? device : best))
+          : free.reduce((best, device) => (w(device) > w(best) ? device : best))
+      place(pick, group)
+    }
   }
   repairByExchange(groups, coverage, need, w)
 
-  // Stragglers: fastest spare devices first, each to the group whose backup is slowest.
-  const fastestFirst = free.sort(
-    (a, b) => Math.min(...(cost[a] ?? [])) - Math.min(...(cost[b] ?? [])),
+  // Stragglers: fastest spare devices first, each to the group whose backup (second-best
+  // member) is slowest. The two best costs per group are kept as devices arrive.
+  const best = groups.map((members, group) =>
+    twoSmallest(members.map((member) => cost[member]?.[group] ?? 0)),
   )
+  const fastestCost = new Map(free.map((device) => [device, Math.min(...(cost[device] ?? []))]))
+  const fastestFirst = free.sort((a, b) => (fastestCost.get(a) ?? 0) - (fastestCost.get(b) ?? 0))
   for (const device of fastestFirst) {
     let target = 0
-    let worstBackup = Number.NEGATIVE_INFINITY
-    groups.forEach((members, group) => {
-      const backup = secondBest(members.map((member) => cost[member]?.[group] ?? 0))
-      const gain = backup - (cost[device]?.[group] ?? 0)
-      if (backup > worstBackup || (backup === worstBackup && gain > 0)) {
-        worstBackup = backup
-        target = group
-      }
+    best.forEach(([, backup], group) => {
+      if (backup > (best[target]?.[1] ?? 0)) target = group
     })
     groups[target]?.push(device)
+    const ms = cost[device]?.[target] ?? 0
+    const current = best[target] ?? [ms, ms]
+    best[target] = ms < current[0] ? [ms, current[0]] : [current[0], Math.min(current[1], ms)]
   }
 
   const sortedGroups = groups.map((members, group) =>
@@ -199,10 +272,17 @@ function repairByExchange(
   }
 }
 
-function secondBest(values: readonly number[]): number {
-  if (values.length < 2) return Number.POSITIVE_INFINITY
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[1] ?? Number.POSITIVE_INFINITY
+/** The smallest and second-smallest values (Infinity where missing). */
+function twoSmallest(values: readonly number[]): [number, number] {
+  let first = Number.POSITIVE_INFINITY
+  let second = Number.POSITIVE_INFINITY
+  for (const value of values) {
+    if (value < first) {
+      second = first
+      first = value
+    } else if (value < second) second = value
+  }
+  return [first, second]
 }
 
 /** Scores a grouping (members in any order): latency with best members up, failure, target. */

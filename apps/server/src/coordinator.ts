@@ -5,9 +5,14 @@ import {
   type ClientMessage,
   ClientMessageSchema,
   type ClientToServerEvents,
+  type DeviceId,
   type ErrorData,
+  err,
   type IceServer,
+  ok,
   PROTOCOL_VERSION,
+  type Result,
+  type RoomCode,
   type ServerPush,
   type ServerReply,
   type ServerToClientEvents,
@@ -15,7 +20,9 @@ import {
 } from '@cohort/protocol'
 import { Server, type Socket } from 'socket.io'
 import { isolationHeaders } from './isolation-headers.ts'
+import type { ManifestCatalog } from './manifest-catalog.ts'
 import { type RateLimitOptions, TokenBucket } from './rate-limit.ts'
+import { RoomPlans } from './room-plans.ts'
 import { type Departure, type RoomRegistry, toPeerInfo } from './rooms.ts'
 import { createRoomCode, type TokenIssuer } from './tokens.ts'
 
@@ -28,6 +35,12 @@ export const MAX_PACKET_BYTES = 64 * 1024
 /** What the coordinator needs; the server assembles it. */
 export interface CoordinatorOptions {
   readonly registry: RoomRegistry
+  /** Where rooms' tasks are described (models, accuracies) for the planner. */
+  readonly catalog: ManifestCatalog
+  /** Quiet time before a burst of changes becomes one replan. */
+  readonly replanDebounceMs: number
+  /** The task a new room serves until its host picks one. */
+  readonly defaultTask: string
   readonly tokens: TokenIssuer
   readonly iceServers: readonly IceServer[]
   readonly rateLimit: RateLimitOptions
@@ -81,8 +94,22 @@ export function createCoordinator(
   const push = (connectionId: string, message: ServerPush): void => {
     io.to(connectionId).emit(SIGNALING_EVENT, message)
   }
+  // Plans each room; told of every change in membership, task, profiles and failures.
+  const plans = new RoomPlans({
+    registry,
+    catalog: options.catalog,
+    push,
+    debounceMs: options.replanDebounceMs,
+    defaultTask: options.defaultTask,
+    now: options.now,
+    log,
+  })
 
-  const announceDeparture = (departure: Departure, reason: 'left' | 'disconnected'): void => {
+  const announceDeparture = (
+    departure: Departure,
+    reason: 'left' | 'disconnected' | 'removed',
+  ): void => {
+    plans.left(departure.room, departure.member.deviceId)
     for (const member of departure.remaining) {
       push(member.connectionId, {
         type: 'peer-left',
@@ -119,9 +146,55 @@ export function createCoordinator(
         if (departure) announceDeparture(departure, 'left')
         return { type: 'ok' }
       }
+      case 'set-task': {
+        const host = hostOf(socket)
+        if (!host.ok) return errorReply(host.error)
+        plans.setTask(host.value, message.task)
+        return { type: 'ok' }
+      }
+      case 'profile': {
+        const membership = registry.memberOf(socket.id)
+        if (!membership) return errorReply(notInRoom)
+        plans.setProfile(membership.room, membership.member.deviceId, message.profile)
+        return { type: 'ok' }
+      }
+      case 'report': {
+        const membership = registry.memberOf(socket.id)
+        if (!membership) return errorReply(notInRoom)
+        plans.report(membership.room, message.outcomes)
+        return { type: 'ok' }
+      }
+      case 'remove-device':
+        return removeDevice(socket, message.deviceId)
       default:
         return assertNever(message)
     }
+  }
+
+  const notInRoom: ErrorData = { code: 'not-in-room', message: 'Join a room first.' }
+
+  const hostOf = (socket: CohortSocket): Result<RoomCode, ErrorData> => {
+    const membership = registry.memberOf(socket.id)
+    if (!membership) return err(notInRoom)
+    if (membership.member.role !== 'host') {
+      return err({ code: 'forbidden', message: "Only the room's host may do this." })
+    }
+    return ok(membership.room)
+  }
+
+  const removeDevice = (socket: CohortSocket, deviceId: DeviceId): ServerReply => {
+    const host = hostOf(socket)
+    if (!host.ok) return errorReply(host.error)
+    const target = registry.membersOf(host.value).find((member) => member.deviceId === deviceId)
+    if (!target) {
+      return errorReply({ code: 'peer-not-found', message: `No device ${deviceId} in this room.` })
+    }
+    // The device is told first, so its page stops instead of reconnecting.
+    push(target.connectionId, { type: 'peer-left', deviceId, reason: 'removed' })
+    const departure = registry.leave(target.connectionId)
+    if (departure) announceDeparture(departure, 'removed')
+    io.sockets.sockets.get(target.connectionId)?.disconnect(true)
+    return { type: 'ok' }
   }
 
   // Per address, so that opening new sockets cannot fill the server with rooms.
@@ -209,6 +282,7 @@ export function createCoordinator(
       for (const peer of peers) {
         push(peer.connectionId, { type: 'peer-joined', peer: toPeerInfo(member) })
       }
+      plans.joined(room, member)
     })
     log(`${room}/${member.deviceId} joined as ${member.role}${resumed ? ' (resumed)' : ''}`)
     return {
@@ -308,7 +382,10 @@ export function createCoordinator(
   })
 
   const sweep = setInterval(() => {
-    for (const room of registry.sweep()) log(`${room} deleted after staying empty`)
+    for (const room of registry.sweep()) {
+      plans.forget(room)
+      log(`${room} deleted after staying empty`)
+    }
     // A full bucket is the same as none: forget it, so the map only holds recent creators.
     for (const [address, bucket] of createBuckets) {
       if (bucket.available >= options.createRateLimit.burst) createBuckets.delete(address)
@@ -320,6 +397,7 @@ export function createCoordinator(
     io,
     async close() {
       clearInterval(sweep)
+      plans.close()
       // Not io.close(): it also closes the HTTP server and waits for it, which the server owns.
       // Closing the transports lets clients see a lost connection and reconnect (and resume)
       // when the server is back, rather than an order to go away.

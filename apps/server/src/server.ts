@@ -8,6 +8,7 @@ import type { IceServer } from '@cohort/protocol'
 import { type AnyHttpServer, createCoordinator } from './coordinator.ts'
 import { HEALTH_PATH, health, sendHealth } from './health.ts'
 import { isolationHeaders } from './isolation-headers.ts'
+import { ManifestCatalog } from './manifest-catalog.ts'
 import {
   DEFAULT_CREATE_RATE_LIMIT,
   DEFAULT_RATE_LIMIT,
@@ -23,6 +24,12 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 /** How long close() waits for clients to finish their goodbyes before cutting them off. */
 const CLOSE_GRACE_MS = 2_000
+
+/** The task rooms serve by default: Fashion-MNIST, hard enough for exits and ensembles to matter. */
+export const DEFAULT_TASK = 'fashion'
+
+/** Joins, leaves and profiles arriving together become one plan (the promise is re-forming within 2 s). */
+export const DEFAULT_REPLAN_DEBOUNCE_MS = 200
 
 /** How to run a server; every field has a default that suits `npm start`. */
 export interface ServerOptions {
@@ -54,6 +61,12 @@ export interface ServerOptions {
   readonly rateLimit?: RateLimitOptions | undefined
   /** Room creations per client address. Default a burst of 20, then one per 3 s. */
   readonly createRateLimit?: RateLimitOptions | undefined
+  /** Where the tasks' manifests are read for planning. Default `<repo>/public/models`. */
+  readonly modelsDir?: string | undefined
+  /** The task a new room serves until its host picks one. Default `fashion`. */
+  readonly defaultTask?: string | undefined
+  /** Quiet time before changes in a room become one replan. Default 200 ms. */
+  readonly replanDebounceMs?: number | undefined
   /** The clock, injectable so tests never sleep. */
   readonly now?: (() => number) | undefined
   /** Where log lines go. Default stdout with a `[cohort]` prefix. */
@@ -113,6 +126,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const coordinator = createCoordinator(httpServer, {
     registry,
+    catalog: new ManifestCatalog(options.modelsDir ?? join(REPO_ROOT, 'public', 'models'), log),
+    replanDebounceMs: options.replanDebounceMs ?? DEFAULT_REPLAN_DEBOUNCE_MS,
+    defaultTask: options.defaultTask ?? DEFAULT_TASK,
     tokens: new TokenIssuer(secret),
     iceServers: options.iceServers ?? [],
     rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,

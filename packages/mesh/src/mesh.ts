@@ -1,10 +1,13 @@
 import {
+  type ClientMessage,
   CohortError,
   type DeviceId,
   err,
   type PeerInfo,
+  type Plan,
   type Result,
   type ServerPush,
+  type ServerReply,
   type SignalData,
   type Tensor,
 } from '@cohort/protocol'
@@ -48,6 +51,8 @@ export type MeshEvent =
   | { readonly type: 'peers' }
   | { readonly type: 'peer-gone'; readonly deviceId: DeviceId; readonly reason: string }
   | { readonly type: 'bad-message'; readonly from: DeviceId; readonly error: CohortError }
+  | { readonly type: 'plan'; readonly plan: Plan }
+  | { readonly type: 'removed'; readonly reason: 'removed' | 'replaced' }
 
 interface PeerEntry {
   info: PeerInfo
@@ -82,6 +87,7 @@ export class Mesh {
   private readonly handlers = new Map<string, RpcHandler>()
   private readonly listeners = new Set<(event: MeshEvent) => void>()
   private welcome: Welcome | null = null
+  private latestPlan: Plan | null = null
   private closed = false
 
   constructor(private readonly options: MeshOptions) {
@@ -96,6 +102,16 @@ export class Mesh {
   /** This member's identity, once joined. */
   get self(): Welcome | null {
     return this.welcome
+  }
+
+  /** The room's latest plan, once the coordinator has sent one. */
+  get plan(): Plan | null {
+    return this.latestPlan
+  }
+
+  /** Sends a message to the coordinator (profile, report, host controls) and waits for its answer. */
+  tellCoordinator(message: ClientMessage): Promise<Result<ServerReply, CohortError>> {
+    return this.signaling.send(message)
   }
 
   /** The signaling connection's state. */
@@ -172,7 +188,27 @@ export class Mesh {
         this.emit({ type: 'peers' })
         return
       case 'peer-left':
+        if (push.deviceId === this.welcome?.deviceId) {
+          // The host removed this device, or another tab took over its identity: stop for good.
+          if (push.reason === 'removed' || push.reason === 'replaced') {
+            const reason = push.reason
+            this.emit({ type: 'removed', reason })
+            this.leave()
+          }
+          return
+        }
         this.forget(push.deviceId, push.reason)
+        return
+      case 'plan':
+        // Versions only move forward; a late push of an older plan is ignored.
+        if (
+          this.latestPlan &&
+          push.plan.version <= this.latestPlan.version &&
+          push.plan.createdAt <= this.latestPlan.createdAt
+        )
+          return
+        this.latestPlan = push.plan
+        this.emit({ type: 'plan', plan: push.plan })
         return
       case 'signal':
         this.onSignal(push.from, push.linkId, push.data)

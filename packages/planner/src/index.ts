@@ -21,3 +21,4 @@ export {
   type ModelSpec,
   remoteCallMs,
 } from './latency-model.ts'
+export { inputBytes, studentSetsFromManifest } from './manifest-specs.ts'

@@ -63,3 +63,27 @@ export const EnsemblePlanSchema = z.object({
 })
 /** The RoCoIn part of a plan. */
 export type EnsemblePlan = z.infer<typeof EnsemblePlanSchema>
+
+/** A room's plan: which devices run what. Versioned; in-flight requests keep the plan they started with. */
+export const PlanSchema = z.object({
+  version: z.number().int().min(1),
+  task: z.string().regex(/^[a-z0-9-]{1,32}$/),
+  createdAt: z.number(),
+  /** Devices whose profiles the plan used. */
+  profiled: z.array(DeviceIdSchema),
+  ensemble: EnsemblePlanSchema.nullable(),
+})
+/** A room's plan. */
+export type Plan = z.infer<typeof PlanSchema>
+
+/** A requester's record of one device since its last report: the planner's failure evidence. */
+export const DeviceOutcomeSchema = z.object({
+  deviceId: DeviceIdSchema,
+  requests: z.number().int().min(0).max(1_000_000),
+  misses: z.number().int().min(0).max(1_000_000),
+})
+/** A requester's record of one device since its last report. */
+export type DeviceOutcome = z.infer<typeof DeviceOutcomeSchema>
+
+/** A task name as rooms and manifests use it. */
+export const TaskSchema = z.string().regex(/^[a-z0-9-]{1,32}$/, 'a task is a short kebab-case name')

@@ -7,6 +7,7 @@ import {
   ResumeTokenSchema,
   RoomCodeSchema,
 } from './ids.ts'
+import { DeviceOutcomeSchema, DeviceProfileSchema, PlanSchema, TaskSchema } from './plan.ts'
 
 /**
  * Signaling: the only traffic that goes through the coordinator. Both directions use one
@@ -82,6 +83,14 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
     data: SignalDataSchema,
   }),
   z.object({ type: z.literal('leave') }),
+  /** Host only: the task the room serves (models, samples). */
+  z.object({ type: z.literal('set-task'), task: TaskSchema }),
+  /** A device's measured capabilities; the planner replans with them. */
+  z.object({ type: z.literal('profile'), profile: DeviceProfileSchema }),
+  /** A requester's failure evidence: requests sent to devices and how many got no answer. */
+  z.object({ type: z.literal('report'), outcomes: z.array(DeviceOutcomeSchema).max(256) }),
+  /** Host only: disconnect a device (fault injection, or an unwanted guest). */
+  z.object({ type: z.literal('remove-device'), deviceId: DeviceIdSchema }),
 ])
 /** Everything a client may send to the coordinator. */
 export type ClientMessage = z.infer<typeof ClientMessageSchema>
@@ -126,6 +135,8 @@ export const ServerPushSchema = z.discriminatedUnion('type', [
     data: SignalDataSchema,
   }),
   z.object({ type: z.literal('error'), code: ErrorCodeSchema, message: z.string() }),
+  /** The room's current plan, after every replan and to every newcomer. */
+  z.object({ type: z.literal('plan'), plan: PlanSchema }),
 ])
 /** What the coordinator pushes to members of a room. */
 export type ServerPush = z.infer<typeof ServerPushSchema>

@@ -1,0 +1,179 @@
+import {
+  type DeviceSpec,
+  estimateFailureProbability,
+  planEnsemble,
+  studentSetsFromManifest,
+} from '@cohort/planner'
+import type {
+  DeviceId,
+  DeviceOutcome,
+  DeviceProfile,
+  Plan,
+  RoomCode,
+  ServerPush,
+} from '@cohort/protocol'
+import type { ManifestCatalog } from './manifest-catalog.ts'
+import type { Member, RoomRegistry } from './rooms.ts'
+
+/** Until devices measure their links, a LAN round trip and a modest Wi-Fi bandwidth are assumed. */
+const ASSUMED_RTT_MS = 1
+const ASSUMED_BYTES_PER_MS = 5_000
+
+/** How the coordinator plans rooms. */
+export interface RoomPlansOptions {
+  readonly registry: RoomRegistry
+  readonly catalog: ManifestCatalog
+  readonly push: (connectionId: string, message: ServerPush) => void
+  /** Bursts of joins, leaves and profiles become one replan after this quiet time. */
+  readonly debounceMs: number
+  readonly defaultTask: string
+  readonly now: () => number
+  readonly log: (line: string) => void
+}
+
+interface RoomState {
+  task: string
+  readonly profiles: Map<DeviceId, DeviceProfile>
+  readonly outcomes: Map<DeviceId, { requests: number; misses: number }>
+  version: number
+  plan: Plan | null
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+/**
+ * The planner's side of the coordinator: it keeps each room's task, device profiles and failure
+ * evidence, replans (debounced) when any of them or the membership changes, and pushes every new
+ * plan version to the whole room.
+ */
+export class RoomPlans {
+  readonly #rooms = new Map<RoomCode, RoomState>()
+
+  constructor(private readonly options: RoomPlansOptions) {}
+
+  /** The room's current plan, if it has one. */
+  current(room: RoomCode): Plan | null {
+    return this.#rooms.get(room)?.plan ?? null
+  }
+
+  /** The task a room serves. */
+  task(room: RoomCode): string {
+    return this.#state(room).task
+  }
+
+  /** The host chose the room's task. */
+  setTask(room: RoomCode, task: string): void {
+    const state = this.#state(room)
+    if (state.task === task) return
+    state.task = task
+    this.#schedule(room)
+  }
+
+  /** A device reported its profile. */
+  setProfile(room: RoomCode, deviceId: DeviceId, profile: DeviceProfile): void {
+    this.#state(room).profiles.set(deviceId, profile)
+    this.#schedule(room)
+  }
+
+  /** A requester reported how devices answered. */
+  report(room: RoomCode, outcomes: readonly DeviceOutcome[]): void {
+    const state = this.#state(room)
+    let misses = 0
+    for (const outcome of outcomes) {
+      const record = state.outcomes.get(outcome.deviceId) ?? { requests: 0, misses: 0 }
+      record.requests += outcome.requests
+      record.misses += Math.min(outcome.misses, outcome.requests)
+      state.outcomes.set(outcome.deviceId, record)
+      misses += outcome.misses
+    }
+    // Clean reports change estimates slowly; replan when something actually failed.
+    if (misses > 0) this.#schedule(room)
+  }
+
+  /** Someone joined: they get the current plan now; the plan changes once they send a profile. */
+  joined(room: RoomCode, member: Member): void {
+    const plan = this.current(room)
+    if (plan) this.options.push(member.connectionId, { type: 'plan', plan })
+  }
+
+  /** Someone left: their groups must be re-formed. */
+  left(room: RoomCode, deviceId: DeviceId): void {
+    const state = this.#rooms.get(room)
+    if (!state) return
+    state.profiles.delete(deviceId)
+    this.#schedule(room)
+  }
+
+  /** Forgets a deleted room. */
+  forget(room: RoomCode): void {
+    clearTimeout(this.#rooms.get(room)?.timer)
+    this.#rooms.delete(room)
+  }
+
+  /** Stops every pending replan. */
+  close(): void {
+    for (const state of this.#rooms.values()) clearTimeout(state.timer)
+    this.#rooms.clear()
+  }
+
+  #state(room: RoomCode): RoomState {
+    let state = this.#rooms.get(room)
+    if (!state) {
+      state = {
+        task: this.options.defaultTask,
+        profiles: new Map(),
+        outcomes: new Map(),
+        version: 0,
+        plan: null,
+        timer: undefined,
+      }
+      this.#rooms.set(room, state)
+    }
+    return state
+  }
+
+  #schedule(room: RoomCode): void {
+    const state = this.#state(room)
+    clearTimeout(state.timer)
+    state.timer = setTimeout(() => {
+      state.timer = undefined
+      this.#replan(room)
+    }, this.options.debounceMs)
+  }
+
+  #replan(room: RoomCode): void {
+    const state = this.#rooms.get(room)
+    if (!state) return
+    const members = this.options.registry.membersOf(room)
+    const manifest = this.options.catalog.get(state.task)
+    const devices: DeviceSpec[] = []
+    for (const member of members) {
+      const profile = state.profiles.get(member.deviceId)
+      if (member.role !== 'device' || profile?.task !== state.task) continue
+      const record = state.outcomes.get(member.deviceId)
+      devices.push({
+        deviceId: member.deviceId,
+        msPerModel: profile.msPerModel,
+        rttMs: ASSUMED_RTT_MS,
+        bytesPerMs: ASSUMED_BYTES_PER_MS,
+        failureProbability: estimateFailureProbability(record?.requests ?? 0, record?.misses ?? 0),
+      })
+    }
+    const ensemble = manifest ? planEnsemble(devices, studentSetsFromManifest(manifest)) : null
+    state.version++
+    const plan: Plan = {
+      version: state.version,
+      task: state.task,
+      createdAt: this.options.now(),
+      profiled: devices.map((device) => device.deviceId as DeviceId),
+      ensemble,
+    }
+    state.plan = plan
+    for (const member of members) this.options.push(member.connectionId, { type: 'plan', plan })
+    const summary = ensemble
+      ? `K=${ensemble.k}, groups ${ensemble.groups.map((group) => group.members.length).join('+')}, ${ensemble.predictedLatencyMs.toFixed(2)} ms predicted`
+      : manifest
+        ? 'no profiled devices yet'
+        : `no manifest for task ${state.task}`
+    this.options.log(`${room} plan v${plan.version} (${state.task}): ${summary}`)
+  }
+}

@@ -1,0 +1,32 @@
+import { findModel, type Manifest } from '@cohort/protocol'
+import type { StudentSetSpec } from './ensemble-planner.ts'
+import type { ModelSpec } from './latency-model.ts'
+
+const FLOAT_BYTES = 4
+
+/** Bytes of one input sample (batch 1) of the task. */
+export function inputBytes(manifest: Manifest): number {
+  return manifest.input.shape.reduce<number>(
+    (bytes, dim) => bytes * (dim === 'batch' ? 1 : dim),
+    FLOAT_BYTES,
+  )
+}
+
+/** The task's K-student sets as the planner sees them: MACs, bytes on the wire, test accuracy. */
+export function studentSetsFromManifest(manifest: Manifest): StudentSetSpec[] {
+  const input = inputBytes(manifest)
+  const spec = (id: string, inBytes: number, outBytes: number): ModelSpec => ({
+    id,
+    macs: findModel(manifest, id)?.macs ?? 0,
+    inputBytes: inBytes,
+    outputBytes: outBytes,
+  })
+  return manifest.ensembles.map((ensemble) => ({
+    k: ensemble.k,
+    students: ensemble.students.map((id, slice) =>
+      spec(id, input, (ensemble.sliceSizes[slice] ?? 0) * FLOAT_BYTES),
+    ),
+    combiner: spec(ensemble.combiner, 0, 0),
+    accuracy: ensemble.accuracy.test,
+  }))
+}

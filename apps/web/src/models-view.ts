@@ -109,7 +109,7 @@ function modelTable(state: RuntimeState): HTMLElement {
             'data-bytes-done': row.bytesDone,
             'data-bytes-total': row.bytesTotal,
           },
-          h('td', { class: 'mono' }, row.id),
+          h('td', { class: 'mono', title: kib(row.bytesTotal) }, row.id),
           h(
             'td',
             {},
@@ -117,11 +117,12 @@ function modelTable(state: RuntimeState): HTMLElement {
               'data-testid': 'model-progress',
               max: row.bytesTotal,
               value: row.bytesDone,
+              style: 'width: 5rem',
             }),
             ' ',
             h(
               'span',
-              { class: 'muted mono', 'data-testid': 'model-bytes' },
+              { class: 'muted mono', style: 'font-size: 0.8rem', 'data-testid': 'model-bytes' },
               `${row.bytesDone}/${row.bytesTotal}`,
             ),
             row.source === 'cache' ? h('span', { class: 'muted' }, ' (cached)') : null,
@@ -157,7 +158,6 @@ function profileTable(state: RuntimeState): HTMLElement | null {
           h('th', {}, 'Median ms'),
           h('th', {}, 'p95 ms'),
           h('th', {}, 'Round trip ms'),
-          h('th', {}, 'Size'),
         ),
       ),
       h(
@@ -171,11 +171,6 @@ function profileTable(state: RuntimeState): HTMLElement | null {
             h('td', {}, m.medianMs.toFixed(3)),
             h('td', {}, m.p95Ms.toFixed(3)),
             h('td', {}, m.roundTripMedianMs.toFixed(3)),
-            h(
-              'td',
-              { class: 'muted' },
-              kib(state.models.find((row) => row.id === m.modelId)?.bytesTotal ?? 0),
-            ),
           ),
         ),
       ),

@@ -5,6 +5,7 @@
  *   output transfer, validation),
  * as median and p95, and the ratio of the medians. Also: the execution-provider choice and the
  * time from a killed worker to the next successful call.
+ * Each task runs with the page's own thread count and with 1 thread (BENCH_THREADS=auto,1).
  * Writes bench/results/runtime-<date>.json and prints a Markdown table.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -14,6 +15,9 @@ import { chromiumArgs } from '../playwright.config.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200)
 const TASKS = (process.env.BENCH_TASKS ?? 'digits,fashion').split(',')
+// 'auto' is the device page's own choice (up to 4 when cross-origin isolated); 1 is the floor
+// without a thread pool, to show what the pool costs or gains on this machine.
+const THREAD_SETS = (process.env.BENCH_THREADS ?? 'auto,1').split(',')
 
 interface Timing {
   modelId: string
@@ -72,10 +76,10 @@ async function main() {
   try {
     const host = await createRoomAsHost(browser, server)
     const results = []
-    for (const task of TASKS) {
+    for (const [task, threadSet] of TASKS.flatMap((t) => THREAD_SETS.map((n) => [t, n] as const))) {
       const context = await newMemberContext(browser)
       const page = await context.newPage()
-      const threads = process.env.BENCH_THREADS ? `&threads=${process.env.BENCH_THREADS}` : ''
+      const threads = threadSet === 'auto' ? '' : `&threads=${threadSet}`
       await page.goto(`${host.joinUrl}?task=${task}${threads}`)
       await page.getByTestId('models').waitFor()
       // A task that is not shipped fails fast on the page; skip it rather than hang.

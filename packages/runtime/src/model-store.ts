@@ -214,7 +214,10 @@ export class ModelStore {
   /** Streams the file, reporting progress against the manifest's size (Content-Length may be compressed). */
   private async download(entry: ModelEntry, options: LoadModelOptions): Promise<ArrayBuffer> {
     const url = `${this.baseUrl}${entry.file}`
-    const response = await this.get(url, options.signal, 'no-store')
+    // With the Cache API holding the verified copy, the HTTP cache need not keep another; in
+    // memory mode it is what spares a phone on plain http the next visit's bytes (a 304).
+    const httpCache = this.storage.kind === 'cache-api' ? 'no-store' : 'no-cache'
+    const response = await this.get(url, options.signal, httpCache)
     const total = entry.bytes
     const progress = (bytesDone: number) =>
       options.onProgress?.({ modelId: entry.id, bytesDone, bytesTotal: total, source: 'network' })

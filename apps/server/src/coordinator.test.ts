@@ -5,74 +5,11 @@ import {
   MAX_SDP_LENGTH,
   PROTOCOL_VERSION,
   RoomCodeSchema,
-  type ServerPush,
   type ServerReply,
-  SIGNALING_EVENT,
 } from '@cohort/protocol'
-import { io, type Socket } from 'socket.io-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type RunningServer, type ServerOptions, startServer } from './server.ts'
-
-/** A raw socket.io client that records every push, like a device (or an attacker) would. */
-class TestClient {
-  readonly pushes: ServerPush[] = []
-  readonly #waiters: {
-    predicate: (push: ServerPush) => boolean
-    resolve: (p: ServerPush) => void
-  }[] = []
-  #seen = 0
-
-  private constructor(readonly socket: Socket) {
-    socket.on(SIGNALING_EVENT, (push: ServerPush) => {
-      this.pushes.push(push)
-      const index = this.#waiters.findIndex((w) => w.predicate(push))
-      if (index >= 0) {
-        const [waiter] = this.#waiters.splice(index, 1)
-        this.#seen = this.pushes.length
-        waiter!.resolve(push)
-      }
-    })
-  }
-
-  static connect(url: string): Promise<TestClient> {
-    const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false })
-    return new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve(new TestClient(socket)))
-      socket.once('connect_error', reject)
-    })
-  }
-
-  /** Sends anything and waits for the server's acknowledgement. */
-  request(message: unknown): Promise<ServerReply> {
-    return this.socket.timeout(5_000).emitWithAck(SIGNALING_EVENT, message) as Promise<ServerReply>
-  }
-
-  /** Sends without asking for an acknowledgement. */
-  send(message: unknown): void {
-    this.socket.emit(SIGNALING_EVENT, message)
-  }
-
-  /** The next push (after those already awaited) that matches. */
-  next(predicate: (push: ServerPush) => boolean = () => true): Promise<ServerPush> {
-    const found = this.pushes.slice(this.#seen).find(predicate)
-    if (found) {
-      this.#seen = this.pushes.indexOf(found) + 1
-      return Promise.resolve(found)
-    }
-    return new Promise((resolve) => this.#waiters.push({ predicate, resolve }))
-  }
-
-  nextOfType<T extends ServerPush['type']>(type: T): Promise<Extract<ServerPush, { type: T }>> {
-    return this.next((p) => p.type === type) as Promise<Extract<ServerPush, { type: T }>>
-  }
-
-  close(): void {
-    this.socket.close()
-  }
-}
-
-type Welcome = Extract<ServerReply, { type: 'welcome' }>
-type Created = Extract<ServerReply, { type: 'room-created' }>
+import { createRoom, joinRoom, TestClient, type Welcome } from './testing/clients.ts'
 
 const offer = { type: 'offer', sdp: 'v=0 fake offer' } as const
 
@@ -111,29 +48,6 @@ async function client(server: RunningServer): Promise<TestClient> {
   const c = await TestClient.connect(server.url)
   clients.push(c)
   return c
-}
-
-async function createRoom(c: TestClient): Promise<Created> {
-  const reply = await c.request({ type: 'create-room', protocolVersion: PROTOCOL_VERSION })
-  expect(reply.type).toBe('room-created')
-  return reply as Created
-}
-
-async function joinRoom(
-  c: TestClient,
-  room: string,
-  extra: Record<string, unknown> = {},
-): Promise<Welcome> {
-  const reply = await c.request({
-    type: 'join-room',
-    protocolVersion: PROTOCOL_VERSION,
-    room,
-    role: 'device',
-    label: 'test device',
-    ...extra,
-  })
-  if (reply.type !== 'welcome') throw new Error(`expected a welcome, got ${JSON.stringify(reply)}`)
-  return reply
 }
 
 function signal(to: string, data: unknown = offer, linkId = 'link1') {

@@ -15,9 +15,12 @@ import type {
 import type { ManifestCatalog } from './manifest-catalog.ts'
 import type { Member, RoomRegistry } from './rooms.ts'
 
-/** Until devices measure their links, a LAN round trip and a modest Wi-Fi bandwidth are assumed. */
-const ASSUMED_RTT_MS = 1
-const ASSUMED_BYTES_PER_MS = 5_000
+/** Until devices measure their links, a LAN round trip (ms) is assumed. */
+export const ASSUMED_RTT_MS = 1
+/** Until devices measure their links, a modest Wi-Fi bandwidth (bytes per ms) is assumed. */
+export const ASSUMED_BYTES_PER_MS = 5_000
+/** A replan waits for quiet, but never longer than this many debounce periods. */
+export const MAX_REPLAN_DELAY_FACTOR = 10
 
 /** How the coordinator plans rooms. */
 export interface RoomPlansOptions {
@@ -38,6 +41,8 @@ interface RoomState {
   version: number
   plan: Plan | null
   timer: ReturnType<typeof setTimeout> | undefined
+  /** When the pending replan was first asked for. */
+  pendingSince: number | undefined
 }
 
 /**
@@ -77,13 +82,19 @@ export class RoomPlans {
   /** A requester reported how devices answered. */
   report(room: RoomCode, outcomes: readonly DeviceOutcome[]): void {
     const state = this.#state(room)
+    const members = new Set(this.options.registry.membersOf(room).map((member) => member.deviceId))
     let misses = 0
     for (const outcome of outcomes) {
-      const record = state.outcomes.get(outcome.deviceId) ?? { requests: 0, misses: 0 }
+      // Evidence about a device that already left still counts, but ids that were never seen
+      // would let one member grow this map without bound.
+      const known = state.outcomes.get(outcome.deviceId)
+      if (!known && !members.has(outcome.deviceId)) continue
+      const record = known ?? { requests: 0, misses: 0 }
       record.requests += outcome.requests
-      record.misses += Math.min(outcome.misses, outcome.requests)
+      const counted = Math.min(outcome.misses, outcome.requests)
+      record.misses += counted
       state.outcomes.set(outcome.deviceId, record)
-      misses += outcome.misses
+      misses += counted
     }
     // Clean reports change estimates slowly; replan when something actually failed.
     if (misses > 0) this.#schedule(room)
@@ -125,6 +136,7 @@ export class RoomPlans {
         version: 0,
         plan: null,
         timer: undefined,
+        pendingSince: undefined,
       }
       this.#rooms.set(room, state)
     }
@@ -133,11 +145,20 @@ export class RoomPlans {
 
   #schedule(room: RoomCode): void {
     const state = this.#state(room)
+    const { debounceMs } = this.options
+    const now = this.options.now()
+    // A steady stream of changes (one chatty member is enough) must not postpone the plan forever.
+    state.pendingSince ??= now
+    const deadline = state.pendingSince + debounceMs * MAX_REPLAN_DELAY_FACTOR
     clearTimeout(state.timer)
-    state.timer = setTimeout(() => {
-      state.timer = undefined
-      this.#replan(room)
-    }, this.options.debounceMs)
+    state.timer = setTimeout(
+      () => {
+        state.timer = undefined
+        state.pendingSince = undefined
+        this.#replan(room)
+      },
+      Math.max(0, Math.min(debounceMs, deadline - now)),
+    )
   }
 
   #replan(room: RoomCode): void {

@@ -1,10 +1,14 @@
-import { formatRoomCode, type RoomCode } from '@cohort/protocol'
+import type { PeerStatus } from '@cohort/mesh'
+import { type DeviceId, formatRoomCode, type RoomCode } from '@cohort/protocol'
 import QRCode from 'qrcode'
 import { frameScheduler, h, mount } from './dom.ts'
+import type { HostSession, RunOptions, RunStats } from './host-session.ts'
 import { loadHostKey } from './identity.ts'
 import { joinAsMember } from './member-page.ts'
 import { peersTable } from './peers-view.ts'
+import { planView } from './plan-view.ts'
 import { STATUS_TEXT } from './status-text.ts'
+import { DEFAULT_TASK, taskFromUrl } from './task.ts'
 
 /** The host's view of a room: how to join, and who is in it. */
 export function showDashboard(root: HTMLElement, room: RoomCode): void {
@@ -24,7 +28,14 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     return
   }
   const mesh = joinAsMember(room, 'host', hostKey)
-  const joinUrl = `${location.origin}/r/${room}`
+  const task = taskFromUrl()
+  const joinUrl = `${location.origin}/r/${room}${task === DEFAULT_TASK ? '' : `?task=${task}`}`
+  // Every (re)join tells the coordinator the task: a restarted coordinator has forgotten it.
+  mesh.subscribe((event) => {
+    if (event.type === 'welcome') void mesh.tellCoordinator({ type: 'set-task', task })
+  })
+  let session: HostSession | null = null
+  let runOptions: RunOptions = { samples: 300, redundancy: 'all', deadlineMs: 2_000 }
   const qr = h('img', { alt: `QR code for ${joinUrl}`, 'data-testid': 'join-qr' })
   QRCode.toDataURL(joinUrl, { margin: 1, width: 512 })
     .then((url) => {
@@ -49,10 +60,24 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     ),
   )
   const liveCard = h('div')
+  const removeButton = (peer: PeerStatus) =>
+    h(
+      'button',
+      {
+        class: 'secondary',
+        'data-testid': `remove-${peer.info.deviceId}`,
+        title: 'Disconnect this device (fault injection)',
+        onclick: () => {
+          void mesh.tellCoordinator({ type: 'remove-device', deviceId: peer.info.deviceId })
+        },
+      },
+      'Disconnect',
+    )
 
   const render = () => {
     const state = mesh.signalingState
     const devices = mesh.peers().filter((peer) => peer.info.role === 'device')
+    const stats = session?.stats() ?? null
     mount(
       liveCard,
       h(
@@ -64,12 +89,98 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       h(
         'section',
         { class: 'card', 'data-testid': 'devices' },
-        peersTable(devices, 'Waiting for devices to join…'),
+        peersTable(devices, 'Waiting for devices to join…', removeButton),
+      ),
+      h('h2', {}, 'Plan'),
+      h(
+        'section',
+        { class: 'card' },
+        planView(mesh.plan, (id) => session?.served(id as DeviceId) ?? 0),
+      ),
+      h('h2', {}, 'Run the test samples'),
+      h(
+        'section',
+        { class: 'card' },
+        runControls(),
+        stats ? statsView(stats) : h('p', { class: 'muted' }, 'Loading models…'),
       ),
     )
   }
+
+  const runControls = () => {
+    const samples = h('input', {
+      type: 'number',
+      min: 1,
+      max: 1000,
+      value: runOptions.samples,
+      'aria-label': 'Samples',
+    })
+    const redundancy = h(
+      'select',
+      { 'aria-label': 'Redundancy' },
+      h('option', { value: 'all' }, 'all members'),
+      h('option', { value: 'hedged' }, 'hedged'),
+    )
+    redundancy.value = runOptions.redundancy
+    const start = h(
+      'button',
+      { 'data-testid': 'run-samples', disabled: !session || session.stats().running },
+      'Run',
+    )
+    start.addEventListener('click', () => {
+      runOptions = {
+        ...runOptions,
+        samples: Number(samples.value) || 300,
+        redundancy: redundancy.value === 'hedged' ? 'hedged' : 'all',
+      }
+      session
+        ?.run(runOptions)
+        .catch((error: unknown) => console.warn('cohort: the run failed', error))
+    })
+    return h(
+      'form',
+      { class: 'row', onsubmit: (event: Event) => event.preventDefault() },
+      samples,
+      redundancy,
+      start,
+    )
+  }
+
+  const statsView = (stats: RunStats) =>
+    h(
+      'p',
+      {
+        'data-testid': 'run-stats',
+        'data-done': stats.done,
+        'data-accuracy': stats.accuracy ?? '',
+      },
+      `${stats.done}/${stats.total} samples`,
+      stats.accuracy === null ? '' : ` · accuracy ${stats.accuracy.toFixed(1)}%`,
+      stats.p50Ms === null
+        ? ''
+        : ` · p50 ${stats.p50Ms.toFixed(1)} ms · p95 ${(stats.p95Ms ?? 0).toFixed(1)} ms`,
+      ` · ${stats.degraded} degraded · ${stats.errors} failed`,
+    )
+
   mount(root, h('h1', {}, 'Cohort room'), joinCard, liveCard)
   const scheduleRender = frameScheduler(render)
   mesh.subscribe(scheduleRender)
   render()
+  // The host runs the combiners (and can run the teacher), so it loads the task's models too.
+  void Promise.all([import('./device-runtime.ts'), import('./host-session.ts')]).then(
+    ([{ startDeviceRuntime }, { HostSession }]) => {
+      const runtime = startDeviceRuntime(task, scheduleRender)
+      const hostSession = new HostSession(mesh, runtime, scheduleRender)
+      session = hostSession
+      addEventListener('pagehide', () => hostSession.dispose(), { once: true })
+      if (window.cohort) {
+        window.cohort = {
+          ...window.cohort,
+          runtime,
+          host: { run: (options) => hostSession.run(options), stats: () => hostSession.stats() },
+        }
+      }
+      scheduleRender()
+    },
+  )
 }

@@ -1,4 +1,5 @@
 import { formatRoomCode, type RoomCode } from '@cohort/protocol'
+import { type ServingState, serveAsDevice } from './device-role.ts'
 import type { RuntimeState } from './device-runtime.ts'
 import { frameScheduler, h, mount } from './dom.ts'
 import { forgetResumeToken } from './identity.ts'
@@ -6,6 +7,7 @@ import { joinAsMember } from './member-page.ts'
 import { modelsView } from './models-view.ts'
 import { peersTable } from './peers-view.ts'
 import { STATUS_TEXT } from './status-text.ts'
+import { taskFromUrl } from './task.ts'
 
 /** The page a phone opens from the join URL: it becomes a device of the room. */
 export function showDevicePage(root: HTMLElement, room: RoomCode): void {
@@ -16,6 +18,7 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   // The Models section renders on its own schedule into one element that every page render keeps.
   const models = h('div', { 'data-testid': 'models-slot' })
   let runtimeState: RuntimeState | null = null
+  let serving: ServingState | null = null
   const renderModels = () => mount(models, modelsView(runtimeState, task))
 
   const leave = () => {
@@ -56,6 +59,15 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
           self ? ' · you are ' : '',
           self ? h('span', { class: 'mono', 'data-testid': 'device-id' }, self.deviceId) : '',
         ),
+        serving
+          ? h(
+              'p',
+              { 'data-testid': 'serving', 'data-served': serving.served },
+              `Served ${serving.served} request${serving.served === 1 ? '' : 's'}`,
+              serving.failed > 0 ? ` · ${serving.failed} failed` : '',
+              serving.profileSent ? ' · profile sent' : '',
+            )
+          : null,
         left ? null : h('button', { class: 'secondary', onclick: leave }, 'Leave'),
       ),
       h('h2', {}, 'Peers'),
@@ -67,6 +79,13 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   const scheduleRender = frameScheduler(render)
   mesh.subscribe((event) => {
     if (event.type === 'signaling' && event.error) failure = event.error.message
+    if (event.type === 'removed') {
+      left = true
+      failure =
+        event.reason === 'removed'
+          ? 'The host removed this device from the room.'
+          : 'This device was opened in another tab.'
+    }
     scheduleRender()
   })
   render()
@@ -79,11 +98,6 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
       scheduleModels()
     })
     if (window.cohort) window.cohort = { ...window.cohort, runtime }
+    serving = serveAsDevice(mesh, runtime, scheduleRender)
   })
-}
-
-/** The task whose models this device loads: `?task=digits`, else the benchmark task. */
-function taskFromUrl(): string {
-  const task = new URLSearchParams(location.search).get('task')
-  return task && /^[a-z0-9-]{1,32}$/.test(task) ? task : 'fashion'
 }

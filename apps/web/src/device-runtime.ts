@@ -88,6 +88,10 @@ export interface RuntimePageHandle {
   crashWorker(): void
   /** Measures the device profile again (`runs` per model, default 10). */
   profile(runs?: number): Promise<DeviceProfileReport>
+  /** The worker-backed runtime, for serving and combining (models load as the state says). */
+  readonly client: RuntimeClient
+  /** The task's manifest, once fetched. */
+  manifest(): Manifest | null
 }
 
 const PROFILE_RUNS = 10
@@ -304,6 +308,8 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     runReferenceOn: (ep, modelIds) => referencePass(ep, modelIds),
     crashWorker: () => client.crashWorkerForTesting(),
     profile: (runs) => measureProfile(runs),
+    client,
+    manifest: () => manifest,
   }
 }
 

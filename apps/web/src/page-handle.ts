@@ -1,6 +1,7 @@
 import type { Mesh } from '@cohort/mesh'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import type { EchoOutcome } from './diagnostics.ts'
+import type { RunOptions, RunStats, SampleOutcome } from './host-session.ts'
 
 /** What a page exposes on `window.cohort`, for engineers in the console and for e2e tests. */
 export interface CohortPageHandle {
@@ -9,6 +10,14 @@ export interface CohortPageHandle {
   echoAll(floatCount: number): Promise<EchoOutcome[]>
   /** The device page's inference runtime, once it has started (device pages only). */
   readonly runtime?: RuntimePageHandle
+  /** The dashboard's inference runs (host pages only). */
+  readonly host?: HostPageHandle
+}
+
+/** What the dashboard exposes for running the task's samples through the room. */
+export interface HostPageHandle {
+  run(options: RunOptions): Promise<SampleOutcome[]>
+  stats(): RunStats
 }
 
 declare global {

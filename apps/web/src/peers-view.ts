@@ -2,7 +2,11 @@ import type { PeerStatus } from '@cohort/mesh'
 import { h } from './dom.ts'
 
 /** A table of room members and the state of the link to each. */
-export function peersTable(peers: readonly PeerStatus[], emptyText: string): HTMLElement {
+export function peersTable(
+  peers: readonly PeerStatus[],
+  emptyText: string,
+  action?: (peer: PeerStatus) => Node | null,
+): HTMLElement {
   if (peers.length === 0) return h('p', { class: 'muted' }, emptyText)
   return h(
     'table',
@@ -17,6 +21,7 @@ export function peersTable(peers: readonly PeerStatus[], emptyText: string): HTM
         h('th', {}, 'Role'),
         h('th', {}, 'Link'),
         h('th', {}, 'RTT'),
+        action ? h('th', {}, '') : null,
       ),
     ),
     h(
@@ -36,6 +41,7 @@ export function peersTable(peers: readonly PeerStatus[], emptyText: string): HTM
           h('td', {}, peer.info.role),
           h('td', {}, h('span', { class: 'pill', 'data-link': peer.link }, peer.link)),
           h('td', {}, peer.rttMs === null ? '–' : `${peer.rttMs.toFixed(1)} ms`),
+          action ? h('td', {}, action(peer)) : null,
         ),
       ),
     ),

@@ -61,10 +61,12 @@ const redundant = (assignment: GroupAssignment) =>
   assignment.groups.every((members) => members.length >= 2)
 
 /**
- * Chooses K and the groups. Among sets within the accuracy budget of the best feasible one, it
- * prefers (in order) meeting the resilience target, every group having a backup, the lowest
- * predicted latency, then accuracy. Resilience comes first because it is Cohort's promise: a
- * slightly faster plan whose groups have no backup turns one crash into a degraded answer.
+ * Chooses K and the groups. Only the sets in the best resilience tier compete (the target met,
+ * then every group with a backup); among them, those within the accuracy budget of the tier's
+ * most accurate, and of those the lowest predicted latency (then accuracy) wins. Resilience
+ * comes first because it is Cohort's promise: a more accurate or faster plan whose groups have
+ * no backup turns one crash into a degraded answer. (ALGORITHMS.md has resilience as a
+ * tie-break; we rank it first, and say so in the plan's explanation.)
  * Returns null when there is no device.
  */
 export function planEnsemble(
@@ -87,17 +89,18 @@ export function planEnsemble(
     (entry): entry is Evaluated & { assignment: GroupAssignment } => entry.assignment !== null,
   )
   if (feasible.length === 0) return null
-  const bestAccuracy = Math.max(...feasible.map((entry) => entry.set.accuracy))
-  const eligible = feasible.filter(
-    (entry) => entry.set.accuracy >= bestAccuracy - options.accuracyBudgetPt,
-  )
-  const ranked = [...eligible].sort(
-    (a, b) =>
-      Number(b.assignment.resilienceMet) - Number(a.assignment.resilienceMet) ||
-      Number(redundant(b.assignment)) - Number(redundant(a.assignment)) ||
-      a.assignment.latencyMs - b.assignment.latencyMs ||
-      b.set.accuracy - a.set.accuracy,
-  )
+  // Resilience first: only the sets that reach the best resilience tier (target met, then every
+  // group backed up) compete; among them, those within the accuracy budget of the tier's best.
+  const tier = (entry: Evaluated & { assignment: GroupAssignment }) =>
+    (entry.assignment.resilienceMet ? 2 : 0) + (redundant(entry.assignment) ? 1 : 0)
+  const bestTier = Math.max(...feasible.map(tier))
+  const contenders = feasible.filter((entry) => tier(entry) === bestTier)
+  const bestAccuracy = Math.max(...contenders.map((entry) => entry.set.accuracy))
+  const ranked = contenders
+    .filter((entry) => entry.set.accuracy >= bestAccuracy - options.accuracyBudgetPt)
+    .sort(
+      (a, b) => a.assignment.latencyMs - b.assignment.latencyMs || b.set.accuracy - a.set.accuracy,
+    )
   const chosen = ranked[0]
   if (!chosen) return null
   const { set, assignment } = chosen
@@ -163,13 +166,14 @@ function candidateReason(
 ): string {
   if (set === chosen.set) return 'chosen'
   if (!assignment) return `needs ${set.k} devices, the room has ${deviceCount}`
+  if (!assignment.resilienceMet && chosen.assignment.resilienceMet) {
+    return 'cannot meet the resilience target with these devices'
+  }
+  if (!redundant(assignment) && redundant(chosen.assignment))
+    return 'some group would have no backup device'
   if (set.accuracy < bestAccuracy - options.accuracyBudgetPt) {
     return `accuracy ${set.accuracy.toFixed(2)}% is more than ${options.accuracyBudgetPt} pt below the best (${bestAccuracy.toFixed(2)}%)`
   }
-  if (!assignment.resilienceMet && chosen.assignment.resilienceMet)
-    return 'cannot meet the resilience target with these devices'
-  if (!redundant(assignment) && redundant(chosen.assignment))
-    return 'some group would have no backup device'
   const latency = assignment.latencyMs + options.combinerMs
   const chosenLatency = chosen.assignment.latencyMs + options.combinerMs
   if (latency > chosenLatency)

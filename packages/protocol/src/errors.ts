@@ -18,6 +18,7 @@ export const ErrorCodeSchema = z.enum([
   'no-handler',
   'handler-failed',
   'not-connected',
+  'no-plan',
   'internal',
 ])
 /** A closed union of error codes shared by every package. */

@@ -1,0 +1,192 @@
+import { type EnsembleAnswer, inferEnsemble, OutcomeTracker, type Redundancy } from '@cohort/cohort'
+import type { Mesh } from '@cohort/mesh'
+import { type DeviceId, parseSampleSet, type SampleSet, sampleInput } from '@cohort/protocol'
+import type { RuntimePageHandle } from './device-runtime.ts'
+
+/** How often the host reports what it learned of devices' failures to the coordinator. */
+const REPORT_INTERVAL_MS = 2_000
+
+/** Options of a run of the task's test samples through the room. */
+export interface RunOptions {
+  readonly samples: number
+  readonly redundancy: Redundancy
+  readonly deadlineMs: number
+}
+
+/** One sample's outcome. */
+export interface SampleOutcome {
+  readonly index: number
+  readonly label: number
+  /** Null when the request ended in an error. */
+  readonly prediction: number | null
+  readonly degraded: boolean
+  readonly missingSlices: readonly number[]
+  readonly latencyMs: number
+  readonly k: number | null
+  readonly planVersion: number | null
+  readonly error: string | null
+}
+
+/** Live figures of a run. */
+export interface RunStats {
+  readonly running: boolean
+  readonly total: number
+  readonly done: number
+  readonly correct: number
+  readonly degraded: number
+  readonly errors: number
+  readonly accuracy: number | null
+  readonly p50Ms: number | null
+  readonly p95Ms: number | null
+}
+
+/**
+ * The host's side of inference: runs the task's shipped test samples through the room as
+ * RoCoIn ensemble requests, one at a time, and keeps the outcomes; reports device failures to
+ * the coordinator so the planner's failure model learns.
+ */
+export class HostSession {
+  readonly tracker = new OutcomeTracker()
+  readonly outcomes: SampleOutcome[] = []
+  private total = 0
+  private running = false
+  private samples: Promise<SampleSet> | null = null
+  private readonly reportTimer: ReturnType<typeof setInterval>
+
+  constructor(
+    private readonly mesh: Mesh,
+    private readonly runtime: RuntimePageHandle,
+    private readonly changed: () => void,
+  ) {
+    this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS)
+  }
+
+  /** Runs `samples` test samples (from the first) through the room; resolves with the outcomes. */
+  async run(options: RunOptions): Promise<SampleOutcome[]> {
+    if (this.running) throw new Error('a run is already going')
+    await this.runtime.whenReady()
+    const manifest = this.runtime.manifest()
+    if (!manifest) throw new Error('no manifest')
+    const set = await this.loadSamples()
+    const count = Math.min(options.samples, set.count)
+    this.outcomes.length = 0
+    this.total = count
+    this.running = true
+    this.changed()
+    try {
+      for (let index = 0; index < count; index++) {
+        const input = sampleInput(set, index, 1, manifest.input.pixelScale)
+        const plan = this.mesh.plan
+        const startedAt = performance.now()
+        const answer = plan
+          ? await inferEnsemble(
+              {
+                request: (...args) => this.mesh.request(...args),
+                combiner: this.runtime.client,
+                manifest,
+                tracker: this.tracker,
+              },
+              plan,
+              input,
+              { redundancy: options.redundancy, deadlineMs: options.deadlineMs },
+            )
+          : null
+        this.outcomes.push(
+          toOutcome(index, set.labels[index] ?? 0, answer, performance.now() - startedAt),
+        )
+        this.changed()
+      }
+      return [...this.outcomes]
+    } finally {
+      this.running = false
+      this.report()
+      this.changed()
+    }
+  }
+
+  /** The run's live figures. */
+  stats(): RunStats {
+    const answered = this.outcomes.filter((outcome) => outcome.prediction !== null)
+    const latencies = answered.map((outcome) => outcome.latencyMs).sort((a, b) => a - b)
+    const correct = answered.filter((outcome) => outcome.prediction === outcome.label).length
+    const quantile = (q: number) =>
+      latencies.length === 0
+        ? null
+        : (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? null)
+    return {
+      running: this.running,
+      total: this.total,
+      done: this.outcomes.length,
+      correct,
+      degraded: answered.filter((outcome) => outcome.degraded).length,
+      errors: this.outcomes.length - answered.length,
+      accuracy: this.outcomes.length === 0 ? null : (100 * correct) / this.outcomes.length,
+      p50Ms: quantile(0.5),
+      p95Ms: quantile(0.95),
+    }
+  }
+
+  /** Used answers per device. */
+  served(deviceId: DeviceId): number {
+    return this.tracker.servedCounts().get(deviceId) ?? 0
+  }
+
+  /** Stops the report timer. */
+  dispose(): void {
+    clearInterval(this.reportTimer)
+  }
+
+  private report(): void {
+    const outcomes = this.tracker.drain()
+    if (outcomes.length === 0) return
+    void this.mesh.tellCoordinator({ type: 'report', outcomes }).then((reply) => {
+      if (!reply.ok) console.warn(`cohort: could not report outcomes: ${reply.error.message}`)
+    })
+  }
+
+  private loadSamples(): Promise<SampleSet> {
+    this.samples ??= (async () => {
+      const manifest = this.runtime.manifest()
+      if (!manifest) throw new Error('no manifest')
+      const response = await fetch(`/${manifest.data.sample.file}`)
+      if (!response.ok) throw new Error(`${manifest.data.sample.file} answered ${response.status}`)
+      const parsed = parseSampleSet(new Uint8Array(await response.arrayBuffer()))
+      if (!parsed.ok) throw new Error(parsed.error)
+      return parsed.value
+    })()
+    return this.samples
+  }
+}
+
+function toOutcome(
+  index: number,
+  label: number,
+  answer: Awaited<ReturnType<typeof inferEnsemble>> | null,
+  latencyMs: number,
+): SampleOutcome {
+  if (!answer?.ok) {
+    return {
+      index,
+      label,
+      prediction: null,
+      degraded: false,
+      missingSlices: [],
+      latencyMs,
+      k: null,
+      planVersion: null,
+      error: answer ? `${answer.error.code}: ${answer.error.message}` : 'no plan yet',
+    }
+  }
+  const value: EnsembleAnswer = answer.value
+  return {
+    index,
+    label,
+    prediction: value.prediction,
+    degraded: value.degraded,
+    missingSlices: value.missingSlices,
+    latencyMs: value.latencyMs,
+    k: value.k,
+    planVersion: value.planVersion,
+    error: null,
+  }
+}

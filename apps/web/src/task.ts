@@ -1,0 +1,8 @@
+/** The task a page works on: `?task=digits`, else the benchmark task. */
+export function taskFromUrl(): string {
+  const task = new URLSearchParams(location.search).get('task')
+  return task && /^[a-z0-9-]{1,32}$/.test(task) ? task : DEFAULT_TASK
+}
+
+/** Fashion-MNIST: hard enough that exits and ensembles matter. */
+export const DEFAULT_TASK = 'fashion'

@@ -1,0 +1,243 @@
+import type { Mesh } from '@cohort/mesh'
+import {
+  CohortError,
+  type DeviceId,
+  type EnsembleGroup,
+  err,
+  findModel,
+  type Manifest,
+  ok,
+  type Plan,
+  type Result,
+  type Tensor,
+} from '@cohort/protocol'
+import type { Float32TensorData, ModelRunner } from './model-runner.ts'
+import { MODEL_PARAM, RUN_MODEL_METHOD } from './model-server.ts'
+import type { OutcomeTracker } from './outcome-tracker.ts'
+
+/** `all`: every member of a group at once. `hedged`: the best member, the next one if it is late. */
+export type Redundancy = 'all' | 'hedged'
+
+/** Options of one ensemble request. */
+export interface EnsembleRequestOptions {
+  readonly redundancy: Redundancy
+  /** Groups that have not answered by then are imputed and the answer is marked degraded. */
+  readonly deadlineMs: number
+  readonly signal?: AbortSignal
+}
+
+/** Which device's answer was used for a slice, and how long it took. */
+export interface SliceWinner {
+  readonly slice: number
+  readonly deviceId: DeviceId
+  readonly ms: number
+}
+
+/** An ensemble answer. */
+export interface EnsembleAnswer {
+  readonly prediction: number
+  readonly logits: Float32Array
+  /** True when a slice was imputed because its group did not answer in time. */
+  readonly degraded: boolean
+  readonly missingSlices: readonly number[]
+  readonly winners: readonly SliceWinner[]
+  readonly latencyMs: number
+  readonly planVersion: number
+  readonly k: number
+}
+
+/** What the requester needs. */
+export interface EnsembleDependencies {
+  readonly request: Mesh['request']
+  /** Runs the combiner locally (it is tiny). */
+  readonly combiner: ModelRunner
+  readonly manifest: Manifest
+  readonly tracker: OutcomeTracker
+  readonly now?: () => number
+}
+
+/** Before a member has history, hedging waits this multiple of the group's predicted time. */
+const HEDGE_PREDICTION_FACTOR = 2
+/** …and never less than this, so scheduling noise does not double the load. */
+const MIN_HEDGE_MS = 5
+
+interface SliceAnswer {
+  readonly data: Float32Array
+  readonly deviceId: DeviceId
+  readonly ms: number
+}
+
+/**
+ * RoCoIn inference: the input goes to every group of the plan; the first answer per group wins
+ * and the group's other requests are cancelled; the combiner maps the slices to class scores.
+ * A group with no answer by the deadline is imputed with its slice's training mean and the
+ * answer is marked degraded. Exactly one outcome: an answer, or a typed error when no group
+ * answered at all (there is nothing to combine) or the plan has no ensemble.
+ */
+export async function inferEnsemble(
+  deps: EnsembleDependencies,
+  plan: Plan,
+  input: Float32Array,
+  options: EnsembleRequestOptions,
+): Promise<Result<EnsembleAnswer, CohortError>> {
+  const now = deps.now ?? (() => performance.now())
+  const startedAt = now()
+  const ensemble = plan.ensemble
+  if (!ensemble)
+    return err(
+      new CohortError('no-plan', 'the room has no ensemble plan yet (no profiled devices)'),
+    )
+  const set = deps.manifest.ensembles.find((candidate) => candidate.k === ensemble.k)
+  const combinerEntry = set ? findModel(deps.manifest, set.combiner) : undefined
+  if (!set || !combinerEntry) {
+    return err(
+      new CohortError(
+        'no-plan',
+        `the plan uses K=${ensemble.k}, which task ${deps.manifest.task} does not ship`,
+      ),
+    )
+  }
+  if (options.signal?.aborted)
+    return err(new CohortError('cancelled', 'cancelled before it started'))
+
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(), options.deadlineMs)
+  const onCancel = () => deadline.abort()
+  options.signal?.addEventListener('abort', onCancel, { once: true })
+  const shape = deps.manifest.input.shape.map((dim) => (dim === 'batch' ? 1 : dim))
+  const tensor: Tensor = {
+    name: deps.manifest.input.name,
+    dtype: 'float32',
+    dims: shape,
+    data: input,
+  }
+  try {
+    const answers = await Promise.all(
+      ensemble.groups.map((group) =>
+        askGroup(
+          deps,
+          group,
+          tensor,
+          options.redundancy,
+          deadline.signal,
+          startedAt + options.deadlineMs,
+          now,
+        ),
+      ),
+    )
+    if (options.signal?.aborted)
+      return err(new CohortError('cancelled', 'the ensemble request was cancelled'))
+    const missingSlices = answers.flatMap((answer, slice) => (answer ? [] : [slice]))
+    if (missingSlices.length === answers.length) {
+      return err(new CohortError('timeout', `no group answered within ${options.deadlineMs} ms`))
+    }
+    const inputs: Record<string, Float32TensorData> = {}
+    combinerEntry.inputs.forEach((spec, slice) => {
+      const data = answers[slice]?.data ?? Float32Array.from(set.imputationMeans[slice] ?? [])
+      inputs[spec.name] = { data, dims: [1, data.length] }
+    })
+    const combined = await deps.combiner.run(combinerEntry.id, inputs)
+    const logits = combined.outputs[combinerEntry.outputs[0]?.name ?? 'logits']?.data
+    if (!logits) return err(new CohortError('internal', `${combinerEntry.id} returned no logits`))
+    return ok({
+      prediction: argmax(logits),
+      logits,
+      degraded: missingSlices.length > 0,
+      missingSlices,
+      winners: answers.flatMap((answer, slice) =>
+        answer ? [{ slice, deviceId: answer.deviceId, ms: answer.ms }] : [],
+      ),
+      latencyMs: now() - startedAt,
+      planVersion: plan.version,
+      k: ensemble.k,
+    })
+  } catch (error) {
+    return err(new CohortError('internal', `ensemble request failed: ${String(error)}`))
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onCancel)
+  }
+}
+
+function askGroup(
+  deps: EnsembleDependencies,
+  group: EnsembleGroup,
+  tensor: Tensor,
+  redundancy: Redundancy,
+  deadline: AbortSignal,
+  deadlineAt: number,
+  now: () => number,
+): Promise<SliceAnswer | null> {
+  const studentEntry = findModel(deps.manifest, group.student)
+  const outputName = studentEntry?.outputs[0]?.name ?? 'slice'
+  const groupDone = new AbortController()
+  const onDeadline = () => groupDone.abort()
+  deadline.addEventListener('abort', onDeadline, { once: true })
+
+  return new Promise<SliceAnswer | null>((resolve) => {
+    let settled = false
+    let started = 0
+    let finished = 0
+    let hedgeTimer: ReturnType<typeof setTimeout> | undefined
+    const settle = (answer: SliceAnswer | null) => {
+      if (settled) return
+      settled = true
+      clearTimeout(hedgeTimer)
+      deadline.removeEventListener('abort', onDeadline)
+      groupDone.abort() // cancels the members still working: first answer wins
+      resolve(answer)
+    }
+    const startNext = () => {
+      const deviceId = group.members[started]
+      if (settled || deadline.aborted || !deviceId) return
+      started++
+      const sentAt = now()
+      const remaining = Math.max(1, deadlineAt - sentAt)
+      void deps
+        .request(deviceId, RUN_MODEL_METHOD, [tensor], {
+          deadlineMs: remaining,
+          signal: groupDone.signal,
+          params: { [MODEL_PARAM]: group.student },
+        })
+        .then((outcome) => {
+          finished++
+          const frame = outcome.ok
+            ? outcome.value.frames.find((candidate) => candidate.name === outputName)
+            : undefined
+          if (frame?.dtype === 'float32') {
+            const ms = now() - sentAt
+            deps.tracker.answered(deviceId, ms)
+            if (!settled) {
+              deps.tracker.won(deviceId)
+              settle({ data: frame.data, deviceId, ms })
+            }
+            return
+          }
+          // A member cancelled because another one won is no failure; anything else is.
+          if (!(settled && !outcome.ok && outcome.error.code === 'cancelled'))
+            deps.tracker.missed(deviceId)
+          if (redundancy === 'hedged') startNext()
+          const nobodyLeft = started >= group.members.length || deadline.aborted
+          if (finished === started && nobodyLeft) settle(null)
+        })
+      if (redundancy === 'hedged') {
+        clearTimeout(hedgeTimer)
+        const delay = Math.max(
+          MIN_HEDGE_MS,
+          deps.tracker.p95(deviceId) ?? group.predictedMs * HEDGE_PREDICTION_FACTOR,
+        )
+        hedgeTimer = setTimeout(startNext, delay)
+      }
+    }
+    if (redundancy === 'all') for (let i = 0; i < group.members.length; i++) startNext()
+    else startNext()
+    if (group.members.length === 0) settle(null)
+  })
+}
+
+/** Index of the largest value. */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0
+  for (let i = 1; i < values.length; i++) if ((values[i] ?? 0) > (values[best] ?? 0)) best = i
+  return best
+}

@@ -1,0 +1,68 @@
+import type { IncomingRequest, RpcHandler } from '@cohort/mesh'
+import { CohortError, findModel, type Manifest, type Tensor } from '@cohort/protocol'
+import type { Float32TensorData, ModelRunner } from './model-runner.ts'
+
+/** The peer method that runs one of the task's models on the device that receives it. */
+export const RUN_MODEL_METHOD = 'run-model'
+
+/** The request parameter naming the model. */
+export const MODEL_PARAM = 'model'
+
+/**
+ * A device's handler for `run-model`: validates the model id and the input tensors against the
+ * manifest, runs the model in the local runtime, and answers with every output, named as in the
+ * manifest, plus the compute time. Only models in `available()` are served.
+ */
+export function modelServer(
+  manifest: Manifest,
+  runner: ModelRunner,
+  available: () => ReadonlySet<string>,
+): RpcHandler {
+  return async (request: IncomingRequest) => {
+    const modelId = request.params[MODEL_PARAM]
+    if (typeof modelId !== 'string')
+      throw new CohortError('bad-message', `run-model needs a string "${MODEL_PARAM}" parameter`)
+    const entry = findModel(manifest, modelId)
+    if (!entry)
+      throw new CohortError('bad-message', `${modelId} is not a model of task ${manifest.task}`)
+    if (!available().has(modelId))
+      throw new CohortError('no-handler', `this device has not loaded ${modelId} yet`)
+    const inputs: Record<string, Float32TensorData> = {}
+    for (const spec of entry.inputs) {
+      const frame = request.frames.find((candidate) => candidate.name === spec.name)
+      if (frame?.dtype !== 'float32') {
+        throw new CohortError('bad-message', `${modelId} needs a float32 tensor named ${spec.name}`)
+      }
+      const fits =
+        frame.dims.length === spec.shape.length &&
+        spec.shape.every((dim, axis) =>
+          dim === 'batch' ? (frame.dims[axis] ?? 0) >= 1 : frame.dims[axis] === dim,
+        )
+      if (!fits) {
+        throw new CohortError(
+          'bad-message',
+          `${spec.name} has shape ${JSON.stringify(frame.dims)}, ${modelId} takes ${JSON.stringify(spec.shape)}`,
+        )
+      }
+      inputs[spec.name] = { data: frame.data, dims: frame.dims }
+    }
+    const result = await runner.run(modelId, inputs, { signal: request.signal })
+    const frames: Tensor[] = entry.outputs.flatMap((spec) => {
+      const output = result.outputs[spec.name]
+      return output
+        ? [
+            {
+              name: spec.name,
+              dtype: 'float32' as const,
+              dims: [...output.dims],
+              data: output.data,
+            },
+          ]
+        : []
+    })
+    return {
+      frames,
+      timings: { computeMs: result.timings.runMs, queuedMs: result.timings.queuedMs },
+    }
+  }
+}

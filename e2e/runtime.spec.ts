@@ -51,9 +51,13 @@ type RuntimeWindow = Window & { cohort?: { runtime?: RuntimeHandle } }
 
 /** Waits (by polling the page, not by sleeping) until the runtime handle exists, then until it is ready. */
 async function runtimeReady(page: Page) {
-  await expect(page.getByTestId('models')).toHaveAttribute('data-phase', 'ready', {
+  // Ready or failed, whichever comes first: a failure should fail the test now, with its reason.
+  await expect(page.getByTestId('models')).toHaveAttribute('data-phase', /^(ready|failed)$/, {
     timeout: READY_MS,
   })
+  if ((await page.getByTestId('models').getAttribute('data-phase')) === 'failed') {
+    throw new Error(`the runtime failed: ${await page.getByTestId('models-error').textContent()}`)
+  }
   return page.evaluate(async () => {
     const runtime = (window as RuntimeWindow).cohort?.runtime
     if (!runtime) throw new Error('the page exposes no window.cohort.runtime')
@@ -117,6 +121,9 @@ test('a device downloads its models with progress, runs them in its worker, surv
   const count = first.models.length
   expect(count).toBeGreaterThan(0)
   expect(onnx.requests).toBe(count)
+  // The byte counter sees every model body (so its 0 after the reload below means something).
+  const total = first.models.reduce((sum, m) => sum + m.bytesTotal, 0)
+  await expect.poll(() => onnx.bytes).toBe(total)
   expect(first.storage?.kind).toBe('cache-api')
   for (const m of first.models) {
     expect(m.source, m.id).toBe('network')
@@ -246,6 +253,19 @@ test.describe('on plain http from a LAN-like host name (not a secure context)', 
       await expect(page.getByTestId('ep-choice')).toHaveAttribute('data-threads', '1')
       for (const m of state.models) expect(m.source, m.id).toBe('network')
       expectReferenceMatch(await runReference(page), state.models.length)
+
+      // Next visit: memory is gone, so every model is requested again, but only revalidated: the
+      // HTTP cache answers with its copy after a 304, and no model body crosses the network.
+      const bodies: Promise<number>[] = []
+      page.on('requestfinished', (request) => {
+        if (new URL(request.url()).pathname.endsWith('.onnx')) {
+          bodies.push(request.sizes().then((sizes) => sizes.responseBodySize))
+        }
+      })
+      await page.reload()
+      const again = await runtimeReady(page)
+      for (const m of again.models) expect(m.source, m.id).toBe('network')
+      expect(await Promise.all(bodies)).toEqual(again.models.map(() => 0))
     } finally {
       await browser.close()
     }

@@ -19,7 +19,8 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   const models = h('div', { 'data-testid': 'models-slot' })
   let runtimeState: RuntimeState | null = null
   let serving: ServingState | null = null
-  const renderModels = () => mount(models, modelsView(runtimeState, task))
+  let runtimeLoadError: string | null = null
+  const renderModels = () => mount(models, modelsView(runtimeState, task, runtimeLoadError))
 
   const leave = () => {
     left = true
@@ -91,13 +92,20 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   render()
   renderModels()
   // The runtime (and its worker) loads after the first paint, in its own chunk.
-  void import('./device-runtime.ts').then(({ startDeviceRuntime }) => {
-    const scheduleModels = frameScheduler(renderModels)
-    const runtime = startDeviceRuntime(task, () => {
-      runtimeState = runtime.state()
-      scheduleModels()
-    })
-    if (window.cohort) window.cohort = { ...window.cohort, runtime }
-    serving = serveAsDevice(mesh, runtime, scheduleRender)
-  })
+  void import('./device-runtime.ts').then(
+    ({ startDeviceRuntime }) => {
+      const scheduleModels = frameScheduler(renderModels)
+      const runtime = startDeviceRuntime(task, () => {
+        runtimeState = runtime.state()
+        scheduleModels()
+      })
+      if (window.cohort) window.cohort = { ...window.cohort, runtime }
+      serving = serveAsDevice(mesh, runtime, scheduleRender)
+    },
+    (error: unknown) => {
+      // A chunk that fails to load (offline, or the app was rebuilt under the page) must say so.
+      runtimeLoadError = `could not load the runtime (${error instanceof Error ? error.message : String(error)}); reload the page`
+      renderModels()
+    },
+  )
 }

@@ -14,12 +14,23 @@ const PHASE_TEXT: Record<RuntimeState['phase'], string> = {
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`
 
 /** The device page's Models section: downloads, engine choice, profile. */
-export function modelsView(state: RuntimeState | null, task: string): HTMLElement {
+export function modelsView(
+  state: RuntimeState | null,
+  task: string,
+  loadError: string | null = null,
+): HTMLElement {
   if (!state) {
     return h(
       'section',
-      { class: 'card', 'data-testid': 'models', 'data-phase': 'downloading', 'data-task': task },
-      h('p', { class: 'muted' }, 'Preparing the runtime…'),
+      {
+        class: 'card',
+        'data-testid': 'models',
+        'data-phase': loadError ? 'failed' : 'downloading',
+        'data-task': task,
+      },
+      loadError
+        ? h('p', { 'data-testid': 'models-error', style: 'color: var(--bad)' }, loadError)
+        : h('p', { class: 'muted' }, 'Preparing the runtime…'),
     )
   }
   return h(

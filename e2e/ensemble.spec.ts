@@ -7,11 +7,7 @@ const TASK = process.env.COHORT_E2E_TASK ?? 'digits'
 const DEVICES = 6
 
 interface HostApi {
-  run(options: {
-    samples: number
-    redundancy: 'all' | 'hedged'
-    deadlineMs: number
-  }): Promise<
+  run(options: { samples: number; redundancy: 'all' | 'hedged'; deadlineMs: number }): Promise<
     {
       index: number
       label: number
@@ -108,4 +104,76 @@ test('ensemble requests through a room of 6 devices match the offline reference 
   expect(second.filter((outcome) => outcome.error !== null)).toEqual([])
   expect(second.filter((outcome) => outcome.degraded)).toEqual([])
   expect(second.map((outcome) => outcome.prediction)).toEqual(expected)
+})
+
+test('a silent group degrades answers without a hang, the room re-forms, and the dashboard reports the manifest accuracy', async ({
+  browser,
+}) => {
+  test.setTimeout(600_000)
+  const manifest = loadManifest(TASK)
+  const host = await createRoomAsHost(browser, server)
+  await host.page.goto(`${host.page.url()}?task=${TASK}`)
+  const joinUrl = `${host.joinUrl}?task=${TASK}`
+  const devices = []
+  for (let i = 0; i < DEVICES; i++) devices.push(await joinAsDevice(browser, joinUrl))
+  const ids = devices.map((device) => device.deviceId)
+  await expect
+    .poll(
+      async () => (await planOf(host.page))?.groups.flatMap((group) => group.members).sort() ?? [],
+      { timeout: 240_000 },
+    )
+    .toEqual([...ids].sort())
+  const plan = (await planOf(host.page)) as PlanSnapshot
+  expect(plan.groups.length).toBeGreaterThan(1)
+
+  // Freeze every member of one group: their sockets stay up (the coordinator does not notice),
+  // but they answer nothing. No request is lost: each answer is either degraded on exactly that
+  // slice, or comes from a plan the coordinator re-formed from the host's failure reports.
+  const silent = plan.groups[0] as PlanSnapshot['groups'][number]
+  const frozen = []
+  for (const member of silent.members) {
+    const device = devices[ids.indexOf(member)]
+    if (!device) throw new Error(`no page for ${member}`)
+    const cdp = await device.context.newCDPSession(device.page)
+    await cdp.send('Debugger.enable')
+    await cdp.send('Debugger.pause')
+    frozen.push(device)
+  }
+  const samples = 40
+  const outcomes = await runSamples(host.page, samples, 1_000)
+  expect(outcomes.filter((outcome) => outcome.error !== null)).toEqual([])
+  // The first request meets the silent group before any failure report: it must be degraded.
+  expect(outcomes[0]).toMatchObject({ degraded: true, missingSlices: [silent.slice], k: plan.k })
+  const references = new Map<string, number[]>()
+  for (const outcome of outcomes) {
+    if (outcome.degraded) expect(outcome.missingSlices).toEqual([silent.slice])
+    const key = `${outcome.k}:${outcome.missingSlices.join(',')}`
+    if (!references.has(key)) {
+      references.set(
+        key,
+        await ensembleReference(manifest, outcome.k ?? 0, samples, outcome.missingSlices),
+      )
+    }
+    expect(outcome.prediction, `sample ${outcome.index} (${key})`).toBe(
+      references.get(key)?.[outcome.index],
+    )
+  }
+
+  // The frozen pages go away for good: the room is re-planned without them within 2 s.
+  for (const device of frozen) await device.context.close()
+  const survivors = ids.filter((id) => !silent.members.includes(id)).sort()
+  await expect
+    .poll(
+      async () => (await planOf(host.page))?.groups.flatMap((group) => group.members).sort() ?? [],
+      { timeout: 2_000 },
+    )
+    .toEqual(survivors)
+
+  // The whole shipped sample through the re-formed room: the dashboard shows the manifest's accuracy.
+  const reformed = (await planOf(host.page)) as PlanSnapshot
+  const all = await runSamples(host.page, manifest.data.sample.count)
+  expect(all.filter((outcome) => outcome.error !== null || outcome.degraded)).toEqual([])
+  const claimed = manifest.ensembles.find((set) => set.k === reformed.k)?.accuracy.sample
+  const shown = Number(await host.page.getByTestId('run-stats').getAttribute('data-accuracy'))
+  expect(Math.abs(shown - (claimed ?? Number.NaN))).toBeLessThan(0.05 + 1e-9)
 })

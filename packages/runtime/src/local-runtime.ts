@@ -16,7 +16,22 @@ import { RuntimeError, toRuntimeError } from './runtime-error.ts'
 
 const YIELD_EVERY_MS = 50
 
-/** One session; `pending` counts its queued calls so unload can wait for them. */
+/**
+ * Every ORT call (create, run, release) in this thread goes through this one queue, not one per
+ * session nor one per LocalRuntime: ORT-web's WASM module is a per-thread singleton and is not
+ * re-entrant, and two sessions' runs interleaving at an await trap inside it ("null function or
+ * function signature mismatch", seen in the unit tests).
+ */
+let engineQueue: Promise<unknown> = Promise.resolve()
+
+/** Runs `work` after every ORT call queued before it in this thread. */
+function exclusive<T>(work: () => Promise<T>): Promise<T> {
+  const result = engineQueue.then(work)
+  engineQueue = result.catch(() => undefined)
+  return result
+}
+
+/** One session and the last call queued on it, so unload can wait for its calls. */
 interface Entry {
   readonly info: LoadedModel
   readonly session: ModelSession
@@ -35,19 +50,6 @@ export class LocalRuntime implements RuntimeApi {
   private build: EngineBuild = 'full'
   /** ORT reads its settings when the first session initialises WASM; later changes are ignored. */
   private engineStarted = false
-  /**
-   * Every ORT call (create, run, release) goes through this one queue, not just one per session:
-   * ORT-web's WASM module is not re-entrant, and two sessions' runs interleaving at an await
-   * trap inside it ("null function or function signature mismatch", seen in the unit tests).
-   */
-  private engine: Promise<unknown> = Promise.resolve()
-
-  /** Runs `work` after every ORT call queued before it. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.engine.then(work)
-    this.engine = result.catch(() => undefined)
-    return result
-  }
 
   async configure(config: RuntimeConfig): Promise<EngineInfo> {
     const isolated = globalThis.crossOriginIsolated === true
@@ -82,7 +84,7 @@ export class LocalRuntime implements RuntimeApi {
     if (loaded && !loaded.unloading) return Promise.resolve(loaded.info)
     const pending = this.loading.get(id)
     if (pending !== undefined) return pending
-    const load = this.exclusive(() => this.create(id, bytes, options)).finally(() =>
+    const load = exclusive(() => this.create(id, bytes, options)).finally(() =>
       this.loading.delete(id),
     )
     this.loading.set(id, load)
@@ -180,7 +182,7 @@ export class LocalRuntime implements RuntimeApi {
       return Promise.reject(error)
     }
     const enqueued = performance.now()
-    const result = this.exclusive(async () => {
+    const result = exclusive(async () => {
       // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
       if (signal?.aborted)
         throw new RuntimeError('cancelled', `the call on ${id} was cancelled before it ran`)
@@ -202,7 +204,7 @@ export class LocalRuntime implements RuntimeApi {
     await entry.tail
     // A reload of the same id may already have replaced this entry while it drained.
     if (this.sessions.get(id) === entry) this.sessions.delete(id)
-    await this.exclusive(() => entry.session.release())
+    await exclusive(() => entry.session.release())
   }
 
   models(): Promise<string[]> {

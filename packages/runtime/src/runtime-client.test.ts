@@ -197,7 +197,7 @@ describe('RuntimeClient', () => {
     const client = new RuntimeClient({
       config: { numThreads: 1 },
       createWorker: workers.factory,
-      liveness: { ...FAST_LIVENESS, stuckMs: 300 },
+      liveness: { ...FAST_LIVENESS, stuckMs: 1_500 },
     })
     cleanup.push(() => {
       client.dispose()

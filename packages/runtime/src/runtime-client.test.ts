@@ -171,7 +171,8 @@ describe('RuntimeClient', () => {
     await client.configure({ numThreads: 1 })
     await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
     const input = tinyInput([[1, 2, 3, 4]])
-    const long = client.benchmark('tiny', input, 2_000)
+    // Long enough to yield to the event loop many times (it yields every 50 ms).
+    const long = client.benchmark('tiny', input, 20_000)
     await expect(client.run('tiny', input, { timeoutMs: 1 })).rejects.toMatchObject({
       code: 'timeout',
     })

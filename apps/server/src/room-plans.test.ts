@@ -14,6 +14,8 @@ import {
   type DeviceSpec,
   estimateFailureProbability,
   planEnsemble,
+  planTiers,
+  segmentChainFromManifest,
   studentSetsFromManifest,
 } from '@cohort/planner'
 import { type Manifest, type Plan, parseManifest } from '@cohort/protocol'
@@ -103,13 +105,13 @@ function profile(task: string, ms: Record<string, number>) {
   }
 }
 
-/** What the server should have planned: the planner called directly on the plan's devices. */
-function expectedEnsemble(
+/** The plan's devices as the planner should have seen them. */
+function plannedDevices(
   plan: Plan,
   msOf: (deviceId: string) => Record<string, number>,
   records: Record<string, { requests: number; misses: number }> = {},
-) {
-  const devices: DeviceSpec[] = plan.profiled.map((deviceId) => ({
+): DeviceSpec[] {
+  return plan.profiled.map((deviceId) => ({
     deviceId,
     msPerModel: msOf(deviceId),
     rttMs: ASSUMED_RTT_MS,
@@ -119,6 +121,15 @@ function expectedEnsemble(
       records[deviceId]?.misses ?? 0,
     ),
   }))
+}
+
+/** What the server should have planned: the planner called directly on the plan's devices. */
+function expectedEnsemble(
+  plan: Plan,
+  msOf: (deviceId: string) => Record<string, number>,
+  records: Record<string, { requests: number; misses: number }> = {},
+) {
+  const devices = plannedDevices(plan, msOf, records)
   return planEnsemble(devices, studentSetsFromManifest(manifestOf(plan.task)))
 }
 
@@ -195,6 +206,15 @@ describe('room plans over socket.io', () => {
     expect(expected).not.toBeNull()
     expect(plan.ensemble).toEqual(expected)
     expect(planned(plan)).toEqual(sorted(ids))
+    // The early-exit tiers of the same plan: the planner's, every device once, 2+ per tier.
+    const msOf = (id: string) => msPerModel('fashion', slowdown(ids.indexOf(id)))
+    const tiers = planTiers(
+      plannedDevices(plan, msOf),
+      segmentChainFromManifest(manifestOf('fashion')),
+    )
+    expect(plan.earlyExit).toEqual(tiers)
+    expect(sorted(plan.earlyExit?.tiers.flatMap((tier) => tier.members) ?? [])).toEqual(sorted(ids))
+    expect(plan.earlyExit?.tiers.every((tier) => tier.members.length >= 2)).toBe(true)
   })
 
   it('drops a device that disconnects from the next plan and pushes the current plan to a newcomer', async () => {

@@ -2,6 +2,8 @@ import {
   type DeviceSpec,
   estimateFailureProbability,
   planEnsemble,
+  planTiers,
+  segmentChainFromManifest,
   studentSetsFromManifest,
 } from '@cohort/planner'
 import type {
@@ -180,6 +182,7 @@ export class RoomPlans {
       })
     }
     const ensemble = manifest ? planEnsemble(devices, studentSetsFromManifest(manifest)) : null
+    const earlyExit = manifest ? planTiers(devices, segmentChainFromManifest(manifest)) : null
     state.version++
     const plan: Plan = {
       version: state.version,
@@ -187,6 +190,7 @@ export class RoomPlans {
       createdAt: this.options.now(),
       profiled: devices.map((device) => device.deviceId as DeviceId),
       ensemble,
+      earlyExit,
     }
     state.plan = plan
     for (const member of members) this.options.push(member.connectionId, { type: 'plan', plan })
@@ -195,6 +199,9 @@ export class RoomPlans {
       : manifest
         ? 'no profiled devices yet'
         : `no manifest for task ${state.task}`
-    this.options.log(`${room} plan v${plan.version} (${state.task}): ${summary}`)
+    const tiers = earlyExit
+      ? `; tiers ${earlyExit.tiers.map((tier) => `${tier.tier} ${tier.members.length}`).join(', ')}`
+      : ''
+    this.options.log(`${room} plan v${plan.version} (${state.task}): ${summary}${tiers}`)
   }
 }

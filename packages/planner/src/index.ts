@@ -21,4 +21,15 @@ export {
   type ModelSpec,
   remoteCallMs,
 } from './latency-model.ts'
-export { inputBytes, studentSetsFromManifest } from './manifest-specs.ts'
+export {
+  inputBytes,
+  segmentChainFromManifest,
+  studentSetsFromManifest,
+} from './manifest-specs.ts'
+export {
+  planTiers,
+  remoteHopMs,
+  type SegmentChainSpec,
+  tierName,
+  tierSizes,
+} from './tier-planner.ts'

@@ -1,6 +1,7 @@
 import { findModel, type Manifest } from '@cohort/protocol'
 import type { StudentSetSpec } from './ensemble-planner.ts'
 import type { ModelSpec } from './latency-model.ts'
+import type { SegmentChainSpec } from './tier-planner.ts'
 
 const FLOAT_BYTES = 4
 
@@ -29,4 +30,29 @@ export function studentSetsFromManifest(manifest: Manifest): StudentSetSpec[] {
     combiner: spec(ensemble.combiner, 0, 0),
     accuracy: ensemble.accuracy.test,
   }))
+}
+
+/**
+ * The task's early-exit chain as the planner sees it: segment MACs, the uint8 activation each
+ * hop sends (one byte per value plus its min and scale), the logits it answers with, the
+ * calibrated thresholds and exit shares (on the shipped sample).
+ */
+export function segmentChainFromManifest(manifest: Manifest): SegmentChainSpec {
+  const ee = manifest.earlyExit
+  const logitsBytes = manifest.classes.length * FLOAT_BYTES
+  return {
+    segments: ee.segments.map((id, index) => {
+      const activation = index === 0 ? undefined : ee.activations[index - 1]
+      return {
+        id,
+        macs: findModel(manifest, id)?.macs ?? 0,
+        inputBytes: activation
+          ? activation.shape.reduce((bytes, dim) => bytes * dim, 1) + 2 * FLOAT_BYTES
+          : inputBytes(manifest),
+        outputBytes: logitsBytes,
+      }
+    }),
+    thresholds: [...ee.thresholds],
+    exitFractions: [...ee.calibrated.exitFractions.sample],
+  }
 }

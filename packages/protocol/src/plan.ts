@@ -64,6 +64,41 @@ export const EnsemblePlanSchema = z.object({
 /** The RoCoIn part of a plan. */
 export type EnsemblePlan = z.infer<typeof EnsemblePlanSchema>
 
+/** A remote early-exit tier: the requester is the mobile tier; edge and cloud run later segments. */
+export const TierNameSchema = z.enum(['edge', 'cloud'])
+/** A remote early-exit tier's name. */
+export type TierName = z.infer<typeof TierNameSchema>
+
+/** One remote tier of the early-exit chain: the devices that run one segment. */
+export const EarlyExitTierSchema = z.object({
+  tier: TierNameSchema,
+  /** The segment this tier runs (a model id of the task). */
+  segment: ModelIdSchema,
+  /** Best member first: a hop goes to the first, then fails over down the list. */
+  members: z.array(DeviceIdSchema).min(1),
+  /** Predicted ms of one hop to each member (compute + link), parallel to `members`. */
+  memberMs: z.array(z.number().nonnegative()),
+  /** Predicted ms of one hop to the best member: send, compute, reply. */
+  predictedMs: z.number().nonnegative(),
+})
+/** One remote tier of the early-exit chain. */
+export type EarlyExitTier = z.infer<typeof EarlyExitTierSchema>
+
+/** The DistrEE / DIMEE part of a plan: tiers for segments 2..S, thresholds and predictions. */
+export const EarlyExitPlanSchema = z.object({
+  /** Every segment in order; the requester runs the first itself (the mobile tier). */
+  segments: z.array(ModelIdSchema).min(2),
+  /** Tiers for segments 2..S, in chain order. */
+  tiers: z.array(EarlyExitTierSchema).min(1),
+  /** alpha_i used for every exit but the last (the manifest's calibrated thresholds). */
+  thresholds: z.array(z.number().nonnegative()),
+  /** Expected ms of remote hops per request, weighting each tier by the share of samples reaching it. */
+  expectedRemoteMs: z.number().nonnegative(),
+  explanation: z.array(z.string().max(300)).max(20),
+})
+/** The early-exit part of a plan. */
+export type EarlyExitPlan = z.infer<typeof EarlyExitPlanSchema>
+
 /** A room's plan: which devices run what. Versioned; in-flight requests keep the plan they started with. */
 export const PlanSchema = z.object({
   version: z.number().int().min(1),
@@ -72,6 +107,7 @@ export const PlanSchema = z.object({
   /** Devices whose profiles the plan used. */
   profiled: z.array(DeviceIdSchema),
   ensemble: EnsemblePlanSchema.nullable(),
+  earlyExit: EarlyExitPlanSchema.nullable(),
 })
 /** A room's plan. */
 export type Plan = z.infer<typeof PlanSchema>

@@ -1,0 +1,120 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { DeviceSpec, ModelSpec } from './latency-model.ts'
+import { roomArbitrary } from './testing.ts'
+import { planTiers, remoteHopMs, type SegmentChainSpec, tierSizes } from './tier-planner.ts'
+
+const segments: ModelSpec[] = [
+  { id: 'segment-1', macs: 800_000, inputBytes: 3_136, outputBytes: 40 },
+  { id: 'segment-2', macs: 1_500_000, inputBytes: 1_184, outputBytes: 40 },
+  { id: 'segment-3', macs: 3_200_000, inputBytes: 2_360, outputBytes: 40 },
+]
+const chain: SegmentChainSpec = {
+  segments,
+  thresholds: [0.9, 0.8],
+  exitFractions: [0.6, 0.3, 0.1],
+}
+
+/** A device running `macsPerMs` on every segment it measured. */
+const device = (id: string, macsPerMs: number, failureProbability = 0.05): DeviceSpec => ({
+  deviceId: id,
+  msPerModel: Object.fromEntries(segments.map((s) => [s.id, s.macs / macsPerMs])),
+  rttMs: 1,
+  bytesPerMs: 5_000,
+  failureProbability,
+})
+
+/** Predicted ms of running every remote segment on `d` (the planner's speed order). */
+const remoteMs = (d: DeviceSpec) => remoteHopMs(d, chain).reduce((sum, ms) => sum + ms, 0)
+
+describe('tierSizes', () => {
+  it('splits evenly, earlier tiers take the remainder', () => {
+    expect(tierSizes(4, 2)).toEqual([2, 2])
+    expect(tierSizes(5, 2)).toEqual([3, 2])
+    expect(tierSizes(7, 3)).toEqual([3, 2, 2])
+    expect(tierSizes(1, 2)).toEqual([1, 0])
+  })
+})
+
+describe('planTiers', () => {
+  it('puts the two fastest of four devices on the cloud, the others on the edge, best first', () => {
+    const room = [device('aaaaaaaa', 1e6), device('bbbbbbbb', 8e6), device('cccccccc', 2e6)]
+    room.push(device('dddddddd', 4e6))
+    const plan = planTiers(room, chain)
+    expect(plan?.tiers.map((tier) => [tier.tier, tier.segment, tier.members])).toEqual([
+      ['edge', 'segment-2', ['cccccccc', 'aaaaaaaa']],
+      ['cloud', 'segment-3', ['bbbbbbbb', 'dddddddd']],
+    ])
+    expect(plan?.segments).toEqual(['segment-1', 'segment-2', 'segment-3'])
+    expect(plan?.thresholds).toEqual([0.9, 0.8])
+    // Best member of the cloud: 3.2M MACs at 8M/ms = 0.4 ms, + 1 ms rtt + 2400 B / 5000 B/ms.
+    expect(plan?.tiers[1]?.predictedMs).toBeCloseTo(0.4 + 1 + 2_400 / 5_000, 6)
+    expect(plan?.tiers[1]?.memberMs).toHaveLength(2)
+    // 40% of samples reach the edge, 10% the cloud.
+    const [edge, cloud] = plan?.tiers ?? []
+    expect(plan?.expectedRemoteMs).toBeCloseTo(
+      0.4 * (edge?.predictedMs ?? 0) + 0.1 * (cloud?.predictedMs ?? 0),
+      6,
+    )
+    expect(plan?.explanation.length).toBeGreaterThan(2)
+  })
+
+  it('returns null without devices or without remote segments', () => {
+    expect(planTiers([], chain)).toBeNull()
+    expect(planTiers([device('aaaaaaaa', 1e6)], { ...chain, segments: segments.slice(0, 1) })).toBe(
+      null,
+    )
+  })
+
+  it('reuses devices when there are fewer than tiers, the faster on the later tier', () => {
+    const one = planTiers([device('aaaaaaaa', 1e6)], chain)
+    expect(one?.tiers.map((tier) => tier.members)).toEqual([['aaaaaaaa'], ['aaaaaaaa']])
+    expect(one?.explanation.join(' ')).toMatch(/no backup/)
+  })
+
+  it('for any room: every device used once, >= 2 per tier from 4 devices, faster devices later', () => {
+    fc.assert(
+      fc.property(roomArbitrary(2, 12, segments), (room) => {
+        const plan = planTiers(room, chain)
+        expect(plan).not.toBeNull()
+        const tiers = plan?.tiers ?? []
+        expect(tiers.map((tier) => tier.tier)).toEqual(['edge', 'cloud'])
+        const used = tiers.flatMap((tier) => tier.members)
+        expect([...used].sort()).toEqual(room.map((d) => d.deviceId).sort())
+        if (room.length >= 4)
+          for (const tier of tiers) expect(tier.members.length).toBeGreaterThan(1)
+        const byId = new Map(room.map((d) => [d.deviceId, d]))
+        const speeds = (index: number) =>
+          (tiers[index]?.members ?? []).map((id) => remoteMs(byId.get(id) as DeviceSpec))
+        // Every cloud member is at least as fast as every edge member.
+        expect(Math.max(...speeds(1))).toBeLessThanOrEqual(Math.min(...speeds(0)) + 1e-6)
+        for (const tier of tiers) {
+          expect(tier.memberMs).toHaveLength(tier.members.length)
+          // Best member first.
+          for (let i = 1; i < tier.memberMs.length; i++)
+            expect(tier.memberMs[i]).toBeGreaterThanOrEqual((tier.memberMs[i - 1] ?? 0) - 1e-9)
+          expect(tier.predictedMs).toBe(tier.memberMs[0])
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it('a faster device joining never slows the cloud hop, and plans are deterministic', () => {
+    fc.assert(
+      fc.property(roomArbitrary(3, 10, segments), (room) => {
+        const before = planTiers(room, chain)
+        expect(planTiers([...room].reverse(), chain)).toEqual(before)
+        const fastest = Math.min(...room.map(remoteMs))
+        const newcomer = { ...device('zzzzzzzz', 1e8, 0.01), rttMs: 0.1, bytesPerMs: 1e6 }
+        expect(remoteMs(newcomer)).toBeLessThan(fastest)
+        const after = planTiers([...room, newcomer], chain)
+        expect(after?.tiers[1]?.members[0]).toBe('zzzzzzzz')
+        expect(after?.tiers[1]?.predictedMs ?? 0).toBeLessThanOrEqual(
+          (before?.tiers[1]?.predictedMs ?? 0) + 1e-9,
+        )
+      }),
+      { numRuns: 200 },
+    )
+  })
+})

@@ -177,7 +177,11 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
         window.cohort = {
           ...window.cohort,
           runtime,
-          host: { run: (options) => hostSession.run(options), stats: () => hostSession.stats() },
+          host: {
+            run: (options) => hostSession.run(options),
+            runSingle: (options) => hostSession.runSingle(options),
+            stats: () => hostSession.stats(),
+          },
         }
       }
       scheduleRender()

@@ -1,4 +1,11 @@
-import { type EnsembleAnswer, inferEnsemble, OutcomeTracker, type Redundancy } from '@cohort/cohort'
+import {
+  type EnsembleAnswer,
+  inferEnsemble,
+  inferSingle,
+  OutcomeTracker,
+  type Redundancy,
+  type SliceWinner,
+} from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
 import { type DeviceId, parseSampleSet, type SampleSet, sampleInput } from '@cohort/protocol'
 import type { RuntimePageHandle } from './device-runtime.ts'
@@ -24,6 +31,18 @@ export interface SampleOutcome {
   readonly latencyMs: number
   readonly k: number | null
   readonly planVersion: number | null
+  /** Which device answered each slice, with its round trip and compute time. */
+  readonly winners: readonly SliceWinner[]
+  readonly error: string | null
+}
+
+/** One sample run on a single device (the baseline). */
+export interface SingleOutcome {
+  readonly index: number
+  readonly label: number
+  readonly prediction: number | null
+  readonly latencyMs: number
+  readonly computeMs: number | null
   readonly error: string | null
 }
 
@@ -104,6 +123,44 @@ export class HostSession {
     }
   }
 
+  /**
+   * Runs `samples` test samples through one device with one whole model (the teacher unless
+   * `modelId` says otherwise): the single-device baseline, no redundancy.
+   */
+  async runSingle(options: {
+    readonly samples: number
+    readonly deviceId: DeviceId
+    readonly modelId?: string
+    readonly deadlineMs: number
+  }): Promise<SingleOutcome[]> {
+    await this.runtime.whenReady()
+    const manifest = this.runtime.manifest()
+    if (!manifest) throw new Error('no manifest')
+    const set = await this.loadSamples()
+    const results: SingleOutcome[] = []
+    for (let index = 0; index < Math.min(options.samples, set.count); index++) {
+      const input = sampleInput(set, index, 1, manifest.input.pixelScale)
+      const startedAt = performance.now()
+      const answer = await inferSingle(
+        (...args) => this.mesh.request(...args),
+        manifest,
+        options.deviceId,
+        options.modelId ?? manifest.teacher.model,
+        input,
+        options.deadlineMs,
+      )
+      results.push({
+        index,
+        label: set.labels[index] ?? 0,
+        prediction: answer.ok ? answer.value.prediction : null,
+        latencyMs: answer.ok ? answer.value.latencyMs : performance.now() - startedAt,
+        computeMs: answer.ok ? answer.value.computeMs : null,
+        error: answer.ok ? null : `${answer.error.code}: ${answer.error.message}`,
+      })
+    }
+    return results
+  }
+
   /** The run's live figures. */
   stats(): RunStats {
     const answered = this.outcomes.filter((outcome) => outcome.prediction !== null)
@@ -174,6 +231,7 @@ function toOutcome(
       latencyMs,
       k: null,
       planVersion: null,
+      winners: [],
       error: answer ? `${answer.error.code}: ${answer.error.message}` : 'no plan yet',
     }
   }
@@ -187,6 +245,7 @@ function toOutcome(
     latencyMs: value.latencyMs,
     k: value.k,
     planVersion: value.planVersion,
+    winners: value.winners,
     error: null,
   }
 }

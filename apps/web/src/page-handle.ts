@@ -1,7 +1,7 @@
 import type { Mesh } from '@cohort/mesh'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import type { EchoOutcome } from './diagnostics.ts'
-import type { RunOptions, RunStats, SampleOutcome } from './host-session.ts'
+import type { HostSession, RunOptions, RunStats, SampleOutcome } from './host-session.ts'
 
 /** What a page exposes on `window.cohort`, for engineers in the console and for e2e tests. */
 export interface CohortPageHandle {
@@ -17,6 +17,8 @@ export interface CohortPageHandle {
 /** What the dashboard exposes for running the task's samples through the room. */
 export interface HostPageHandle {
   run(options: RunOptions): Promise<SampleOutcome[]>
+  /** The single-device baseline: one whole model on one device. */
+  runSingle: HostSession['runSingle']
   stats(): RunStats
 }
 

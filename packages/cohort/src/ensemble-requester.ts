@@ -30,7 +30,10 @@ export interface EnsembleRequestOptions {
 export interface SliceWinner {
   readonly slice: number
   readonly deviceId: DeviceId
+  /** From sending the input to receiving the slice, as the requester saw it. */
   readonly ms: number
+  /** The device's own compute time (its worker's session.run), as it reported it. */
+  readonly computeMs: number
 }
 
 /** An ensemble answer. */
@@ -65,6 +68,7 @@ interface SliceAnswer {
   readonly data: Float32Array
   readonly deviceId: DeviceId
   readonly ms: number
+  readonly computeMs: number
 }
 
 /**
@@ -145,7 +149,9 @@ export async function inferEnsemble(
       degraded: missingSlices.length > 0,
       missingSlices,
       winners: answers.flatMap((answer, slice) =>
-        answer ? [{ slice, deviceId: answer.deviceId, ms: answer.ms }] : [],
+        answer
+          ? [{ slice, deviceId: answer.deviceId, ms: answer.ms, computeMs: answer.computeMs }]
+          : [],
       ),
       latencyMs: now() - startedAt,
       planVersion: plan.version,
@@ -209,7 +215,10 @@ function askGroup(
             deps.tracker.answered(deviceId, ms)
             if (!settled) {
               deps.tracker.won(deviceId)
-              settle({ data: frame.data, deviceId, ms })
+              const computeMs = outcome.ok
+                ? (outcome.value.timings.computeMs ?? Number.NaN)
+                : Number.NaN
+              settle({ data: frame.data, deviceId, ms, computeMs })
             }
             return
           }

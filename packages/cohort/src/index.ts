@@ -10,3 +10,4 @@ export {
 export type { Float32TensorData, ModelRunner } from './model-runner.ts'
 export { MODEL_PARAM, modelServer, RUN_MODEL_METHOD } from './model-server.ts'
 export { OutcomeTracker } from './outcome-tracker.ts'
+export { inferSingle, type SingleAnswer } from './single-requester.ts'

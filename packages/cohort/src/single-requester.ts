@@ -1,0 +1,57 @@
+import type { Mesh } from '@cohort/mesh'
+import {
+  CohortError,
+  type DeviceId,
+  err,
+  findModel,
+  type Manifest,
+  ok,
+  type Result,
+} from '@cohort/protocol'
+import { argmax } from './ensemble-requester.ts'
+import { MODEL_PARAM, RUN_MODEL_METHOD } from './model-server.ts'
+
+/** A whole model's answer from one device: the baseline every benchmark compares against. */
+export interface SingleAnswer {
+  readonly prediction: number
+  readonly deviceId: DeviceId
+  readonly latencyMs: number
+  readonly computeMs: number
+}
+
+/** Runs `modelId` (usually the teacher) on one device. Exactly one outcome, no redundancy. */
+export async function inferSingle(
+  request: Mesh['request'],
+  manifest: Manifest,
+  deviceId: DeviceId,
+  modelId: string,
+  input: Float32Array,
+  deadlineMs: number,
+): Promise<Result<SingleAnswer, CohortError>> {
+  const entry = findModel(manifest, modelId)
+  const logitsName =
+    entry?.outputs.find((output) => output.name === 'logits')?.name ?? entry?.outputs[0]?.name
+  if (!entry || !logitsName)
+    return err(new CohortError('bad-message', `${modelId} is not a model of ${manifest.task}`))
+  const dims = manifest.input.shape.map((dim) => (dim === 'batch' ? 1 : dim))
+  const startedAt = performance.now()
+  const outcome = await request(
+    deviceId,
+    RUN_MODEL_METHOD,
+    [{ name: manifest.input.name, dtype: 'float32', dims, data: input }],
+    {
+      deadlineMs,
+      params: { [MODEL_PARAM]: modelId },
+    },
+  )
+  if (!outcome.ok) return outcome
+  const logits = outcome.value.frames.find((frame) => frame.name === logitsName)
+  if (logits?.dtype !== 'float32')
+    return err(new CohortError('bad-frame', `${deviceId} sent no ${logitsName}`))
+  return ok({
+    prediction: argmax(logits.data),
+    deviceId,
+    latencyMs: performance.now() - startedAt,
+    computeMs: outcome.value.timings.computeMs ?? Number.NaN,
+  })
+}

@@ -92,7 +92,7 @@ export async function joinAsDevice(browser: Browser, joinUrl: string) {
   const page = await context.newPage()
   await page.goto(joinUrl)
   await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
-  const deviceId = await page.getByTestId('device-id').innerText()
+  const deviceId = await page.getByTestId('device-id').textContent()
   return { context, page, deviceId }
 }
 

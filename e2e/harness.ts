@@ -93,6 +93,7 @@ export async function joinAsDevice(browser: Browser, joinUrl: string) {
   await page.goto(joinUrl)
   await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
   const deviceId = await page.getByTestId('device-id').textContent()
+  if (!deviceId) throw new Error('the device page shows no device id')
   return { context, page, deviceId }
 }
 

@@ -11,6 +11,8 @@ export interface Health {
   readonly members: number
   readonly uptimeS: number
   readonly protocolVersion: number
+  /** Origins on this machine's LAN addresses: what a page opened on localhost shows phones. */
+  readonly joinOrigins: readonly string[]
 }
 
 /** Builds the health report from live counts. */
@@ -18,6 +20,7 @@ export function health(
   stats: { rooms: number; members: number },
   startedAt: number,
   now: number,
+  joinOrigins: readonly string[] = [],
 ): Health {
   return {
     ok: true,
@@ -25,6 +28,7 @@ export function health(
     members: stats.members,
     uptimeS: Math.floor((now - startedAt) / 1000),
     protocolVersion: PROTOCOL_VERSION,
+    joinOrigins,
   }
 }
 

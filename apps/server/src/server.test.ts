@@ -63,6 +63,8 @@ describe('http', () => {
       members: 0,
       uptimeS: expect.any(Number),
       protocolVersion: PROTOCOL_VERSION,
+      // Bound to loopback: no LAN origin to offer phones.
+      joinOrigins: [],
     })
   })
 

@@ -8,6 +8,7 @@ import type { IceServer } from '@cohort/protocol'
 import { type AnyHttpServer, createCoordinator } from './coordinator.ts'
 import { HEALTH_PATH, health, sendHealth } from './health.ts'
 import { isolationHeaders } from './isolation-headers.ts'
+import { listeningUrls } from './lan-urls.ts'
 import { ManifestCatalog } from './manifest-catalog.ts'
 import {
   DEFAULT_CREATE_RATE_LIMIT,
@@ -102,6 +103,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const secret = loadOrCreateSecret(options.stateDir ?? join(REPO_ROOT, '.cohort'), options.secret)
   const registry = new RoomRegistry(limits, now)
   const startedAt = now()
+  // Where phones can reach this server; known once the port is bound.
+  let joinOrigins: readonly string[] = []
 
   // Replaced before the port opens; the placeholder only keeps the type honest.
   let app: RequestHandler = (_req, res) => sendText(res, 503, 'Starting.\n')
@@ -109,7 +112,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     for (const [name, value] of Object.entries(isolationHeaders)) res.setHeader(name, value)
     try {
       if (pathnameOf(req) === HEALTH_PATH) {
-        sendHealth(res, health(registry.stats(), startedAt, now()))
+        sendHealth(res, health(registry.stats(), startedAt, now(), joinOrigins))
       } else {
         app(req, res)
       }
@@ -190,6 +193,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     throw error
   }
   const { port } = httpServer.address() as AddressInfo
+  joinOrigins = listeningUrls(host, port, protocol).lan.map((url) => url.replace(/\/$/, ''))
 
   return {
     url: `${protocol}://${reachableHost(host)}:${port}`,

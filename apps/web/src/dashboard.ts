@@ -36,12 +36,24 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   })
   let session: HostSession | null = null
   let runOptions: RunOptions = { samples: 300, redundancy: 'all', deadlineMs: 2_000 }
-  const qr = h('img', { alt: `QR code for ${joinUrl}`, 'data-testid': 'join-qr' })
-  QRCode.toDataURL(joinUrl, { margin: 1, width: 512 })
-    .then((url) => {
-      qr.src = url
+  const qr = h('img', { alt: 'QR code of the join URL', 'data-testid': 'join-qr' })
+  const joinLink = h('a', { href: joinUrl, 'data-testid': 'join-url', target: '_blank' }, joinUrl)
+  const showJoinUrl = (url: string) => {
+    joinLink.href = url
+    joinLink.textContent = url
+    QRCode.toDataURL(url, { margin: 1, width: 512 })
+      .then((image) => {
+        qr.src = image
+      })
+      .catch((error: unknown) => console.warn('cohort: could not draw the QR code', error))
+  }
+  showJoinUrl(joinUrl)
+  // A dashboard opened on localhost would show phones a URL they cannot open: use a LAN address.
+  if (/^(localhost|127\.|\[::1\])/.test(location.hostname)) {
+    void lanOrigin().then((origin) => {
+      if (origin) showJoinUrl(joinUrl.replace(location.origin, origin))
     })
-    .catch((error: unknown) => console.warn('cohort: could not draw the QR code', error))
+  }
   const joinCard = h(
     'section',
     { class: 'card join' },
@@ -50,11 +62,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       'div',
       {},
       h('p', { class: 'muted' }, 'Scan, or open on any device on this network:'),
-      h(
-        'p',
-        { class: 'url' },
-        h('a', { href: joinUrl, 'data-testid': 'join-url', target: '_blank' }, joinUrl),
-      ),
+      h('p', { class: 'url' }, joinLink),
       h('p', { class: 'muted' }, 'Room code'),
       h('p', { class: 'code mono' }, formatRoomCode(room)),
     ),
@@ -187,4 +195,15 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       scheduleRender()
     },
   )
+}
+
+/** The server's first LAN origin (from its health report), or null when it has none. */
+async function lanOrigin(): Promise<string | null> {
+  try {
+    const report: unknown = await (await fetch('/healthz')).json()
+    const origins = (report as { joinOrigins?: unknown }).joinOrigins
+    return Array.isArray(origins) && typeof origins[0] === 'string' ? origins[0] : null
+  } catch {
+    return null
+  }
 }

@@ -1,4 +1,34 @@
 export {
+  type CostModel,
+  costModelFromManifest,
+  type EarlyExitSummary,
+  requestCost,
+  summarizeEarlyExit,
+  type TalliedRequest,
+} from './early-exit-cost.ts'
+export {
+  type ExitProfile,
+  exitFor,
+  measureExitProfile,
+  predictThresholds,
+  type ThresholdPrediction,
+} from './early-exit-profile.ts'
+export {
+  type EarlyExitAnswer,
+  type EarlyExitDependencies,
+  type EarlyExitRequestOptions,
+  inferEarlyExit,
+  type SegmentHop,
+} from './early-exit-requester.ts'
+export {
+  decideHop,
+  EARLY_EXIT_HOP_METHOD,
+  type ExitReason,
+  exitConfidence,
+  type HopDecision,
+} from './early-exit-rules.ts'
+export { type EarlyExitServerDependencies, earlyExitServer } from './early-exit-server.ts'
+export {
   argmax,
   type EnsembleAnswer,
   type EnsembleDependencies,

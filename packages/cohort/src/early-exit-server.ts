@@ -1,0 +1,166 @@
+import type { IncomingRequest, Mesh, RpcHandler } from '@cohort/mesh'
+import {
+  CohortError,
+  type DeviceId,
+  dequantizeActivation,
+  err,
+  type Manifest,
+  ok,
+  type Result,
+  type Tensor,
+} from '@cohort/protocol'
+import { DEFAULT_RTT_MS, forwardHop, type HopDependencies } from './early-exit-hop.ts'
+import {
+  decideHop,
+  encodeHopTimings,
+  exitConfidence,
+  HOP_LOGITS,
+  type HopAnswer,
+  type HopParams,
+  parseHopParams,
+} from './early-exit-rules.ts'
+import { runSegment, segmentFacts } from './early-exit-segment.ts'
+import type { ModelRunner } from './model-runner.ts'
+
+/** What a device needs to serve early-exit hops. */
+export interface EarlyExitServerDependencies {
+  readonly manifest: Manifest
+  readonly runner: ModelRunner
+  readonly request: Mesh['request']
+  readonly rttMs: (deviceId: DeviceId) => number | null
+  readonly self: () => DeviceId | null
+  /** Models this device has loaded; a hop for another segment is refused. */
+  readonly available: () => ReadonlySet<string>
+  readonly now?: () => number
+}
+
+/**
+ * A device's handler for `early-exit-hop` (an edge or cloud tier): it dequantizes the incoming
+ * uint8 activation, runs its segment, and exits when confident, at the last exit, or when the next
+ * hop would miss the remaining budget (deadline-exit). Otherwise it forwards its own activation to
+ * the next tier (with failover) and relays that answer as its reply; when the next tier has no
+ * member left, or the budget ends while it waits, it answers with its own exit (degraded or
+ * deadline-exit). Per-hop timings and bytes travel in the reply.
+ */
+export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
+  const now = deps.now ?? (() => performance.now())
+  const segments = deps.manifest.earlyExit.segments.length
+
+  const serve = async (
+    params: HopParams,
+    frame: Tensor,
+    signal: AbortSignal,
+  ): Promise<Result<HopAnswer, CohortError>> => {
+    const receivedAt = now()
+    const facts = segmentFacts(deps.manifest, params.segment)
+    if (!deps.available().has(facts.id))
+      return err(new CohortError('no-handler', `this device has not loaded ${facts.id} yet`))
+    const want = [1, ...(facts.incoming?.shape ?? [])]
+    if (
+      frame.dtype !== 'uint8' ||
+      frame.name !== facts.incoming?.name ||
+      frame.dims.length !== want.length ||
+      want.some((dim, axis) => frame.dims[axis] !== dim)
+    ) {
+      return err(
+        new CohortError(
+          'bad-message',
+          `${facts.id} takes a uint8 ${facts.incoming?.name ?? 'activation'} of shape ${JSON.stringify(want)}`,
+        ),
+      )
+    }
+    const input = dequantizeActivation({
+      q: frame.data,
+      min: Float32Array.of(params.min),
+      scale: Float32Array.of(params.scale),
+      sampleSize: frame.data.length,
+    })
+    const output = await runSegment(deps.runner, deps.manifest, params.segment, input, signal)
+    const confidence = exitConfidence(output.logits)
+    const [next] = params.route
+    const nextHopMs = next?.memberMs[0] ?? 0
+    const decision = decideHop({
+      confidence,
+      threshold: params.segment < segments ? params.thresholds[params.segment - 1] : undefined,
+      hasNextTier: (next?.members.length ?? 0) > 0 && output.activation !== null,
+      elapsedMs: now() - receivedAt,
+      budgetMs: params.budgetMs,
+      nextHopMs,
+    })
+    const own = (reason: HopAnswer['reason'], bytes = 0, failovers = 0): HopAnswer => ({
+      logits: output.logits,
+      exitIndex: params.segment - 1,
+      confidence,
+      reason,
+      depth: 0,
+      member: 0,
+      computeMs: { [params.segment]: output.computeMs },
+      hopMs: {},
+      bytes,
+      offloads: 0,
+      failovers,
+    })
+    if (decision.action === 'exit' || !output.activation) {
+      return ok(own(decision.action === 'exit' ? decision.reason : 'last-exit'))
+    }
+    const hop = await forwardHop(hopDeps(signal), {
+      toSegment: params.segment + 1,
+      activation: output.activation,
+      thresholds: params.thresholds,
+      route: params.route,
+      budgetMs: params.budgetMs - (now() - receivedAt),
+      signal,
+    })
+    if (signal.aborted) return err(new CohortError('cancelled', 'the hop was cancelled'))
+    const answer = hop.answer
+    if (!answer)
+      return ok(own(hop.timedOut ? 'deadline-exit' : 'degraded', hop.bytes, hop.failovers))
+    return ok({
+      ...answer,
+      depth: answer.depth + 1,
+      member: answer.depth === 0 ? hop.member : answer.member,
+      computeMs: { ...answer.computeMs, [params.segment]: output.computeMs },
+      hopMs: { ...answer.hopMs, [params.segment + 1]: hop.roundTripMs },
+      bytes: answer.bytes + hop.bytes,
+      offloads: answer.offloads + 1,
+      failovers: answer.failovers + hop.failovers,
+    })
+  }
+
+  const hopDeps = (signal: AbortSignal): HopDependencies => ({
+    manifest: deps.manifest,
+    request: deps.request,
+    rttMs: deps.rttMs,
+    self: deps.self(),
+    serveLocally: (params, tensor, local) => serve(params, tensor, anySignal(signal, local)),
+    now,
+  })
+
+  return async (request: IncomingRequest) => {
+    const params = parseHopParams(request.params, segments)
+    if (typeof params === 'string') throw new CohortError('bad-message', params)
+    const [frame] = request.frames
+    if (!frame || request.frames.length !== 1)
+      throw new CohortError('bad-message', 'a hop carries exactly one activation tensor')
+    // The reply must leave before the requester's RPC deadline, whatever the budget says.
+    const budgetMs = Math.min(params.budgetMs, request.deadlineMs - DEFAULT_RTT_MS)
+    const answer = await serve({ ...params, budgetMs }, frame, request.signal)
+    if (!answer.ok) throw answer.error
+    return {
+      frames: [
+        {
+          name: HOP_LOGITS,
+          dtype: 'float32',
+          dims: [1, answer.value.logits.length],
+          data: answer.value.logits,
+        },
+      ],
+      timings: encodeHopTimings(answer.value),
+    }
+  }
+}
+
+/** A signal aborted when either is. */
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  return AbortSignal.any([a, b])
+}

@@ -2,6 +2,8 @@ import type { PeerStatus } from '@cohort/mesh'
 import { type DeviceId, formatRoomCode, type RoomCode } from '@cohort/protocol'
 import QRCode from 'qrcode'
 import { frameScheduler, h, mount } from './dom.ts'
+import type { EarlyExitSession } from './early-exit-session.ts'
+import { type EarlyExitControls, earlyExitPanel, tiersView } from './early-exit-view.ts'
 import type { HostSession, RunOptions, RunStats } from './host-session.ts'
 import { loadHostKey } from './identity.ts'
 import { joinAsMember } from './member-page.ts'
@@ -36,6 +38,9 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   })
   let session: HostSession | null = null
   let runOptions: RunOptions = { samples: 300, redundancy: 'all', deadlineMs: 2_000 }
+  let earlyExit: EarlyExitSession | null = null
+  let mode: 'ensemble' | 'early-exit' = 'ensemble'
+  const earlyExitControls: EarlyExitControls = { samples: 300, deadlineMs: 2_000, thresholds: null }
   const qr = h('img', { alt: 'QR code of the join URL', 'data-testid': 'join-qr' })
   const joinLink = h('a', { href: joinUrl, 'data-testid': 'join-url', target: '_blank' }, joinUrl)
   const showJoinUrl = (url: string) => {
@@ -104,15 +109,48 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
         'section',
         { class: 'card' },
         planView(mesh.plan, (id) => session?.served(id as DeviceId) ?? 0),
+        h('h3', {}, 'Early-exit tiers'),
+        tiersView(mesh.plan),
       ),
       h('h2', {}, 'Run the test samples'),
       h(
         'section',
         { class: 'card' },
-        runControls(),
-        stats ? statsView(stats) : h('p', { class: 'muted' }, 'Loading models…'),
+        modeSwitch(),
+        mode === 'early-exit' && earlyExit
+          ? earlyExitPanel(
+              earlyExit,
+              mesh.plan?.earlyExit?.thresholds ?? earlyExit.calibrated(),
+              earlyExitControls,
+              scheduleRender,
+            )
+          : runControls(),
+        mode === 'early-exit'
+          ? null
+          : stats
+            ? statsView(stats)
+            : h('p', { class: 'muted' }, 'Loading models…'),
       ),
     )
+  }
+
+  const modeSwitch = () => {
+    const select = h(
+      'select',
+      {
+        'aria-label': 'Mode',
+        'data-testid': 'mode',
+        onchange: (event: Event) => {
+          mode =
+            (event.target as HTMLSelectElement).value === 'early-exit' ? 'early-exit' : 'ensemble'
+          scheduleRender()
+        },
+      },
+      h('option', { value: 'ensemble' }, 'ensemble (RoCoIn)'),
+      h('option', { value: 'early-exit' }, 'early exit (DistrEE / DIMEE)'),
+    )
+    select.value = mode
+    return h('p', { class: 'row' }, 'Mode ', select)
   }
 
   const runControls = () => {
@@ -175,26 +213,42 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   mesh.subscribe(scheduleRender)
   render()
   // The host runs the combiners (and can run the teacher), so it loads the task's models too.
-  void Promise.all([import('./device-runtime.ts'), import('./host-session.ts')]).then(
-    ([{ startDeviceRuntime }, { HostSession }]) => {
-      const runtime = startDeviceRuntime(task, scheduleRender)
-      const hostSession = new HostSession(mesh, runtime, scheduleRender)
-      session = hostSession
-      addEventListener('pagehide', () => hostSession.dispose(), { once: true })
-      if (window.cohort) {
-        window.cohort = {
-          ...window.cohort,
-          runtime,
-          host: {
-            run: (options) => hostSession.run(options),
-            runSingle: (options) => hostSession.runSingle(options),
-            stats: () => hostSession.stats(),
+  void Promise.all([
+    import('./device-runtime.ts'),
+    import('./host-session.ts'),
+    import('./early-exit-session.ts'),
+  ]).then(([{ startDeviceRuntime }, { HostSession }, { EarlyExitSession }]) => {
+    const runtime = startDeviceRuntime(task, scheduleRender)
+    const hostSession = new HostSession(mesh, runtime, scheduleRender)
+    session = hostSession
+    // The host is the mobile tier: it runs segment 1 on its own runtime.
+    const earlyExitSession = new EarlyExitSession(
+      mesh,
+      runtime,
+      hostSession.tracker,
+      scheduleRender,
+    )
+    earlyExit = earlyExitSession
+    addEventListener('pagehide', () => hostSession.dispose(), { once: true })
+    if (window.cohort) {
+      window.cohort = {
+        ...window.cohort,
+        runtime,
+        host: {
+          run: (options) => hostSession.run(options),
+          runSingle: (options) => hostSession.runSingle(options),
+          stats: () => hostSession.stats(),
+          runEarlyExit: (options) => earlyExitSession.run(options),
+          earlyExitStats: () => earlyExitSession.stats(),
+          predictEarlyExit: async (thresholds) => {
+            await earlyExitSession.measureProfile()
+            return earlyExitSession.predict(thresholds)
           },
-        }
+        },
       }
-      scheduleRender()
-    },
-  )
+    }
+    scheduleRender()
+  })
 }
 
 /** The server's first LAN origin (from its health report), or null when it has none. */

@@ -1,4 +1,9 @@
-import { modelServer, RUN_MODEL_METHOD } from '@cohort/cohort'
+import {
+  EARLY_EXIT_HOP_METHOD,
+  earlyExitServer,
+  modelServer,
+  RUN_MODEL_METHOD,
+} from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
 import type { DeviceProfile } from '@cohort/protocol'
 import { plannerProfile } from '@cohort/runtime/client'
@@ -16,6 +21,7 @@ export interface ServingState {
 
 /**
  * Once the runtime is ready, this page serves the task's models to the room (`run-model`) and
+ * early-exit hops (`early-exit-hop`, as whichever tier a hop addresses), and
  * gives the coordinator its profile, again after every (re)join, since a restarted coordinator
  * knows nothing of it.
  */
@@ -47,18 +53,36 @@ export function serveAsDevice(
         ready.models.filter((row) => row.state === 'ready').map((row) => row.id),
       )
       const serve = modelServer(manifest, runtime.client, () => loaded)
-      mesh.handle(RUN_MODEL_METHOD, async (request) => {
-        try {
-          const reply = await serve(request)
-          state.served++
-          return reply
-        } catch (error) {
-          state.failed++
-          throw error
-        } finally {
-          changed()
+      const counted =
+        (handler: typeof serve): typeof serve =>
+        async (request) => {
+          try {
+            const reply = await handler(request)
+            state.served++
+            return reply
+          } catch (error) {
+            state.failed++
+            throw error
+          } finally {
+            changed()
+          }
         }
-      })
+      mesh.handle(RUN_MODEL_METHOD, counted(serve))
+      // Early exit: this device is an edge or cloud tier for whichever segment a hop names.
+      mesh.handle(
+        EARLY_EXIT_HOP_METHOD,
+        counted(
+          earlyExitServer({
+            manifest,
+            runner: runtime.client,
+            request: (...args) => mesh.request(...args),
+            rttMs: (deviceId) =>
+              mesh.peers().find((peer) => peer.info.deviceId === deviceId)?.rttMs ?? null,
+            self: () => mesh.self?.deviceId ?? null,
+            available: () => loaded,
+          }),
+        ),
+      )
       if (!ready.profile) return
       const planned = plannerProfile(ready.profile)
       if (!planned.ok) {

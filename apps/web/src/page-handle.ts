@@ -1,6 +1,12 @@
 import type { Mesh } from '@cohort/mesh'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import type { EchoOutcome } from './diagnostics.ts'
+import type {
+  EarlyExitPrediction,
+  EarlyExitRunOptions,
+  EarlyExitRunStats,
+  EarlyExitSampleOutcome,
+} from './early-exit-session.ts'
 import type { HostSession, RunOptions, RunStats, SampleOutcome } from './host-session.ts'
 
 /** What a page exposes on `window.cohort`, for engineers in the console and for e2e tests. */
@@ -20,6 +26,11 @@ export interface HostPageHandle {
   /** The single-device baseline: one whole model on one device. */
   runSingle: HostSession['runSingle']
   stats(): RunStats
+  /** Runs the task's samples as early-exit requests (the dashboard is the mobile tier). */
+  runEarlyExit(options: EarlyExitRunOptions): Promise<EarlyExitSampleOutcome[]>
+  earlyExitStats(): EarlyExitRunStats
+  /** Predicted accuracy, exit shares and cost of some thresholds (measures the sample once). */
+  predictEarlyExit(thresholds: readonly number[]): Promise<EarlyExitPrediction | null>
 }
 
 declare global {

@@ -37,6 +37,8 @@ export async function startCohortServer(
       String(options.port ?? 0),
       '--state-dir',
       stateDir,
+      // A build of one's own (`vite build --outDir …`), so concurrent runs do not share dist/.
+      ...(process.env.COHORT_E2E_STATIC ? ['--static', process.env.COHORT_E2E_STATIC] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )

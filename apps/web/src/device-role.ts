@@ -61,7 +61,8 @@ export function serveAsDevice(
             state.served++
             return reply
           } catch (error) {
-            state.failed++
+            // A request cancelled because another member answered first is no failure.
+            if (!request.signal.aborted) state.failed++
             throw error
           } finally {
             changed()

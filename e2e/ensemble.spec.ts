@@ -1,4 +1,4 @@
-import { expect, type Page, test } from '@playwright/test'
+import { type Browser, expect, type Page, test } from '@playwright/test'
 import { ensembleReference, loadManifest } from './ensemble-reference.ts'
 import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
 
@@ -55,26 +55,32 @@ const runSamples = (page: Page, samples: number, deadlineMs = 5_000) =>
     { samples, deadlineMs },
   )
 
+/** A host and DEVICES devices on TASK, once every device is planned into a group. */
+async function plannedRoom(browser: Browser) {
+  const host = await createRoomAsHost(browser, server)
+  await host.page.goto(`${host.page.url()}?task=${TASK}`)
+  const devices = []
+  for (let i = 0; i < DEVICES; i++)
+    devices.push(await joinAsDevice(browser, `${host.joinUrl}?task=${TASK}`))
+  const ids = devices.map((device) => device.deviceId)
+  // Every device loads its models, measures its profile and is planned into a group.
+  await expect
+    .poll(
+      async () => (await planOf(host.page))?.groups.flatMap((group) => group.members).sort() ?? [],
+      {
+        timeout: 240_000,
+      },
+    )
+    .toEqual([...ids].sort())
+  return { host, devices, ids, plan: (await planOf(host.page)) as PlanSnapshot }
+}
+
 test('ensemble requests through a room of 6 devices match the offline reference and survive failures', async ({
   browser,
 }) => {
   test.setTimeout(600_000)
   const manifest = loadManifest(TASK)
-  const host = await createRoomAsHost(browser, server)
-  await host.page.goto(`${host.page.url()}?task=${TASK}`)
-  const joinUrl = `${host.joinUrl}?task=${TASK}`
-  const devices = []
-  for (let i = 0; i < DEVICES; i++) devices.push(await joinAsDevice(browser, joinUrl))
-  const ids = devices.map((device) => device.deviceId)
-
-  // Every device loads its models, measures its profile and is planned into a group.
-  await expect
-    .poll(
-      async () => (await planOf(host.page))?.groups.flatMap((group) => group.members).sort() ?? [],
-      { timeout: 240_000 },
-    )
-    .toEqual([...ids].sort())
-  const plan = (await planOf(host.page)) as PlanSnapshot
+  const { host, devices, ids, plan } = await plannedRoom(browser)
   expect(plan.explanation.length).toBeGreaterThan(0)
   expect(plan.groups.every((group) => group.members.length >= 2)).toBe(true)
 
@@ -111,19 +117,7 @@ test('a silent group degrades answers without a hang, the room re-forms, and the
 }) => {
   test.setTimeout(600_000)
   const manifest = loadManifest(TASK)
-  const host = await createRoomAsHost(browser, server)
-  await host.page.goto(`${host.page.url()}?task=${TASK}`)
-  const joinUrl = `${host.joinUrl}?task=${TASK}`
-  const devices = []
-  for (let i = 0; i < DEVICES; i++) devices.push(await joinAsDevice(browser, joinUrl))
-  const ids = devices.map((device) => device.deviceId)
-  await expect
-    .poll(
-      async () => (await planOf(host.page))?.groups.flatMap((group) => group.members).sort() ?? [],
-      { timeout: 240_000 },
-    )
-    .toEqual([...ids].sort())
-  const plan = (await planOf(host.page)) as PlanSnapshot
+  const { host, devices, ids, plan } = await plannedRoom(browser)
   expect(plan.groups.length).toBeGreaterThan(1)
 
   // Freeze every member of one group: their sockets stay up (the coordinator does not notice),

@@ -55,7 +55,9 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async () => {
+test.afterEach(async ({ browserName: _ }, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus)
+    console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
   await server.stop()
 })
 

@@ -240,6 +240,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
           stats: () => hostSession.stats(),
           runEarlyExit: (options) => earlyExitSession.run(options),
           earlyExitStats: () => earlyExitSession.stats(),
+          runCloudOnly: (options) => earlyExitSession.runCloudOnly(options),
           predictEarlyExit: async (thresholds) => {
             await earlyExitSession.measureProfile()
             return earlyExitSession.predict(thresholds)

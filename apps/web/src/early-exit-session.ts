@@ -5,6 +5,7 @@ import {
   type EarlyExitSummary,
   type ExitProfile,
   type ExitReason,
+  inferCloudOnly,
   inferEarlyExit,
   measureExitProfile,
   type OutcomeTracker,
@@ -58,6 +59,17 @@ export interface EarlyExitSampleOutcome {
   readonly cost: number
   readonly latencyMs: number
   readonly planVersion: number | null
+  readonly error: string | null
+}
+
+/** One sample's cloud-only outcome (the baseline: the whole backbone on one device). */
+export interface CloudOnlySampleOutcome {
+  readonly index: number
+  readonly label: number
+  readonly prediction: number | null
+  readonly latencyMs: number
+  readonly bytes: number
+  readonly cost: number
   readonly error: string | null
 }
 
@@ -157,6 +169,42 @@ export class EarlyExitSession {
       this.running = false
       this.changed()
     }
+  }
+
+  /**
+   * The cloud-only baseline: `samples` test samples, each sent whole to `deviceId`, which runs
+   * every segment itself. Not shown on the dashboard; for benchmarks.
+   */
+  async runCloudOnly(options: {
+    readonly samples: number
+    readonly deviceId: DeviceId
+    readonly deadlineMs: number
+  }): Promise<CloudOnlySampleOutcome[]> {
+    await this.runtime.whenReady()
+    const manifest = this.manifest()
+    const set = await this.loadSamples()
+    const results: CloudOnlySampleOutcome[] = []
+    for (let index = 0; index < Math.min(options.samples, set.count); index++) {
+      const input = sampleInput(set, index, 1, manifest.input.pixelScale)
+      const startedAt = performance.now()
+      const answer = await inferCloudOnly(
+        (...args) => this.mesh.request(...args),
+        manifest,
+        options.deviceId,
+        input,
+        options.deadlineMs,
+      )
+      results.push({
+        index,
+        label: set.labels[index] ?? 0,
+        prediction: answer.ok ? answer.value.prediction : null,
+        latencyMs: answer.ok ? answer.value.latencyMs : performance.now() - startedAt,
+        bytes: answer.ok ? answer.value.bytes : 0,
+        cost: answer.ok ? answer.value.cost : 0,
+        error: answer.ok ? null : `${answer.error.code}: ${answer.error.message}`,
+      })
+    }
+    return results
   }
 
   /** The run's live figures. */

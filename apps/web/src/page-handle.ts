@@ -6,6 +6,7 @@ import type {
   EarlyExitRunOptions,
   EarlyExitRunStats,
   EarlyExitSampleOutcome,
+  EarlyExitSession,
 } from './early-exit-session.ts'
 import type { HostSession, RunOptions, RunStats, SampleOutcome } from './host-session.ts'
 
@@ -29,6 +30,8 @@ export interface HostPageHandle {
   /** Runs the task's samples as early-exit requests (the dashboard is the mobile tier). */
   runEarlyExit(options: EarlyExitRunOptions): Promise<EarlyExitSampleOutcome[]>
   earlyExitStats(): EarlyExitRunStats
+  /** The cloud-only baseline: every sample whole to one device, which runs every segment. */
+  runCloudOnly: EarlyExitSession['runCloudOnly']
   /** Predicted accuracy, exit shares and cost of some thresholds (measures the sample once). */
   predictEarlyExit(thresholds: readonly number[]): Promise<EarlyExitPrediction | null>
 }

@@ -76,6 +76,8 @@ export interface HopOutcome {
   readonly failovers: number
   /** True when the hop ran out of budget (rather than out of members). */
   readonly timedOut: boolean
+  /** True when this device served the hop itself (it is in the next tier too): no network. */
+  readonly local: boolean
 }
 
 /** Bytes of the activation's min and scale, sent as parameters with every hop. */
@@ -95,6 +97,7 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
   const onCancel = () => outOfTime.abort()
   hop.signal?.addEventListener('abort', onCancel, { once: true })
   const segments = deps.manifest.earlyExit.segments.length
+  let networkSends = 0
   try {
     const outcome = await sendWithFailover<{ answer: HopAnswer; roundTripMs: number }>({
       members: tier?.members ?? [],
@@ -116,11 +119,13 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
           route: rest,
         }
         if (deviceId === deps.self) {
+          // Served here, without the network.
           const local = await deps.serveLocally(params, tensor, signal)
           return local.ok
             ? ok({ answer: local.value, roundTripMs: deps.now() - sentAt })
             : err(local.error)
         }
+        networkSends++
         const reply = await deps.request(deviceId, EARLY_EXIT_HOP_METHOD, [tensor], {
           deadlineMs: remaining,
           signal,
@@ -140,16 +145,18 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
         return ok({ answer, roundTripMs: reply.value.roundTripMs })
       },
     })
-    const sentBytes = outcome.sent * (quantized.q.byteLength + QUANT_PARAM_BYTES)
+    const sentBytes = networkSends * (quantized.q.byteLength + QUANT_PARAM_BYTES)
     const winner = outcome.winner
+    const local = winner?.deviceId === deps.self
     return {
       answer: winner?.value.answer ?? null,
       deviceId: winner?.deviceId ?? null,
       member: winner?.member ?? 0,
       roundTripMs: winner?.value.roundTripMs ?? deps.now() - startedAt,
-      bytes: sentBytes + (winner ? logitsBytes : 0),
+      bytes: sentBytes + (winner && !local ? logitsBytes : 0),
       failovers: Math.max(0, outcome.sent - 1),
       timedOut: !winner && outOfTime.signal.aborted && !hop.signal?.aborted,
+      local,
     }
   } finally {
     clearTimeout(timer)

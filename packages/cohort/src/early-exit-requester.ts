@@ -212,7 +212,7 @@ export async function inferEarlyExit(
         answeredBy,
         segments: [mobile, ...remoteSegments],
         bytes: hop.bytes + remote.bytes,
-        offloads: 1 + remote.offloads,
+        offloads: (hop.local ? 0 : 1) + remote.offloads,
         failovers: hop.failovers + remote.failovers,
       },
       cost,

@@ -139,7 +139,10 @@ export function parseThresholds(text: string): number[] | null {
 
 /** The parameters of one hop request. */
 export interface HopParams {
-  /** 1-based index of the segment the addressee runs (2..S). */
+  /**
+   * 1-based index of the segment the addressee runs: 2..S on a uint8 activation, or 1 on the raw
+   * float32 input (cloud-only: one device runs the whole backbone).
+   */
   readonly segment: number
   /** The activation's per-sample minimum and scale (uint8-minmax-per-sample). */
   readonly min: number
@@ -171,10 +174,10 @@ export function parseHopParams(params: RequestParams, segments: number): HopPara
   if (
     typeof segment !== 'number' ||
     !Number.isInteger(segment) ||
-    segment < 2 ||
+    segment < 1 ||
     segment > segments
   )
-    return `segment must be an integer from 2 to ${segments}`
+    return `segment must be an integer from 1 to ${segments}`
   if (typeof min !== 'number' || !Number.isFinite(min)) return 'min must be a finite number'
   if (typeof scale !== 'number' || !(scale > 0) || !Number.isFinite(scale))
     return 'scale must be a positive number'

@@ -55,26 +55,9 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
     const facts = segmentFacts(deps.manifest, params.segment)
     if (!deps.available().has(facts.id))
       return err(new CohortError('no-handler', `this device has not loaded ${facts.id} yet`))
-    const want = [1, ...(facts.incoming?.shape ?? [])]
-    if (
-      frame.dtype !== 'uint8' ||
-      frame.name !== facts.incoming?.name ||
-      frame.dims.length !== want.length ||
-      want.some((dim, axis) => frame.dims[axis] !== dim)
-    ) {
-      return err(
-        new CohortError(
-          'bad-message',
-          `${facts.id} takes a uint8 ${facts.incoming?.name ?? 'activation'} of shape ${JSON.stringify(want)}`,
-        ),
-      )
-    }
-    const input = dequantizeActivation({
-      q: frame.data,
-      min: Float32Array.of(params.min),
-      scale: Float32Array.of(params.scale),
-      sampleSize: frame.data.length,
-    })
+    const input = hopInput(deps.manifest, params, frame)
+    if (typeof input === 'string')
+      return err(new CohortError('bad-message', `${facts.id} ${input}`))
     const output = await runSegment(deps.runner, deps.manifest, params.segment, input, signal)
     const confidence = exitConfidence(output.logits)
     const [next] = params.route
@@ -122,7 +105,7 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
       computeMs: { ...answer.computeMs, [params.segment]: output.computeMs },
       hopMs: { ...answer.hopMs, [params.segment + 1]: hop.roundTripMs },
       bytes: answer.bytes + hop.bytes,
-      offloads: answer.offloads + 1,
+      offloads: answer.offloads + (hop.local ? 0 : 1),
       failovers: answer.failovers + hop.failovers,
     })
   }
@@ -158,6 +141,34 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
       timings: encodeHopTimings(answer.value),
     }
   }
+}
+
+/**
+ * The segment's input from a hop's tensor: the dequantized uint8 activation, or for segment 1
+ * (cloud-only) the raw float32 input. A string says what is wrong.
+ */
+function hopInput(manifest: Manifest, params: HopParams, frame: Tensor): Float32Array | string {
+  const first = params.segment === 1
+  const incoming = manifest.earlyExit.activations[params.segment - 2]
+  const name = first ? manifest.input.name : incoming?.name
+  const want = first
+    ? manifest.input.shape.map((dim) => (dim === 'batch' ? 1 : dim))
+    : [1, ...(incoming?.shape ?? [])]
+  const dtype = first ? 'float32' : 'uint8'
+  const fits =
+    frame.dtype === dtype &&
+    frame.name === name &&
+    frame.dims.length === want.length &&
+    want.every((dim, axis) => frame.dims[axis] === dim)
+  if (!fits) return `takes a ${dtype} ${name ?? 'activation'} of shape ${JSON.stringify(want)}`
+  if (frame.dtype === 'float32') return frame.data
+  if (frame.dtype !== 'uint8') return 'takes a uint8 activation'
+  return dequantizeActivation({
+    q: frame.data,
+    min: Float32Array.of(params.min),
+    scale: Float32Array.of(params.scale),
+    sampleSize: frame.data.length,
+  })
 }
 
 /** A signal aborted when either is. */

@@ -1,5 +1,6 @@
 import type { DeviceId } from '@cohort/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import { inferCloudOnly } from './early-exit-cloud-only.ts'
 import { costModelFromManifest, requestCost, summarizeEarlyExit } from './early-exit-cost.ts'
 import { exitFor, predictThresholds } from './early-exit-profile.ts'
 import { type EarlyExitAnswer, inferEarlyExit } from './early-exit-requester.ts'
@@ -312,6 +313,35 @@ describe('early-exit chain (requester, edge and cloud tiers in memory)', () => {
     } as typeof plan
     const answer = value(await ask(3, { deadlineMs: 200, plan: slowCloud }))
     expect(answer).toMatchObject({ exitIndex: 1, reason: 'deadline-exit', answeredBy: EDGE[0] })
+  })
+
+  it('a device in two tiers serves the later segment itself, without the network', async () => {
+    const { ask, runners } = setUp()
+    const only = EDGE[0] as DeviceId
+    const answer = value(await ask(3, { plan: fakePlan([only], [only]) }))
+    expect(answer).toMatchObject({ exitIndex: 2, answeredBy: only, offloads: 1 })
+    expect(answer.bytes).toBe(16 + 8 + 40)
+    expect(room.received.get(only)).toBe(1)
+    expect(runners.get(only)?.runs.get('segment-3')).toBe(1)
+  })
+
+  it('cloud-only runs the whole backbone on one device and costs what the manifest says', async () => {
+    const { runners } = setUp()
+    const cloud = CLOUD[0] as DeviceId
+    const outcome = await inferCloudOnly(
+      room.requestFrom(HOST),
+      manifest,
+      cloud,
+      fakeInput(1),
+      1_000,
+    )
+    if (!outcome.ok) throw outcome.error
+    expect(outcome.value.prediction).toBe(fakeClass(1))
+    expect(outcome.value.bytes).toBe(16 + 40)
+    expect(outcome.value.cost).toBe(manifest.earlyExit.cost.cloudOnly)
+    expect(Object.keys(outcome.value.computeMs)).toEqual(['1', '2', '3'])
+    expect([...(runners.get(cloud)?.runs.values() ?? [])]).toEqual([1, 1, 1])
+    expect(room.received.get(cloud)).toBe(1)
   })
 
   it('ends a cancelled request with a cancelled error', async () => {

@@ -1,3 +1,4 @@
+export { type CloudOnlyAnswer, inferCloudOnly } from './early-exit-cloud-only.ts'
 export {
   type CostModel,
   costModelFromManifest,

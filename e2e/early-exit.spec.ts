@@ -194,14 +194,15 @@ test('an edge device closed mid-stream loses nothing; both edge devices closed g
   // Every sample goes through the edge to the cloud; the best edge member is closed mid-stream.
   const run = runEarlyExit(host.page, { samples: 300, deadlineMs: 5_000, thresholds: NEVER_EXIT })
   await expect.poll(() => doneSoFar(host.page)).toBeGreaterThan(50)
-  const closedAt = await doneSoFar(host.page)
+  const closing = await doneSoFar(host.page)
   await pageOf(firstEdge).context.close()
+  const closedAt = await doneSoFar(host.page)
   const outcomes = await run
   expect(outcomes).toHaveLength(300)
   expect(outcomes.filter((o) => o.error !== null || o.degraded || o.deadlineExit)).toEqual([])
   expect(sameAsReference(outcomes, toCloud)).toEqual([])
   const edgeOf = (o: Outcome) => o.segments[1]?.deviceId
-  expect(outcomes.slice(0, closedAt).every((o) => edgeOf(o) === firstEdge)).toBe(true)
+  expect(outcomes.slice(0, closing).every((o) => edgeOf(o) === firstEdge)).toBe(true)
   // After the close, requests went to the other edge device (until a replan moved the tiers).
   const after = outcomes.slice(closedAt + 1)
   expect(after.filter((o) => edgeOf(o) === otherEdge).length).toBeGreaterThan(0)

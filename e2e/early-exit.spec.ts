@@ -178,6 +178,21 @@ test('early exit through mobile / edge / cloud tiers matches the offline referen
   expect((await stats.getAttribute('data-exit-counts'))?.split(',').map(Number)).toEqual(
     mixed.exitCounts,
   )
+
+  // The threshold override's prediction: for the manifest's thresholds its calibrated figures; for
+  // others, measured on this page over the whole shipped sample, equal to the offline figures.
+  const predict = (alphas: number[]) =>
+    host.page.evaluate((a) => (window as unknown as Window).cohort.host.predictEarlyExit(a), alphas)
+  expect(await predict(manifest.earlyExit.thresholds)).toMatchObject({
+    source: 'manifest',
+    accuracy: claimed.accuracy.sample,
+    costReduction: claimed.costReduction.sample,
+  })
+  const whole = expectAt(manifest, reference, thresholds, count)
+  const predicted = await predict(thresholds)
+  expect(predicted?.source).toBe('measured')
+  expect(predicted?.accuracy).toBeCloseTo(whole.accuracy, 6)
+  expect(predicted?.costReduction).toBeCloseTo(whole.costReduction, 6)
 })
 
 test('an edge device closed mid-stream loses nothing; both edge devices closed give degraded answers from segment 1', async ({

@@ -19,7 +19,8 @@ import { activationTensor, quantizeOne } from './early-exit-segment.ts'
  * the tier when a member fails or does not answer within its ack window, and give back the first
  * answer. The answer comes back along the chain: a tier that forwards relays the answer of the
  * device that finished as its own reply (request/response over the data channels we already
- * have; "answers the requester directly" costs one extra relay per hop this way, see README).
+ * have; "answers the requester directly" costs one extra relay per hop this way, see
+ * ../early-exit.md).
  */
 
 /** A hop's ack window is this multiple of the predicted time of the rest of the chain… */

@@ -223,25 +223,31 @@ test('an edge device closed mid-stream loses nothing; both edge devices closed g
   expect(after.filter((o) => edgeOf(o) === otherEdge).length).toBeGreaterThan(0)
   expect(after.filter((o) => edgeOf(o) === firstEdge)).toEqual([])
 
-  // Both edge devices of the plan in force are closed: answers come from segment 1 on the
-  // requester, marked degraded, until the coordinator re-forms the tiers; nothing hangs or is lost.
+  // Both edge devices of the plan in force are closed mid-stream: answers come from segment 1 on
+  // the requester, marked degraded, until the coordinator re-forms the tiers; nothing hangs or is
+  // lost, and every other answer still equals the reference.
+  await expect
+    .poll(async () => (await tiersOf(host.page))?.flatMap((tier) => tier.members) ?? [])
+    .not.toContain(firstEdge)
   const current = (await tiersOf(host.page)) as Tier[]
   const edges = current[0]?.members ?? []
   expect(edges.length).toBeGreaterThan(0)
-  const victims = edges.map((id) => pageOf(id).context.close())
   const degradedRun = runEarlyExit(host.page, {
-    samples: 100,
+    samples: 300,
     deadlineMs: 5_000,
     thresholds: NEVER_EXIT,
   })
-  await Promise.all(victims)
+  await expect.poll(() => doneSoFar(host.page)).toBeGreaterThan(30)
+  await Promise.all(edges.map((id) => pageOf(id).context.close()))
   const second = await degradedRun
-  expect(second).toHaveLength(100)
+  expect(second).toHaveLength(300)
   expect(second.filter((o) => o.error !== null)).toEqual([])
-  expect(second[0]).toMatchObject({ degraded: true, exitIndex: 0, answeredBy: 'self' })
+  const degraded = second.filter((o) => o.degraded)
+  expect(degraded.length).toBeGreaterThan(0)
   for (const o of second) {
+    expect(o.latencyMs).toBeLessThan(5_000)
     if (o.degraded) {
-      expect(o.exitIndex).toBe(0)
+      expect([o.exitIndex, o.answeredBy]).toEqual([0, 'self'])
       expect(o.prediction).toBe(reference.predictions[0]?.[o.index])
     } else {
       expect([o.exitIndex, o.prediction]).toEqual([
@@ -250,6 +256,9 @@ test('an edge device closed mid-stream loses nothing; both edge devices closed g
       ])
     }
   }
+  console.info(
+    `both edges closed: ${degraded.length}/300 degraded, max ${Math.max(...second.map((o) => o.latencyMs)).toFixed(0)} ms`,
+  )
 })
 
 test('a tight deadline produces deadline-exits, each answer within the deadline plus one round trip', async ({

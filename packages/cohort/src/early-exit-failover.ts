@@ -11,7 +11,10 @@ export type HopAttempt<T> = (
 export interface FailoverOptions<T> {
   /** The tier's members, best first. */
   readonly members: readonly DeviceId[]
-  /** ms to wait for `member`'s answer before re-sending to the next one (it stays in the race). */
+  /**
+   * ms to wait for `member`'s answer before re-sending to the next one (it stays in the race);
+   * when the last member's window passes too, the tier is given up (null).
+   */
   readonly ackMs: (member: number) => number
   /** Aborted when the whole hop is out of time or cancelled: the outcome is then null. */
   readonly signal: AbortSignal
@@ -29,15 +32,16 @@ export interface FailoverOutcome<T> {
   } | null
   /** Members the hop was sent to (1 + re-sends). */
   readonly sent: number
-  /** Members that failed (error, bad answer) before the outcome. */
+  /** Members that failed (error, bad answer) or missed their ack window before the outcome. */
   readonly failed: number
 }
 
 /**
  * Sends a hop to the best member of a tier; a member that fails, or does not answer within its
- * ack window, is followed by the next member (re-sent), and the first answer wins: the others are
- * cancelled. Resolves exactly once: with the winner, or with null when every member failed or the
- * hop's signal ended it. Owns its timers and listeners; never rejects.
+ * ack window, is followed by the next member (re-sent; a late answer from an earlier member still
+ * wins), and the first answer wins: the others are cancelled. Resolves exactly once: with the
+ * winner, or with null when every member failed or missed its window, or the hop's signal ended
+ * it. Owns its timers and listeners; never rejects.
  */
 export function sendWithFailover<T>(options: FailoverOptions<T>): Promise<FailoverOutcome<T>> {
   const { members, signal } = options
@@ -45,8 +49,9 @@ export function sendWithFailover<T>(options: FailoverOptions<T>): Promise<Failov
   return new Promise<FailoverOutcome<T>>((resolve) => {
     let settled = false
     let started = 0
-    let finished = 0
     let failed = 0
+    // Members already given up on (failed or missed their window): counted once, re-sent once.
+    const givenUp = new Set<number>()
     let ackTimer: ReturnType<typeof setTimeout> | undefined
     const settle = (winner: FailoverOutcome<T>['winner']) => {
       if (settled) return
@@ -57,6 +62,17 @@ export function sendWithFailover<T>(options: FailoverOptions<T>): Promise<Failov
       resolve({ winner, sent: started, failed })
     }
     const onAbort = () => settle(null)
+    // A member failed or was not acknowledged in time: on to the next member; with none left
+    // (and nobody else still in the race), the tier is given up.
+    const giveUp = (member: number, why: string) => {
+      if (settled || givenUp.has(member)) return
+      givenUp.add(member)
+      failed++
+      const deviceId = members[member]
+      if (deviceId !== undefined) options.onMiss?.(deviceId, why)
+      if (started < members.length) startNext()
+      else if (givenUp.size === started) settle(null)
+    }
     const startNext = () => {
       clearTimeout(ackTimer)
       const member = started
@@ -65,30 +81,22 @@ export function sendWithFailover<T>(options: FailoverOptions<T>): Promise<Failov
       started++
       void options.attempt(deviceId, member, done.signal).then(
         (outcome) => {
-          finished++
           if (outcome.ok) {
             settle({ value: outcome.value, deviceId, member })
             return
           }
           if (settled) return // cancelled because another member won, or the hop ended
-          failed++
-          options.onMiss?.(
-            deviceId,
-            typeof outcome.error === 'string' ? outcome.error : outcome.error.message,
-          )
-          if (started < members.length) startNext()
-          else if (finished === started) settle(null)
+          giveUp(member, typeof outcome.error === 'string' ? outcome.error : outcome.error.message)
         },
+        // Attempts never reject; should one do so anyway, it counts as that member's failure.
         (error: unknown) => {
-          // Attempts never reject; should one do so anyway, it counts as that member's failure.
-          finished++
-          failed++
-          options.onMiss?.(deviceId, String(error))
-          if (started < members.length) startNext()
-          else if (finished === started) settle(null)
+          giveUp(member, String(error))
         },
       )
-      if (started < members.length) ackTimer = setTimeout(startNext, options.ackMs(member))
+      ackTimer = setTimeout(
+        () => giveUp(member, `no answer within ${options.ackMs(member)} ms`),
+        options.ackMs(member),
+      )
     }
     if (signal.aborted || members.length === 0) {
       settle(null)

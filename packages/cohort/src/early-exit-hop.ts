@@ -23,10 +23,10 @@ import { activationTensor, quantizeOne } from './early-exit-segment.ts'
  * ../early-exit.md).
  */
 
-/** A hop's ack window is this multiple of the predicted time of the rest of the chain… */
+/** A hop's ack window is this multiple of its predicted time… */
 export const ACK_FACTOR = 4
 /** …and never less than this (ms), so scheduling noise on a busy device is not a failure. */
-export const MIN_ACK_MS = 150
+export const MIN_ACK_MS = 250
 /** Assumed round trip (ms) to a device whose link has no measurement yet. */
 export const DEFAULT_RTT_MS = 1
 
@@ -75,7 +75,11 @@ export interface HopOutcome {
   readonly bytes: number
   /** Members the hop was sent to beyond the first. */
   readonly failovers: number
-  /** True when the hop ran out of budget (rather than out of members). */
+  /**
+   * True when the hop ran out of budget while its members were still within their ack windows
+   * (a deadline-exit); false when it answered, or when the tier broke (members failed or missed
+   * their windows: degraded).
+   */
   readonly timedOut: boolean
   /** True when this device served the hop itself (it is in the next tier too): no network. */
   readonly local: boolean
@@ -92,7 +96,13 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
   const { quantized, min, scale } = quantizeOne(hop.activation)
   const tensor = activationTensor(deps.manifest, hop.toSegment, quantized)
   const logitsBytes = deps.manifest.classes.length * 4
-  const restMs = rest.reduce((sum, later) => sum + (later.memberMs[0] ?? 0), 0)
+  // The ack window covers this member's own hop and, after it, every later tier failing over
+  // through all of its members: an upstream hop must not give up on a downstream re-send.
+  const window = (ms: number) => Math.max(MIN_ACK_MS, ACK_FACTOR * ms)
+  const restMs = rest.reduce(
+    (sum, later) => sum + later.members.length * window(later.memberMs[0] ?? 0),
+    0,
+  )
   const outOfTime = new AbortController()
   const timer = setTimeout(() => outOfTime.abort(), Math.max(0, hop.budgetMs))
   const onCancel = () => outOfTime.abort()
@@ -103,8 +113,7 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
     const outcome = await sendWithFailover<{ answer: HopAnswer; roundTripMs: number }>({
       members: tier?.members ?? [],
       signal: outOfTime.signal,
-      ackMs: (member) =>
-        Math.max(MIN_ACK_MS, ACK_FACTOR * ((tier?.memberMs[member] ?? 0) + restMs)),
+      ackMs: (member) => window(tier?.memberMs[member] ?? 0) + restMs,
       onMiss: (deviceId) => deps.onMissed?.(deviceId),
       attempt: async (deviceId, _member, signal) => {
         const sentAt = deps.now()
@@ -156,7 +165,7 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
       roundTripMs: winner?.value.roundTripMs ?? deps.now() - startedAt,
       bytes: sentBytes + (winner && !local ? logitsBytes : 0),
       failovers: Math.max(0, outcome.sent - 1),
-      timedOut: !winner && outOfTime.signal.aborted && !hop.signal?.aborted,
+      timedOut: !winner && outcome.failed === 0 && outOfTime.signal.aborted && !hop.signal?.aborted,
       local,
     }
   } finally {

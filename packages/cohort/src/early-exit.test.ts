@@ -300,6 +300,23 @@ describe('early-exit chain (requester, edge and cloud tiers in memory)', () => {
     expect(took).toBeLessThan(150)
   })
 
+  it('gives a tier up once every member missed its ack window: degraded, long before the deadline', async () => {
+    const { ask, tracker } = setUp()
+    for (const edge of EDGE) room.states.set(edge, 'silent')
+    const startedAt = performance.now()
+    const answer = value(await ask(3, { deadlineMs: 10_000 }))
+    const took = performance.now() - startedAt
+    expect(answer).toMatchObject({ exitIndex: 0, reason: 'degraded', failovers: 1 })
+    // Each edge member's window covers its hop and the cloud tier failing over (250 + 2 x 250 ms).
+    expect(took).toBeGreaterThanOrEqual(1_400)
+    expect(took).toBeLessThan(3_000)
+    // Each silent member is counted as missed exactly once.
+    expect(tracker.drain().map((o) => [o.deviceId, o.misses])).toEqual([
+      [EDGE[0], 1],
+      [EDGE[1], 1],
+    ])
+  })
+
   it('an edge whose cloud hop would miss the budget answers with its own exit', async () => {
     const { ask } = setUp()
     const plan = fakePlan(EDGE, CLOUD, 1)

@@ -3,7 +3,8 @@
 # public/models/<task>/*.onnx + manifest.json, public/data/<task>-test.bin + <task>-reference.bin.
 #
 #   COHORT_TASKS="digits fashion"  tasks to build (default: both)
-#   COHORT_JOBS=1                  training processes at once (each uses COHORT_TORCH_THREADS=1 thread)
+#   COHORT_JOBS=1                  training processes at once (each uses COHORT_TORCH_THREADS=1 thread);
+#                                  stages run as: teacher | early-exit, then students K=4 | 3 | 2 | 1, then export
 #   COHORT_STAGES="..."            subset of: teacher early-exit students export (default: all)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -41,7 +42,7 @@ for task in $TASKS; do
   has_stage teacher && first+=("$task teacher")
   has_stage early-exit && first+=("$task early-exit")
   [ ${#first[@]} -gt 0 ] && run_parallel "${first[@]}"
-  if has_stage students; then run_parallel "$task students 4 1" "$task students 3 2"; fi
+  if has_stage students; then run_parallel "$task students 4" "$task students 3" "$task students 2" "$task students 1"; fi
   if has_stage export; then run_parallel "$task export"; fi
   tail -n 3 "build/logs/$task-export.log" 2>/dev/null || true
 done

@@ -87,11 +87,14 @@ class Policy:
 
 
 def calibrate(run: ExitRun, y: np.ndarray, seg_mmacs: list[float], lam: float, offload: float, max_drop_pt: float,
-              grid: int = 400) -> tuple[Policy, dict]:
+              z: float = 0.0, grid: int = 400) -> tuple[Policy, dict]:
     """Grid search over (alpha_1, alpha_2) from the confidence quantiles of the validation split:
-    minimise expected cost subject to accuracy >= final-exit accuracy - max_drop_pt."""
+    minimise expected cost subject to an upper confidence bound on the accuracy drop versus the final exit,
+    mean(d) + z * sd(d) / sqrt(n) <= max_drop_pt, where d_i = correct_final_i - correct_policy_i
+    (z = 0: the plain validation drop)."""
     assert len(run.logits) == 3
-    correct = [(z.argmax(1) == y) for z in run.logits]
+    correct = [(z_.argmax(1) == y) for z_ in run.logits]
+    n = len(y)
     final_acc = correct[2].mean() * 100.0
 
     def cands(c: np.ndarray) -> np.ndarray:
@@ -107,17 +110,22 @@ def calibrate(run: ExitRun, y: np.ndarray, seg_mmacs: list[float], lam: float, o
         # for every alpha_2 at once: [len(c2s), N]
         e2 = rest[None, :] & (run.conf[1][None, :] >= c2s[:, None])
         e3 = rest[None, :] & ~e2
-        acc = (e1[None, :] & correct[0][None, :]) | (e2 & correct[1][None, :]) | (e3 & correct[2][None, :])
-        acc = acc.mean(1) * 100.0
+        ok_pred = (e1[None, :] & correct[0][None, :]) | (e2 & correct[1][None, :]) | (e3 & correct[2][None, :])
+        acc = ok_pred.mean(1) * 100.0
+        d_plus = (correct[2][None, :] & ~ok_pred).mean(1)
+        d_minus = (~correct[2][None, :] & ok_pred).mean(1)
+        mean_d = d_plus - d_minus
+        sd = np.sqrt(np.maximum(d_plus + d_minus - mean_d**2, 0.0) * n / max(n - 1, 1))
+        ucb = (mean_d + z * sd / np.sqrt(n)) * 100.0
         cost = lam * m1 + rest.mean() * (offload + lam * m2) + e3.mean(1) * (offload + lam * m3)
-        ok = acc >= final_acc - max_drop_pt - 1e-9
+        ok = ucb <= max_drop_pt + 1e-9
         if not ok.any():
             continue
         idx = np.flatnonzero(ok)
         j = idx[np.lexsort((-acc[idx], cost[idx]))[0]]
-        cand = (float(cost[j]), -float(acc[j]), float(a1), float(c2s[j]))
+        cand = (float(cost[j]), -float(acc[j]), float(a1), float(c2s[j]), float(ucb[j]))
         if best is None or cand < best:
             best = cand
     assert best is not None
     policy = Policy([best[2], best[3]], seg_mmacs, lam, offload)
-    return policy, {"validationFinalAccuracy": float(final_acc)}
+    return policy, {"validationFinalAccuracy": float(final_acc), "validationDropUpperBoundPt": best[4]}

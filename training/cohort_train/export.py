@@ -238,7 +238,7 @@ def export_task(cfg: TaskConfig, ds: data.Dataset) -> None:
     seg_mmacs = [m / 1e6 for m in seg_macs]
     val_run = run_exits(ee, ds.val.x)
     policy, info = calibrate(val_run, ds.val.y, seg_mmacs, cfg.cost_lambda_per_mmac, cfg.cost_offload,
-                             cfg.calib_max_drop_pt)
+                             cfg.calib_max_drop_pt, z=cfg.calib_z)
     runs = {"validation": (val_run, ds.val.y)}
     for split, (x, y) in splits.items():
         runs[split] = (run_exits(ee, x), y)
@@ -320,8 +320,10 @@ def export_task(cfg: TaskConfig, ds: data.Dataset) -> None:
             "calibration": {
                 "split": "validation",
                 "maxDropPt": cfg.calib_max_drop_pt,
-                "targetDropPt": 0.3,
-                "method": "grid over confidence quantiles (401 per exit + never), minimise expected cost",
+                "z": cfg.calib_z,
+                "dropUpperBoundPt": round(info["validationDropUpperBoundPt"], 4),
+                "method": "grid over (alpha_1, alpha_2) from 401 confidence quantiles per exit + never; minimise "
+                "expected cost subject to mean drop + z * standard error <= maxDropPt on validation",
             },
             "calibrated": calibrated,
         },

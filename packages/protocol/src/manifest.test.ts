@@ -105,7 +105,13 @@ function valid(): Record<string, unknown> & Manifest {
         cloudOnly: 5.001,
         description: 'c',
       },
-      calibration: { split: 'validation', maxDropPt: 0.2, targetDropPt: 0.3, method: 'grid' },
+      calibration: {
+        split: 'validation',
+        maxDropPt: 0.3,
+        z: 1.645,
+        dropUpperBoundPt: 0.29,
+        method: 'grid',
+      },
       calibrated: {
         accuracy: bySplit(94.9),
         finalExitAccuracy: bySplit(95),

@@ -107,10 +107,12 @@ export const EarlyExitSchema = z.strictObject({
     cloudOnly: z.number().positive(),
     description: z.string(),
   }),
+  /** Thresholds minimise expected cost on validation s.t. mean drop + z * standard error <= maxDropPt. */
   calibration: z.strictObject({
     split: z.literal('validation'),
     maxDropPt: z.number().nonnegative(),
-    targetDropPt: z.number().nonnegative(),
+    z: z.number().nonnegative(),
+    dropUpperBoundPt: z.number(),
     method: z.string(),
   }),
   calibrated: z.strictObject({

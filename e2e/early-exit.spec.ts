@@ -21,6 +21,7 @@ interface Outcome {
   segments: { segment: number; deviceId: string | null; computeMs: number; hopMs: number | null }[]
   bytes: number
   latencyMs: number
+  mobileMs: number | null
   error: string | null
 }
 interface Tier {
@@ -79,8 +80,9 @@ const doneSoFar = (page: Page) =>
 /** A host and `DEVICES` devices, once every device is planned into a tier. */
 async function room(browser: Browser) {
   const host = await createRoomAsHost(browser, server)
-  await host.page.goto(`${host.page.url()}?task=${TASK}`)
-  const joinUrl = `${host.joinUrl}?task=${TASK}`
+  // One WASM thread per page: five pages share two cores.
+  await host.page.goto(`${host.page.url()}?task=${TASK}&threads=1`)
+  const joinUrl = `${host.joinUrl}?task=${TASK}&threads=1`
   const devices: Awaited<ReturnType<typeof joinAsDevice>>[] = []
   for (let i = 0; i < DEVICES; i++) devices.push(await joinAsDevice(browser, joinUrl))
   const ids = devices.map((device) => device.deviceId)
@@ -265,13 +267,38 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
   browser,
 }) => {
   test.setTimeout(600_000)
-  const { host, tiers } = await room(browser)
-  const [edge, cloud] = tiers
-  // Room for the edge hop but not for the cloud hop after it, by the plan's own predictions.
-  const deadlineMs = Math.max(
-    4,
-    Math.ceil((edge?.predictedMs ?? 1) + 0.5 * (cloud?.predictedMs ?? 1) + 2),
+  const { host } = await room(browser)
+  const quantile = (values: number[], q: number) => {
+    const sorted = [...values].sort((a, b) => a - b)
+    return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+  }
+  // The chain as it runs here and now, every sample to the cloud with time to spare.
+  const probe = await runEarlyExit(host.page, {
+    samples: 100,
+    deadlineMs: 5_000,
+    thresholds: NEVER_EXIT,
+  })
+  expect(probe.filter((o) => o.error !== null || o.deadlineExit || o.degraded)).toEqual([])
+  const mobileMs = quantile(
+    probe.map((o) => o.mobileMs ?? 0),
+    0.5,
   )
+  const fullMs = quantile(
+    probe.map((o) => o.latencyMs),
+    0.5,
+  )
+  // One round trip: edge to cloud and back, as the edge measured it (p99: this machine's two
+  // cores are shared by five pages, and a page's timers can fire tens of ms late).
+  const roundTrip = Math.max(
+    1,
+    quantile(
+      probe.map((o) => o.segments[2]?.hopMs ?? 0),
+      0.99,
+    ),
+  )
+  // Half-way through the remote part of the chain: the cloud hop does not fit.
+  const deadlineMs = Math.max(1, Math.round(mobileMs + 0.5 * (fullMs - mobileMs)))
+  const slowMobile = (o: Outcome) => (o.mobileMs ?? 0) > deadlineMs
   const outcomes = await runEarlyExit(host.page, {
     samples: 200,
     deadlineMs,
@@ -279,19 +306,23 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
   })
   expect(outcomes.filter((o) => o.error !== null)).toEqual([])
   const deadlineExits = outcomes.filter((o) => o.deadlineExit)
-  expect(deadlineExits.length).toBeGreaterThan(outcomes.length / 2)
-  // Deadline-exits never reach the cloud.
-  expect(deadlineExits.every((o) => (o.exitIndex ?? 2) < 2)).toBe(true)
-  const rtts = await host.page.evaluate(() =>
-    (window as unknown as Window).cohort.mesh
-      .peers()
-      .map((peer) => peer.rttMs)
-      .filter((rtt): rtt is number => rtt !== null),
-  )
-  const roundTrip = Math.max(1, ...rtts)
-  const late = outcomes.filter((o) => o.latencyMs > deadlineMs + roundTrip)
-  expect(late.map((o) => [o.index, o.latencyMs.toFixed(2), o.reason])).toEqual([])
   console.info(
-    `deadline ${deadlineMs} ms, round trip ${roundTrip.toFixed(2)} ms: ${deadlineExits.length}/${outcomes.length} deadline-exits, exits ${[0, 1, 2].map((e) => outcomes.filter((o) => o.exitIndex === e).length).join('/')}, max ${Math.max(...outcomes.map((o) => o.latencyMs)).toFixed(2)} ms`,
+    `probe: segment 1 ${mobileMs.toFixed(2)} ms, chain ${fullMs.toFixed(2)} ms, round trip ${roundTrip.toFixed(2)} ms; deadline ${deadlineMs} ms: ${deadlineExits.length}/${outcomes.length} deadline-exits (${outcomes.filter(slowMobile).length} with segment 1 alone past the deadline), exits ${[0, 1, 2].map((e) => outcomes.filter((o) => o.exitIndex === e).length).join('/')}, latency p50 ${quantile(
+      outcomes.map((o) => o.latencyMs),
+      0.5,
+    ).toFixed(2)} max ${Math.max(...outcomes.map((o) => o.latencyMs)).toFixed(2)} ms`,
   )
+  expect(deadlineExits.length).toBeGreaterThan(outcomes.length / 2)
+  // A requester whose segment 1 outlasted the deadline does not hop.
+  expect(outcomes.filter((o) => slowMobile(o) && o.exitIndex !== 0)).toEqual([])
+  // A deadline-exit never comes from the cloud, and answers from the cloud are never late.
+  expect(deadlineExits.every((o) => (o.exitIndex ?? 2) < 2)).toBe(true)
+  // No exit exists before segment 1 has run: a request whose segment 1 alone outlasted the
+  // deadline (a starved page) must answer from it at once, without a hop.
+  const late = outcomes.filter(
+    (o) => o.latencyMs > Math.max(deadlineMs, o.mobileMs ?? 0) + roundTrip,
+  )
+  expect(
+    late.map((o) => [o.index, o.latencyMs.toFixed(2), o.mobileMs?.toFixed(2), o.reason]),
+  ).toEqual([])
 })

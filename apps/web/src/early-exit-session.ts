@@ -58,6 +58,8 @@ export interface EarlyExitSampleOutcome {
   readonly failovers: number
   readonly cost: number
   readonly latencyMs: number
+  /** Wall ms until segment 1's exit was known on the requester. */
+  readonly mobileMs: number | null
   readonly planVersion: number | null
   readonly error: string | null
 }
@@ -342,6 +344,7 @@ function toOutcome(
       failovers: 0,
       cost: 0,
       latencyMs,
+      mobileMs: null,
       planVersion: null,
       error: `${answer.error.code}: ${answer.error.message}`,
     }
@@ -363,6 +366,7 @@ function toOutcome(
     failovers: value.failovers,
     cost: value.cost,
     latencyMs: value.latencyMs,
+    mobileMs: value.mobileMs,
     planVersion: value.planVersion,
     error: null,
   }

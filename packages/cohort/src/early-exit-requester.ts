@@ -62,6 +62,8 @@ export interface EarlyExitAnswer {
   /** The manifest's cost of this request (lambda * MMACs + offload * hops). */
   readonly cost: number
   readonly latencyMs: number
+  /** Wall ms until segment 1's exit was known on the requester (worker round trip included). */
+  readonly mobileMs: number
   readonly planVersion: number | null
 }
 
@@ -118,6 +120,7 @@ export async function inferEarlyExit(
       return err(new CohortError('cancelled', 'the early-exit request was cancelled'))
     return err(new CohortError('internal', `segment 1 failed on the requester: ${String(error)}`))
   }
+  const mobileMs = now() - startedAt
   const confidence = exitConfidence(first.logits)
   const mobile: SegmentHop = {
     segment: 1,
@@ -137,6 +140,7 @@ export async function inferEarlyExit(
         bytes,
         offloads: 0,
         failovers,
+        mobileMs,
       },
       cost,
       now() - startedAt,
@@ -214,6 +218,7 @@ export async function inferEarlyExit(
         bytes: hop.bytes + remote.bytes,
         offloads: (hop.local ? 0 : 1) + remote.offloads,
         failovers: hop.failovers + remote.failovers,
+        mobileMs,
       },
       cost,
       now() - startedAt,
@@ -232,6 +237,7 @@ interface AnswerParts {
   readonly bytes: number
   readonly offloads: number
   readonly failovers: number
+  readonly mobileMs: number
 }
 
 function answer(

@@ -20,6 +20,8 @@ interface Outcome {
   answeredBy: string | null
   segments: { segment: number; deviceId: string | null; computeMs: number; hopMs: number | null }[]
   bytes: number
+  failovers: number
+  planVersion: number | null
   latencyMs: number
   mobileMs: number | null
   error: string | null
@@ -220,10 +222,21 @@ test('an edge device closed mid-stream loses nothing; both edge devices closed g
   expect(sameAsReference(outcomes, toCloud)).toEqual([])
   const edgeOf = (o: Outcome) => o.segments[1]?.deviceId
   expect(outcomes.slice(0, closing).every((o) => edgeOf(o) === firstEdge)).toBe(true)
-  // After the close, requests went to the other edge device (until a replan moved the tiers).
+  // After the close, nothing reaches the closed device: requests on the plan they started with
+  // were re-routed to the other edge device; those on the re-formed plan use its edge tier.
   const after = outcomes.slice(closedAt + 1)
-  expect(after.filter((o) => edgeOf(o) === otherEdge).length).toBeGreaterThan(0)
   expect(after.filter((o) => edgeOf(o) === firstEdge)).toEqual([])
+  const firstPlan = outcomes[0]?.planVersion ?? 0
+  expect(
+    after.filter((o) => o.planVersion === firstPlan && edgeOf(o) !== otherEdge).map((o) => o.index),
+  ).toEqual([])
+  const rerouted = outcomes
+    .slice(closing)
+    .filter((o) => o.failovers > 0 && o.planVersion === firstPlan)
+  expect(rerouted.every((o) => edgeOf(o) === otherEdge)).toBe(true)
+  console.info(
+    `edge closed after ${closing} samples: ${rerouted.length} re-sent to the other edge, ${outcomes.filter((o) => o.planVersion !== firstPlan).length} on a re-formed plan`,
+  )
 
   // Both edge devices of the plan in force are closed mid-stream: answers come from segment 1 on
   // the requester, marked degraded, until the coordinator re-forms the tiers; nothing hangs or is
@@ -287,15 +300,10 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
     probe.map((o) => o.latencyMs),
     0.5,
   )
-  // One round trip: edge to cloud and back, as the edge measured it (p99: this machine's two
-  // cores are shared by five pages, and a page's timers can fire tens of ms late).
-  const roundTrip = Math.max(
-    1,
-    quantile(
-      probe.map((o) => o.segments[2]?.hopMs ?? 0),
-      0.99,
-    ),
-  )
+  // One round trip: edge to cloud and back, as the edge measured it moments before — the longest
+  // one: this machine's two cores are shared by five pages (and whatever else runs), so a page's
+  // timers can fire tens of ms late, and that is what a round trip costs here.
+  const roundTrip = Math.max(1, ...probe.map((o) => o.segments[2]?.hopMs ?? 0))
   // Half-way through the remote part of the chain: the cloud hop does not fit.
   const deadlineMs = Math.max(1, Math.round(mobileMs + 0.5 * (fullMs - mobileMs)))
   const slowMobile = (o: Outcome) => (o.mobileMs ?? 0) > deadlineMs

@@ -123,7 +123,7 @@ export function earlyExitPanel(
   const sliders = thresholds.map((alpha, exit) =>
     h(
       'label',
-      { class: 'threshold' },
+      { class: 'threshold', style: 'margin-right:1.5em', title: `exit ${exit + 1} threshold` },
       `α${exit + 1} `,
       h('input', {
         type: 'range',

@@ -304,8 +304,8 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
   // one: this machine's two cores are shared by five pages (and whatever else runs), so a page's
   // timers can fire tens of ms late, and that is what a round trip costs here.
   const roundTrip = Math.max(1, ...probe.map((o) => o.segments[2]?.hopMs ?? 0))
-  // Half-way through the remote part of the chain: the cloud hop does not fit.
-  const deadlineMs = Math.max(1, Math.round(mobileMs + 0.5 * (fullMs - mobileMs)))
+  // A third of the way through the remote part of the chain: the cloud hop does not fit.
+  const deadlineMs = Math.max(1, Math.round(mobileMs + 0.35 * (fullMs - mobileMs)))
   const slowMobile = (o: Outcome) => (o.mobileMs ?? 0) > deadlineMs
   const outcomes = await runEarlyExit(host.page, {
     samples: 200,
@@ -320,7 +320,7 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
       0.5,
     ).toFixed(2)} max ${Math.max(...outcomes.map((o) => o.latencyMs)).toFixed(2)} ms`,
   )
-  expect(deadlineExits.length).toBeGreaterThan(outcomes.length / 2)
+  expect(deadlineExits.length).toBeGreaterThan(outcomes.length / 3)
   // A requester whose segment 1 outlasted the deadline does not hop.
   expect(outcomes.filter((o) => slowMobile(o) && o.exitIndex !== 0)).toEqual([])
   // A deadline-exit never comes from the cloud, and answers from the cloud are never late.

@@ -10,7 +10,13 @@ import {
 } from '@cohort/protocol'
 import { type CostModel, costModelFromManifest, requestCost } from './early-exit-cost.ts'
 import { forwardHop, type LocalHop } from './early-exit-hop.ts'
-import { decideHop, type ExitReason, exitConfidence, type RouteTier } from './early-exit-rules.ts'
+import {
+  decideHop,
+  type ExitReason,
+  exitConfidence,
+  nextHopMs,
+  type RouteTier,
+} from './early-exit-rules.ts'
 import { runSegment } from './early-exit-segment.ts'
 import { argmax } from './ensemble-requester.ts'
 import type { ModelRunner } from './model-runner.ts'
@@ -152,7 +158,7 @@ export async function inferEarlyExit(
     hasNextTier: (route[0]?.members.length ?? 0) > 0 && first.activation !== null,
     elapsedMs: now() - startedAt,
     budgetMs: options.deadlineMs,
-    nextHopMs: route[0]?.memberMs[0] ?? 0,
+    nextHopMs: nextHopMs(route[0], deps.rttMs ?? (() => null)),
   })
   if (decision.action === 'exit' || !first.activation) {
     return ok(local(decision.action === 'exit' ? decision.reason : 'last-exit', 0, 0))

@@ -76,6 +76,20 @@ export function decideHop(facts: HopFacts): HopDecision {
   return { action: 'forward' }
 }
 
+/**
+ * Predicted ms of the next hop to a tier's best member: the plan's prediction (compute from the
+ * member's profile, bytes over the link) plus the link's measured round trip, when there is one
+ * (the plan only assumes a LAN round trip; a busy room's are longer).
+ */
+export function nextHopMs(
+  tier: RouteTier | undefined,
+  measuredRttMs: (id: DeviceId) => number | null,
+): number {
+  const best = tier?.members[0]
+  if (!tier || best === undefined) return 0
+  return (tier.memberMs[0] ?? 0) + (measuredRttMs(best) ?? 0)
+}
+
 /** A tier of a route: its members, best first, and the predicted ms of a hop to each. */
 export interface RouteTier {
   readonly members: readonly DeviceId[]

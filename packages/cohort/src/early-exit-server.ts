@@ -17,6 +17,7 @@ import {
   HOP_LOGITS,
   type HopAnswer,
   type HopParams,
+  nextHopMs,
   parseHopParams,
 } from './early-exit-rules.ts'
 import { runSegment, segmentFacts } from './early-exit-segment.ts'
@@ -61,14 +62,13 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
     const output = await runSegment(deps.runner, deps.manifest, params.segment, input, signal)
     const confidence = exitConfidence(output.logits)
     const [next] = params.route
-    const nextHopMs = next?.memberMs[0] ?? 0
     const decision = decideHop({
       confidence,
       threshold: params.segment < segments ? params.thresholds[params.segment - 1] : undefined,
       hasNextTier: (next?.members.length ?? 0) > 0 && output.activation !== null,
       elapsedMs: now() - receivedAt,
       budgetMs: params.budgetMs,
-      nextHopMs,
+      nextHopMs: nextHopMs(next, deps.rttMs),
     })
     const own = (reason: HopAnswer['reason'], bytes = 0, failovers = 0): HopAnswer => ({
       logits: output.logits,

@@ -11,6 +11,7 @@ import {
   encodeHopTimings,
   exitConfidence,
   type HopAnswer,
+  nextHopMs,
   parseHopParams,
 } from './early-exit-rules.ts'
 import { earlyExitServer } from './early-exit-server.ts'
@@ -66,6 +67,11 @@ describe('exit rule and deadline rule', () => {
       reason: 'deadline-exit',
     })
     expect(decideHop({ ...facts, confidence: 0.4, nextHopMs: 9 })).toEqual({ action: 'forward' })
+    // The next hop: the plan's prediction for the best member plus its link's measured round trip.
+    const tier = { members: EDGE, memberMs: [1.5, 3] }
+    expect(nextHopMs(tier, (id) => (id === EDGE[0] ? 4 : null))).toBe(5.5)
+    expect(nextHopMs(tier, () => null)).toBe(1.5)
+    expect(nextHopMs(undefined, () => 4)).toBe(0)
   })
 
   it('round-trips hop parameters and answers, and rejects malformed ones', () => {

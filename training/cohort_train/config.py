@@ -41,6 +41,11 @@ class TaskConfig:
     reference_count: int = 8
     seed: int = 20261122
     ks: tuple[int, ...] = field(default=(1, 2, 3, 4))
+    # per-K overrides of student_epochs
+    student_epochs_for: dict[int, int] = field(default_factory=dict)
+    # per-K low-learning-rate tail after the one-cycle phase (epochs; cosine from student_refine_lr to 0)
+    student_refine_for: dict[int, int] = field(default_factory=dict)
+    student_refine_lr: float = 0.01
 
 
 FASHION = TaskConfig(

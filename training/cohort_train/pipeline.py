@@ -3,6 +3,7 @@
 Stages (each writes a checkpoint under training/build/<task>/):
   teacher        train the teacher
   students K...  train the student sets for these K together (needs the teacher)
+  refine K...    only the low-learning-rate tail of student training, from saved students
   early-exit     train the 3-segment early-exit backbone
   export         evaluate, calibrate, export ONNX + manifest + sample data to public/
 """
@@ -24,6 +25,7 @@ from .nets import ConvNet, EarlyExitNet
 from .train import (
     input_stats,
     log,
+    refine_students,
     slice_bounds,
     student_views,
     teacher_targets,
@@ -60,7 +62,9 @@ def load_students(cfg: TaskConfig, ds: data.Dataset, teacher: ConvNet, k: int) -
     states = torch.load(build_dir(cfg.task) / f"students-{k}.pt")
     out = []
     for (lo, hi), st in zip(slice_bounds(teacher.feature_dim, k), states):
-        s = ConvNet(cfg.student_widths[k], hi - lo, mean, std)
+        # widths from the checkpoint itself, so an export never pairs weights with a changed config
+        convs = [v.shape[0] for v in st.values() if v.dim() == 4]
+        s = ConvNet((convs[0], convs[1], convs[3]), hi - lo, mean, std)
         s.load_state_dict(st)
         out.append(s.eval())
     return out
@@ -93,6 +97,16 @@ def main(argv: list[str]) -> None:
         for k, students in trained.items():
             torch.save([s.state_dict() for s in students], build_dir(task) / f"students-{k}.pt")
         stage = "students-" + "-".join(map(str, ks))
+    elif stage == "refine":  # resume: only the low-learning-rate tail, from saved students
+        ks = [int(a) for a in argv[2:]]
+        teacher = load_teacher(cfg, ds)
+        views = student_views(cfg, ds)
+        feats, logits = teacher_targets(teacher, views)
+        sets = {k: load_students(cfg, ds, teacher, k) for k in ks}
+        refined = refine_students(cfg, ds, teacher, sets, views, feats, logits)
+        for k, students in refined.items():
+            torch.save([s.state_dict() for s in students], build_dir(task) / f"students-{k}.pt")
+        stage = "refine-" + "-".join(map(str, ks))
     elif stage == "early-exit":
         net = train_early_exit(cfg, ds)
         torch.save(net.state_dict(), build_dir(task) / "early-exit.pt")

@@ -160,16 +160,46 @@ def train_students(
         ]
         for k in ks
     }
+    epochs = max(cfg.student_epochs_for.get(k, cfg.student_epochs) for k in ks)
+    steps = math.ceil(views.shape[1] / cfg.batch_size)
+    params = [p for k in ks for s in sets[k] for p in s.parameters()]
+    opt, sched = _sgd(params, cfg.student_lr, steps, epochs)
+    _distill(cfg, ds, teacher, sets, views, feats, logits, opt, sched, epochs, gen, "students")
+    refine = max(cfg.student_refine_for.get(k, 0) for k in ks)
+    if refine:
+        refine_students(cfg, ds, teacher, sets, views, feats, logits)
+    return {k: [s.to(memory_format=torch.contiguous_format) for s in sets[k]] for k in ks}
+
+
+def refine_students(
+    cfg: TaskConfig, ds: Dataset, teacher: ConvNet, sets: dict[int, list[ConvNet]], views: torch.Tensor,
+    feats: torch.Tensor, logits: torch.Tensor,
+) -> dict[int, list[ConvNet]]:
+    """A low-learning-rate tail after the one-cycle phase: cosine from student_refine_lr to 0."""
+    ks = sorted(sets)
+    gen = torch.Generator().manual_seed(cfg.seed + 1000 + sum(ks))
+    sets = {k: [s.to(memory_format=torch.channels_last) for s in sets[k]] for k in ks}
+    epochs = max(cfg.student_refine_for.get(k, 0) for k in ks)
+    steps = math.ceil(views.shape[1] / cfg.batch_size) * epochs
+    params = [p for k in ks for s in sets[k] for p in s.parameters()]
+    opt = torch.optim.SGD(params, lr=cfg.student_refine_lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    _distill(cfg, ds, teacher, sets, views, feats, logits, opt, sched, epochs, gen, "refine")
+    return {k: [s.to(memory_format=torch.contiguous_format) for s in sets[k]] for k in ks}
+
+
+def _distill(cfg: TaskConfig, ds: Dataset, teacher: ConvNet, sets: dict[int, list[ConvNet]], views: torch.Tensor,
+             feats: torch.Tensor, logits: torch.Tensor, opt, sched, epochs: int, gen: torch.Generator,
+             label: str) -> None:
+    ks = sorted(sets)
+    dim = teacher.feature_dim
     var = feats[0].var(0)
     t_T = cfg.kd_temperature
     n_views, n = views.shape[0], views.shape[1]
-    steps = math.ceil(n / cfg.batch_size)
-    params = [p for k in ks for s in sets[k] for p in s.parameters()]
-    opt, sched = _sgd(params, cfg.student_lr, steps, cfg.student_epochs)
     head = teacher.head
     for p in teacher.parameters():
         p.requires_grad_(False)
-    for epoch in range(cfg.student_epochs):
+    for epoch in range(epochs):
         for k in ks:
             for s in sets[k]:
                 s.train()
@@ -200,9 +230,8 @@ def train_students(
             for s in sets[k]:
                 s.eval()
             msg.append(f"K={k} {accuracy(ensemble_logits(teacher, sets[k], ds.val.x), ds.val.y):.2f}%")
-        log(f"students {ks} epoch {epoch + 1}/{cfg.student_epochs} loss {tot / cnt:.4f} val " + " ".join(msg)
+        log(f"{label} {ks} epoch {epoch + 1}/{epochs} loss {tot / cnt:.4f} val " + " ".join(msg)
             + f" ({time.time() - t0:.0f}s)")
-    return {k: [s.to(memory_format=torch.contiguous_format) for s in sets[k]] for k in ks}
 
 
 @torch.no_grad()

@@ -72,9 +72,12 @@ export interface ClientTimeouts {
 export interface LivenessOptions {
   /** How often to ping while calls are pending. */
   readonly intervalMs: number
-  /** A ping unanswered this long means the worker is dead (it must exceed the longest blocking step). */
+  /** A ping unanswered this long means the worker is dead (it must exceed the longest run). */
   readonly timeoutMs: number
-  /** The same, before a fresh worker has answered anything (its script and ORT still loading). */
+  /**
+   * The same before a fresh worker has answered anything (its script and ORT still loading), and
+   * while it creates a session: ORT builds a session synchronously, deaf to pings meanwhile.
+   */
   readonly bootTimeoutMs: number
   /**
    * A worker that answers pings but whose oldest call has had no answer for this long (and for
@@ -128,7 +131,7 @@ const DEFAULT_TIMEOUTS: ClientTimeouts = {
 }
 const DEFAULT_LIVENESS: LivenessOptions = {
   intervalMs: 500,
-  timeoutMs: 3_000,
+  timeoutMs: 5_000,
   bootTimeoutMs: 30_000,
   stuckMs: 30_000,
 }
@@ -145,7 +148,10 @@ interface Generation {
   readonly kill: (error: RuntimeError) => void
   dead: boolean
   /** Calls (not pings) in flight on this worker, oldest first: when sent, and how long they may take. */
-  readonly open: Map<number, { readonly sentAt: number; readonly budgetMs: number }>
+  readonly open: Map<
+    number,
+    { readonly sentAt: number; readonly budgetMs: number; readonly blocking: boolean }
+  >
   /** When it last answered a call (not a ping). */
   lastAnswerAt: number
   pingSentAt: number | null
@@ -222,6 +228,7 @@ export class RuntimeClient implements RuntimeApi {
       parseLoadedModel,
       callOptions.timeoutMs ?? this.timeouts.loadMs,
       callOptions.signal,
+      true,
       true,
     )
     this.kept.set(id, { bytes: keep, options })
@@ -311,6 +318,7 @@ export class RuntimeClient implements RuntimeApi {
     timeoutMs: number,
     signal: AbortSignal | undefined,
     retry: boolean,
+    blocking = false,
   ): Promise<T> {
     if (this.stopped) throw this.stopped
     if (signal?.aborted)
@@ -343,7 +351,7 @@ export class RuntimeClient implements RuntimeApi {
         const gen = ready.value
         onGen = gen
         const outcome = await raceStop(
-          this.invoke(gen, (remote) => invoke(remote, callId), parse, budgetMs),
+          this.invoke(gen, (remote) => invoke(remote, callId), parse, budgetMs, blocking),
           stopped,
         )
         const result = outcome.ok ? outcome.value : outcome
@@ -384,10 +392,11 @@ export class RuntimeClient implements RuntimeApi {
     invoke: (remote: Remote<WorkerApi>) => Promise<WorkerReply>,
     parse: (value: unknown) => Parsed<T>,
     budgetMs: number,
+    blocking = false,
   ): Promise<Parsed<T>> {
     if (gen.dead) return { ok: false, error: await gen.died }
     const seq = ++this.invocations
-    gen.open.set(seq, { sentAt: performance.now(), budgetMs })
+    gen.open.set(seq, { sentAt: performance.now(), budgetMs, blocking })
     this.startWatchdog()
     try {
       const answer = invoke(gen.remote).then(
@@ -462,6 +471,7 @@ export class RuntimeClient implements RuntimeApi {
         },
         parseLoadedModel,
         this.timeouts.loadMs,
+        true,
       )
       if (gen.dead) return
       ;(loaded.ok ? models : failed).push(id)
@@ -524,7 +534,8 @@ export class RuntimeClient implements RuntimeApi {
         )
         return
       }
-      const limit = gen.booted ? this.liveness.timeoutMs : this.liveness.bootTimeoutMs
+      const creating = [...gen.open.values()].some((call) => call.blocking)
+      const limit = gen.booted && !creating ? this.liveness.timeoutMs : this.liveness.bootTimeoutMs
       if (now - gen.pingSentAt > limit)
         this.restart(gen, `no answer to a ping for ${Math.round(now - gen.pingSentAt)} ms`)
     }, this.liveness.intervalMs)

@@ -17,7 +17,7 @@ import { loadManifest } from '../e2e/ensemble-reference.ts'
 import { createRoomAsHost, joinAsDevice, startCohortServer } from '../e2e/harness.ts'
 import { chromiumArgs } from '../playwright.config.ts'
 
-const TASK = process.env.BENCH_TASK ?? 'digits'
+const TASK = process.env.BENCH_TASK ?? 'fashion'
 const DEVICES = 4
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 300)
 // Five pages on two cores must not fight over threads.

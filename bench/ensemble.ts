@@ -13,7 +13,7 @@ import { chromium, type Page } from '@playwright/test'
 import { createRoomAsHost, joinAsDevice, startCohortServer } from '../e2e/harness.ts'
 import { chromiumArgs } from '../playwright.config.ts'
 
-const TASK = process.env.BENCH_TASK ?? 'digits'
+const TASK = process.env.BENCH_TASK ?? 'fashion'
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 6)
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200)
 const THROTTLE = 6

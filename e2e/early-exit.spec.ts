@@ -4,7 +4,7 @@ import { loadManifest } from './ensemble-reference.ts'
 import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
 
 // Early exit runs on whichever task has shipped models; fashion is the benchmark task.
-const TASK = process.env.COHORT_E2E_TASK ?? 'digits'
+const TASK = process.env.COHORT_E2E_TASK ?? 'fashion'
 const DEVICES = 4
 /** Thresholds no confidence reaches: every sample goes to the cloud. */
 const NEVER_EXIT = [2, 2]

@@ -14,14 +14,9 @@ import {
   type ThresholdPrediction,
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
-import {
-  type DeviceId,
-  type Manifest,
-  parseSampleSet,
-  type SampleSet,
-  sampleInput,
-} from '@cohort/protocol'
+import { type DeviceId, type Manifest, type SampleSet, sampleInput } from '@cohort/protocol'
 import type { RuntimePageHandle } from './device-runtime.ts'
+import { loadTaskSamples } from './task-samples.ts'
 
 /** Options of an early-exit run of the task's test samples. */
 export interface EarlyExitRunOptions {
@@ -107,7 +102,6 @@ export class EarlyExitSession {
   private total = 0
   private running = false
   private thresholds: readonly number[] = []
-  private samples: Promise<SampleSet> | null = null
   private profile: Promise<ExitProfile> | null = null
   private measured: ExitProfile | null = null
 
@@ -307,15 +301,7 @@ export class EarlyExitSession {
   }
 
   private loadSamples(): Promise<SampleSet> {
-    this.samples ??= (async () => {
-      const manifest = this.manifest()
-      const response = await fetch(`/${manifest.data.sample.file}`)
-      if (!response.ok) throw new Error(`${manifest.data.sample.file} answered ${response.status}`)
-      const parsed = parseSampleSet(new Uint8Array(await response.arrayBuffer()))
-      if (!parsed.ok) throw new Error(parsed.error)
-      return parsed.value
-    })()
-    return this.samples
+    return loadTaskSamples(this.manifest())
   }
 }
 

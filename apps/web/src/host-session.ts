@@ -7,8 +7,9 @@ import {
   type SliceWinner,
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
-import { type DeviceId, parseSampleSet, type SampleSet, sampleInput } from '@cohort/protocol'
+import { type DeviceId, type SampleSet, sampleInput } from '@cohort/protocol'
 import type { RuntimePageHandle } from './device-runtime.ts'
+import { loadTaskSamples } from './task-samples.ts'
 
 /** How often the host reports what it learned of devices' failures to the coordinator. */
 const REPORT_INTERVAL_MS = 2_000
@@ -69,7 +70,6 @@ export class HostSession {
   readonly outcomes: SampleOutcome[] = []
   private total = 0
   private running = false
-  private samples: Promise<SampleSet> | null = null
   private readonly reportTimer: ReturnType<typeof setInterval>
 
   constructor(
@@ -202,16 +202,9 @@ export class HostSession {
   }
 
   private loadSamples(): Promise<SampleSet> {
-    this.samples ??= (async () => {
-      const manifest = this.runtime.manifest()
-      if (!manifest) throw new Error('no manifest')
-      const response = await fetch(`/${manifest.data.sample.file}`)
-      if (!response.ok) throw new Error(`${manifest.data.sample.file} answered ${response.status}`)
-      const parsed = parseSampleSet(new Uint8Array(await response.arrayBuffer()))
-      if (!parsed.ok) throw new Error(parsed.error)
-      return parsed.value
-    })()
-    return this.samples
+    const manifest = this.runtime.manifest()
+    if (!manifest) return Promise.reject(new Error('no manifest'))
+    return loadTaskSamples(manifest)
   }
 }
 

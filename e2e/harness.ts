@@ -22,7 +22,7 @@ export interface CohortServer {
 
 /** Starts the built app's server on a free port (or `port`), with its own state dir. */
 export async function startCohortServer(
-  options: { port?: number; stateDir?: string } = {},
+  options: { port?: number; stateDir?: string; https?: boolean } = {},
 ): Promise<CohortServer> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cohort-e2e-'))
   const child = spawn(
@@ -37,6 +37,7 @@ export async function startCohortServer(
       String(options.port ?? 0),
       '--state-dir',
       stateDir,
+      ...(options.https ? ['--https'] : []),
       // A build of one's own (`vite build --outDir …`), so concurrent runs do not share dist/.
       ...(process.env.COHORT_E2E_STATIC ? ['--static', process.env.COHORT_E2E_STATIC] : []),
     ],
@@ -68,7 +69,11 @@ export async function startCohortServer(
 
 /** A browser context that can use WebRTC on a loopback-only machine (media permission, see TESTING.md). */
 export async function newMemberContext(browser: Browser): Promise<BrowserContext> {
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
+  // ignoreHTTPSErrors: an `--https` server's certificate is self-signed (a person clicks through once).
+  const context = await browser.newContext({
+    permissions: ['camera', 'microphone'],
+    ignoreHTTPSErrors: true,
+  })
   // Scripts run through tsx (benchmarks) keep function names with an `__name` helper that
   // page.evaluate bodies then reference inside the page: give the page a no-op one.
   await context.addInitScript('globalThis.__name = (target) => target')

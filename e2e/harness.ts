@@ -22,7 +22,7 @@ export interface CohortServer {
 
 /** Starts the built app's server on a free port (or `port`), with its own state dir. */
 export async function startCohortServer(
-  options: { port?: number; stateDir?: string; https?: boolean } = {},
+  options: { port?: number; stateDir?: string; https?: boolean; args?: readonly string[] } = {},
 ): Promise<CohortServer> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cohort-e2e-'))
   const child = spawn(
@@ -38,6 +38,7 @@ export async function startCohortServer(
       '--state-dir',
       stateDir,
       ...(options.https ? ['--https'] : []),
+      ...(options.args ?? []),
       // A build of one's own (`vite build --outDir …`), so concurrent runs do not share dist/.
       ...(process.env.COHORT_E2E_STATIC ? ['--static', process.env.COHORT_E2E_STATIC] : []),
     ],
@@ -67,8 +68,17 @@ export async function startCohortServer(
   }
 }
 
+/** How a member's browser context is prepared. */
+export interface MemberOptions {
+  /** Script source run in every page of the context before the app's own scripts. */
+  readonly initScript?: string
+}
+
 /** A browser context that can use WebRTC on a loopback-only machine (media permission, see TESTING.md). */
-export async function newMemberContext(browser: Browser): Promise<BrowserContext> {
+export async function newMemberContext(
+  browser: Browser,
+  options: MemberOptions = {},
+): Promise<BrowserContext> {
   // ignoreHTTPSErrors: an `--https` server's certificate is self-signed (a person clicks through once).
   const context = await browser.newContext({
     permissions: ['camera', 'microphone'],
@@ -77,12 +87,17 @@ export async function newMemberContext(browser: Browser): Promise<BrowserContext
   // Scripts run through tsx (benchmarks) keep function names with an `__name` helper that
   // page.evaluate bodies then reference inside the page: give the page a no-op one.
   await context.addInitScript('globalThis.__name = (target) => target')
+  if (options.initScript) await context.addInitScript(options.initScript)
   return context
 }
 
 /** The host creates a room from the landing page; returns its dashboard page and the join URL it shows. */
-export async function createRoomAsHost(browser: Browser, server: CohortServer) {
-  const context = await newMemberContext(browser)
+export async function createRoomAsHost(
+  browser: Browser,
+  server: CohortServer,
+  options: MemberOptions = {},
+) {
+  const context = await newMemberContext(browser, options)
   const page = await context.newPage()
   await page.goto(server.url)
   await page.getByTestId('create-room').click()
@@ -94,8 +109,8 @@ export async function createRoomAsHost(browser: Browser, server: CohortServer) {
 }
 
 /** Opens the join URL in a fresh context and waits until the page is a joined device. */
-export async function joinAsDevice(browser: Browser, joinUrl: string) {
-  const context = await newMemberContext(browser)
+export async function joinAsDevice(browser: Browser, joinUrl: string, options: MemberOptions = {}) {
+  const context = await newMemberContext(browser, options)
   const page = await context.newPage()
   await page.goto(joinUrl)
   await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')

@@ -40,6 +40,8 @@ export interface SliceWinner {
 export interface EnsembleAnswer {
   readonly prediction: number
   readonly logits: Float32Array
+  /** The slices the combiner was given, in order; an imputed one is its training mean. */
+  readonly slices: readonly Float32Array[]
   /** True when a slice was imputed because its group did not answer in time. */
   readonly degraded: boolean
   readonly missingSlices: readonly number[]
@@ -136,9 +138,10 @@ export async function inferEnsemble(
       return err(new CohortError('timeout', `no group answered within ${options.deadlineMs} ms`))
     }
     const inputs: Record<string, Float32TensorData> = {}
-    combinerEntry.inputs.forEach((spec, slice) => {
+    const slices = combinerEntry.inputs.map((spec, slice) => {
       const data = answers[slice]?.data ?? Float32Array.from(set.imputationMeans[slice] ?? [])
       inputs[spec.name] = { data, dims: [1, data.length] }
+      return data
     })
     const combined = await deps.combiner.run(combinerEntry.id, inputs)
     const logits = combined.outputs[combinerEntry.outputs[0]?.name ?? 'logits']?.data
@@ -146,6 +149,7 @@ export async function inferEnsemble(
     return ok({
       prediction: argmax(logits),
       logits,
+      slices,
       degraded: missingSlices.length > 0,
       missingSlices,
       winners: answers.flatMap((answer, slice) =>

@@ -1,6 +1,8 @@
 import { formatRoomCode, type RoomCode } from '@cohort/protocol'
 import { type ServingState, serveAsDevice } from './device-role.ts'
 import type { RuntimeState } from './device-runtime.ts'
+import { type DeviceStatusInput, deviceStatus, type RuntimeProgress } from './device-status.ts'
+import { deviceStatusView } from './device-status-view.ts'
 import { frameScheduler, h, mount } from './dom.ts'
 import { forgetResumeToken } from './identity.ts'
 import { joinAsMember } from './member-page.ts'
@@ -8,84 +10,127 @@ import { modelsView } from './models-view.ts'
 import { peersTable } from './peers-view.ts'
 import { STATUS_TEXT } from './status-text.ts'
 import { taskFromUrl } from './task.ts'
+import { ScreenWakeLock } from './wake-lock.ts'
 
-/** The page a phone opens from the join URL: it becomes a device of the room. */
+function runtimeProgress(state: RuntimeState): RuntimeProgress {
+  let bytesDone = 0
+  let bytesTotal = 0
+  for (const row of state.models) {
+    bytesDone += row.bytesDone
+    bytesTotal += row.bytesTotal
+  }
+  return { phase: state.phase, bytesDone, bytesTotal, error: state.error }
+}
+
+/**
+ * The page a phone opens from the join URL: it becomes a device of the room. Opening the URL
+ * is the one tap: the page joins, downloads and serves by itself. No extra button is needed,
+ * because nothing here needs a user gesture (the screen wake lock needs a visible page, not a
+ * gesture; the models need no permission).
+ */
 export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   const mesh = joinAsMember(room, 'device')
-  let failure: string | null = null
-  let left = false
   const task = taskFromUrl()
-  // The Models section renders on its own schedule into one element that every page render keeps.
-  const models = h('div', { 'data-testid': 'models-slot' })
+  const rejoinHref = location.href
+  let ended: DeviceStatusInput['ended'] = null
+  let joinError: string | null = null
+  let everJoined = false
+  let everLinked = false
   let runtimeState: RuntimeState | null = null
-  let serving: ServingState | null = null
   let runtimeLoadError: string | null = null
+  let serving: ServingState | null = null
+
+  // The skeleton is built once: the sections a person collapsed stay collapsed across renders.
+  const statusSlot = h('div', {})
+  const infoSlot = h('div', {})
+  const peersSlot = h('div', {})
+  const models = h('div', { 'data-testid': 'models-slot' })
+  mount(
+    root,
+    statusSlot,
+    h(
+      'details',
+      { class: 'device-more', open: true },
+      h('summary', {}, 'Room and peers'),
+      infoSlot,
+      peersSlot,
+    ),
+    h('details', { class: 'device-more', open: true }, h('summary', {}, 'Models'), models),
+  )
   const renderModels = () => mount(models, modelsView(runtimeState, task, runtimeLoadError))
 
+  const wakeLock = new ScreenWakeLock(() => scheduleRender())
+
   const leave = () => {
-    left = true
+    ended = 'left'
+    wakeLock.dispose()
     mesh.leave()
     forgetResumeToken(room, 'device')
     render()
   }
 
   const render = () => {
-    const state = left ? 'closed' : mesh.signalingState
-    const self = mesh.self
+    const peers = mesh.peers()
+    const open = peers.filter((peer) => peer.link === 'open').length
+    if (open > 0) everLinked = true
+    const status = deviceStatus({
+      signaling: mesh.signalingState,
+      everJoined,
+      ended,
+      joinError,
+      runtime: runtimeState ? runtimeProgress(runtimeState) : null,
+      runtimeLoadError,
+      peers: { total: peers.length, open },
+      everLinked,
+      served: serving?.served ?? 0,
+    })
+    // The screen stays on while the device is (or is getting back to) serving.
+    const up =
+      status.phase === 'ready' || status.phase === 'serving' || status.phase === 'reconnecting'
+    if (ended === null) wakeLock.want(up)
     mount(
-      root,
-      h('h1', {}, 'Cohort device'),
+      statusSlot,
+      deviceStatusView(status, wakeLock.status, wakeLock.requests, { leave, rejoinHref }),
+    )
+    const self = mesh.self
+    const signaling = ended ? 'closed' : mesh.signalingState
+    mount(
+      infoSlot,
       h(
-        'section',
-        { class: 'card' },
+        'p',
+        { class: 'muted' },
         h(
-          'div',
-          { class: 'status', 'data-testid': 'status', 'data-state': state },
-          STATUS_TEXT[state],
+          'span',
+          { class: 'status-small', 'data-testid': 'status', 'data-state': signaling },
+          STATUS_TEXT[signaling],
         ),
-        failure
-          ? h(
+        ' · room ',
+        h('span', { class: 'mono' }, formatRoomCode(room)),
+        self ? ' · you are ' : '',
+        self ? h('span', { class: 'mono', 'data-testid': 'device-id' }, self.deviceId) : '',
+      ),
+      ...(serving
+        ? [
+            h(
               'p',
-              { 'data-testid': 'failure' },
-              failure,
-              ' ',
-              h('a', { href: '/' }, 'Back to the start page'),
-            )
-          : null,
-        h(
-          'p',
-          { class: 'muted' },
-          'Room ',
-          h('span', { class: 'mono' }, formatRoomCode(room)),
-          self ? ' · you are ' : '',
-          self ? h('span', { class: 'mono', 'data-testid': 'device-id' }, self.deviceId) : '',
-        ),
-        serving
-          ? h(
-              'p',
-              { 'data-testid': 'serving', 'data-served': serving.served },
+              { class: 'muted', 'data-testid': 'serving', 'data-served': serving.served },
               `Served ${serving.served} request${serving.served === 1 ? '' : 's'}`,
               serving.failed > 0 ? ` · ${serving.failed} failed` : '',
               serving.profileSent ? ' · profile sent' : '',
-            )
-          : null,
-        left ? null : h('button', { class: 'secondary', onclick: leave }, 'Leave'),
-      ),
-      h('h2', {}, 'Peers'),
-      h('section', { class: 'card' }, peersTable(mesh.peers(), 'No other devices yet.')),
-      h('h2', {}, 'Models'),
-      models,
+            ),
+          ]
+        : []),
     )
+    mount(peersSlot, peersTable(peers, 'No other devices yet.'))
   }
   const scheduleRender = frameScheduler(render)
   mesh.subscribe((event) => {
-    if (event.type === 'signaling' && event.error) failure = event.error.message
+    if (event.type === 'welcome') everJoined = true
+    if (event.type === 'signaling' && event.error && event.state === 'failed')
+      joinError = event.error.message
     if (event.type === 'removed') {
-      left = true
-      failure =
-        event.reason === 'removed'
-          ? 'The host removed this device from the room.'
-          : 'This device was opened in another tab.'
+      ended = event.reason
+      wakeLock.dispose()
     }
     scheduleRender()
   })
@@ -98,14 +143,16 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
       const runtime = startDeviceRuntime(task, () => {
         runtimeState = runtime.state()
         scheduleModels()
+        scheduleRender()
       })
       if (window.cohort) window.cohort = { ...window.cohort, runtime }
       serving = serveAsDevice(mesh, runtime, scheduleRender)
     },
     (error: unknown) => {
       // A chunk that fails to load (offline, or the app was rebuilt under the page) must say so.
-      runtimeLoadError = `could not load the runtime (${error instanceof Error ? error.message : String(error)}); reload the page`
+      runtimeLoadError = `Could not load the runtime (${error instanceof Error ? error.message : String(error)}).`
       renderModels()
+      render()
     },
   )
 }

@@ -1,9 +1,10 @@
 /**
- * Planner benchmark: planEnsemble on rooms of 10 to 1,000 devices (target < 50 ms at 1,000).
- * Devices are synthetic profiles (speeds over two orders of magnitude, LAN links, 0.5–20% failure).
+ * Planner micro-benchmark: planEnsemble on synthetic rooms of 10 to 1,000 devices (speeds over
+ * two orders of magnitude, LAN links, 0.5–20% failure), pure computation in this process.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { type DeviceSpec, planEnsemble, type StudentSetSpec } from '@cohort/planner'
+import type { PlannerResult } from './report-types.ts'
+import { quantile } from './stats.ts'
 
 const SIZES = [10, 100, 1_000]
 const REPEATS = 21
@@ -44,35 +45,24 @@ function rooms(n: number, seed: number): DeviceSpec[] {
   })
 }
 
-const sets = studentSets()
-const results = SIZES.map((n) => {
-  const devices = rooms(n, n)
-  const times: number[] = []
-  let plan = planEnsemble(devices, sets)
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    const started = performance.now()
-    plan = planEnsemble(devices, sets)
-    times.push(performance.now() - started)
-  }
-  times.sort((a, b) => a - b)
-  return {
-    devices: n,
-    medianMs: times[Math.floor(times.length / 2)] ?? 0,
-    p95Ms: times[Math.floor(times.length * 0.95)] ?? 0,
-    k: plan?.k,
-    predictedLatencyMs: plan?.predictedLatencyMs,
-    resilienceMet: plan?.resilienceMet,
-  }
-})
-mkdirSync('bench/results', { recursive: true })
-const file = `bench/results/planner-${new Date().toISOString().slice(0, 10)}.json`
-writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`)
-console.log(
-  '| devices | median ms | p95 ms | K chosen | predicted latency ms |\n| --- | --- | --- | --- | --- |',
-)
-for (const r of results) {
-  console.log(
-    `| ${r.devices} | ${r.medianMs.toFixed(2)} | ${r.p95Ms.toFixed(2)} | ${r.k} | ${r.predictedLatencyMs?.toFixed(2)} |`,
-  )
+/** Times the planner on each room size. */
+export function measurePlanner(): PlannerResult[] {
+  const sets = studentSets()
+  return SIZES.map((n) => {
+    const devices = rooms(n, n)
+    const times: number[] = []
+    let plan = planEnsemble(devices, sets)
+    for (let repeat = 0; repeat < REPEATS; repeat++) {
+      const started = performance.now()
+      plan = planEnsemble(devices, sets)
+      times.push(performance.now() - started)
+    }
+    return {
+      devices: n,
+      p50Ms: quantile(times, 0.5),
+      p95Ms: quantile(times, 0.95),
+      k: plan?.k ?? null,
+      predictedLatencyMs: plan?.predictedLatencyMs ?? null,
+    }
+  })
 }
-console.log(`Written to ${file}.`)

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest'
+import { renderMarkdown } from './report-markdown.ts'
+import { sampleReport } from './testing/sample-report.ts'
+
+const markdown = renderMarkdown(sampleReport, [
+  { file: '2026-11-22/latency.svg', title: 'Latency' },
+])
+const rowOf = (start: string) => markdown.split('\n').find((line) => line.startsWith(start))
+
+describe('renderMarkdown', () => {
+  it('states the run, the machine and what the machine cannot show', () => {
+    expect(markdown).toMatch(/^# Cohort benchmark, 2026-11-22\n/)
+    expect(markdown).toContain('task `fashion`, 6 device pages + the dashboard, 100 test samples')
+    expect(markdown).toContain('`0123456789`')
+    expect(markdown).toContain('| Test CPU | 2 | 8 GB | Linux 6.1 | v20.0.0 | 156.0.0.0 | 1.50 |')
+    expect(markdown).toContain('## What this machine cannot show')
+    expect(markdown).toContain('All 7 pages share 2 cores')
+    expect(markdown).toContain('Pages of one headless Chromium.')
+  })
+
+  it('gives every scenario its medians, p95 and ratios against the baselines of the same run', () => {
+    // 20 ms vs the single teacher's 10 ms; vs the ensemble floor of 4 ms.
+    expect(rowOf('| ensemble, all members | no failure |')).toBe(
+      '| ensemble, all members | no failure | 20.00 | 40.00 | 2.00× | 5.00× | 92.00% | 25,000 | 100/100 | 0 | 0 |',
+    )
+    // A failure row is compared with the single teacher under failure (10 ms too), bytes not counted.
+    expect(rowOf('| ensemble, all members | device closed mid-run |')).toBe(
+      '| ensemble, all members | device closed mid-run | 30.00 | 60.00 | 3.00× | 7.50× | 92.00% | — | 100/100 | 3 | 0 |',
+    )
+    expect(rowOf('| single teacher | device closed mid-run |')).toContain('| 25/100 | 0 | 75 |')
+  })
+
+  it('tabulates early exits, failures, floors and micro-benchmarks', () => {
+    expect(rowOf('| early exit, calibrated | no failure | 87')).toBe(
+      '| early exit, calibrated | no failure | 87 / 13 / 0 | 84.2% | 400 | 0 |',
+    )
+    expect(rowOf('| ensemble, all members | 2 (a, d) |')).toBe(
+      '| ensemble, all members | 2 (a, d) | 26 | 100/100 | 3 | 0 | 30.00 | 60.00 |',
+    )
+    expect(markdown).toContain(
+      '| raw RTCDataChannel round trip, dashboard ↔ device | 0.50 | 1.00 |',
+    )
+    expect(markdown).toContain('single teacher: teacher run + raw round trip = **5.00 ms**')
+    expect(markdown).toContain('Mesh / raw goodput: **0.84×**.')
+    expect(rowOf('| `teacher` |')).toBe('| `teacher` | 4.00 | 5.00 | 5.00 | 7.00 | 1.25× |')
+    expect(rowOf('| 10 |')).toBe('| 10 | 0.50 | 1.00 | 2 | 3.25 |')
+  })
+
+  it('links the charts', () => {
+    expect(markdown).toContain('![Latency](2026-11-22/latency.svg)')
+  })
+})

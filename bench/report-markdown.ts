@@ -1,0 +1,293 @@
+/** The readable report (`bench/results/<date>.md`) of one run, from its JSON alone. */
+import { baselineOf, CONDITION_LABELS, floorOf, MODE_LABELS } from './labels.ts'
+import type { BenchReport, ScenarioResult } from './report-types.ts'
+import { ratio } from './stats.ts'
+
+/** A chart file next to the report, relative to the report's folder. */
+export interface ChartLink {
+  readonly file: string
+  readonly title: string
+}
+
+const ms = (value: number | null) =>
+  value === null || !Number.isFinite(value) ? '—' : value.toFixed(2)
+const times = (value: number | null) => (value === null ? '—' : `${value.toFixed(2)}×`)
+const whole = (value: number | null) =>
+  value === null || !Number.isFinite(value) ? '—' : Math.round(value).toLocaleString('en-US')
+const percent = (value: number | null, digits = 1) =>
+  value === null || !Number.isFinite(value) ? '—' : `${value.toFixed(digits)}%`
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ]
+}
+
+const scenarioName = (row: ScenarioResult) => MODE_LABELS[row.mode]
+
+function scenarioTable(report: BenchReport): string[] {
+  return table(
+    [
+      'scenario',
+      'condition',
+      'p50 ms',
+      'p95 ms',
+      'p50 / single teacher',
+      'p50 / floor',
+      'accuracy',
+      'bytes on the wire / request',
+      'answered',
+      'degraded',
+      'lost',
+    ],
+    report.scenarios.map((row) => [
+      scenarioName(row),
+      CONDITION_LABELS[row.condition],
+      ms(row.latency.p50Ms),
+      ms(row.latency.p95Ms),
+      times(ratio(row.latency.p50Ms, baselineOf(report, row)?.latency.p50Ms ?? null)),
+      times(ratio(row.latency.p50Ms, floorOf(report, row.mode))),
+      percent(row.accuracy, 2),
+      whole(row.wireBytesPerRequest),
+      `${row.answered}/${row.requests}`,
+      String(row.degraded),
+      String(row.lost),
+    ]),
+  )
+}
+
+function earlyExitTable(report: BenchReport): string[] {
+  const rows = report.scenarios.filter((row) => row.costReduction !== null)
+  return table(
+    [
+      'scenario',
+      'condition',
+      'exits (mobile / edge / cloud)',
+      'cost reduction vs cloud-only',
+      'tensor bytes / request',
+      'deadline exits',
+    ],
+    rows.map((row) => [
+      scenarioName(row),
+      CONDITION_LABELS[row.condition],
+      row.exitCounts?.join(' / ') ?? '—',
+      percent(row.costReduction === null ? null : 100 * row.costReduction),
+      whole(row.payloadBytesPerRequest),
+      row.deadlineExits === null ? '—' : String(row.deadlineExits),
+    ]),
+  )
+}
+
+function failureTable(report: BenchReport): string[] {
+  const rows = report.scenarios.filter((row) => row.failure !== null)
+  return table(
+    ['scenario', 'closed', 'after request', 'answered', 'degraded', 'lost', 'p50 ms', 'p95 ms'],
+    rows.map((row) => [
+      scenarioName(row),
+      `${row.failure?.closed.length ?? 0} (${row.failure?.closed.join(', ')})`,
+      String(row.failure?.afterRequests ?? '—'),
+      `${row.answered}/${row.requests}`,
+      String(row.degraded),
+      String(row.lost),
+      ms(row.latency.p50Ms),
+      ms(row.latency.p95Ms),
+    ]),
+  )
+}
+
+function floorsSection(report: BenchReport): string[] {
+  const { floors } = report
+  return [
+    ...table(
+      ['floor (same run, same pages)', 'p50 ms', 'p95 ms'],
+      [
+        [
+          'raw RTCDataChannel round trip, dashboard ↔ device',
+          ms(floors.rawPing.p50Ms),
+          ms(floors.rawPing.p95Ms),
+        ],
+        ['Cohort mesh echo, same pair', ms(floors.meshPing.p50Ms), ms(floors.meshPing.p95Ms)],
+        ...Object.entries(floors.models).map(([id, timing]) => [
+          `raw \`session.run\` of \`${id}\``,
+          ms(timing.p50Ms),
+          ms(timing.p95Ms),
+        ]),
+      ],
+    ),
+    '',
+    'Floors of a request, from the medians above:',
+    '',
+    `- single teacher: teacher run + raw round trip = **${ms(floors.singleMs)} ms**`,
+    `- ensemble: slowest planned student + raw round trip + combiner = **${ms(floors.ensembleMs)} ms**`,
+    `- early exit: segment 1 on the requester = **${ms(floors.earlyExitMs)} ms**`,
+    `- cloud-only: every segment + raw round trip = **${ms(floors.cloudOnlyMs)} ms**`,
+  ]
+}
+
+function microSection(report: BenchReport): string[] {
+  const lines: string[] = []
+  const { mesh, runtime, planner } = report.micro
+  if (mesh) {
+    const median = (values: readonly number[]) =>
+      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN
+    lines.push(
+      `### Mesh vs raw data channel (two device pages, ${mesh.rounds} alternating rounds)`,
+      '',
+      ...table(
+        [
+          'path',
+          'ping p50 ms',
+          'ping p95 ms',
+          `goodput MB/s (median of ${mesh.rounds} × ${mesh.bulkMiB} MiB)`,
+        ],
+        [
+          [
+            'raw RTCDataChannel',
+            ms(mesh.ping.raw.p50Ms),
+            ms(mesh.ping.raw.p95Ms),
+            ms(median(mesh.goodputMBps.raw)),
+          ],
+          [
+            'Cohort mesh (tensor path)',
+            ms(mesh.ping.mesh.p50Ms),
+            ms(mesh.ping.mesh.p95Ms),
+            ms(median(mesh.goodputMBps.mesh)),
+          ],
+        ],
+      ),
+      '',
+      `Mesh / raw goodput: **${times(mesh.goodputMBps.ratio)}**.`,
+      '',
+    )
+  }
+  for (const result of runtime) {
+    lines.push(
+      `### Runtime: worker round trip vs raw \`session.run\` (threads: ${result.threads}, ${result.executionProvider}, cross-origin isolated: ${result.crossOriginIsolated})`,
+      '',
+      ...table(
+        [
+          'model',
+          'raw p50 ms',
+          'raw p95 ms',
+          'round trip p50 ms',
+          'round trip p95 ms',
+          'round trip / raw',
+        ],
+        result.models.map((m) => [
+          `\`${m.modelId}\``,
+          ms(m.rawMs),
+          ms(m.rawP95Ms),
+          ms(m.roundTripMs),
+          ms(m.roundTripP95Ms),
+          times(ratio(m.roundTripMs, m.rawMs)),
+        ]),
+      ),
+      '',
+      `A killed worker: the next reference pass was done ${whole(result.recoveryMs)} ms later.`,
+      '',
+    )
+  }
+  if (planner.length > 0) {
+    lines.push(
+      '### Planner (synthetic rooms, in Node)',
+      '',
+      ...table(
+        ['devices', 'p50 ms', 'p95 ms', 'K chosen', 'predicted latency ms'],
+        planner.map((p) => [
+          whole(p.devices),
+          ms(p.p50Ms),
+          ms(p.p95Ms),
+          p.k === null ? '—' : String(p.k),
+          ms(p.predictedLatencyMs),
+        ]),
+      ),
+      '',
+    )
+  }
+  return lines
+}
+
+/** The report's Markdown; `charts` are linked in order. */
+export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]): string {
+  const { machine, config, room } = report
+  const lines = [
+    `# Cohort benchmark, ${report.date.slice(0, 10)}`,
+    '',
+    `One \`npm run bench\` on this machine: task \`${config.task}\`, ${config.devices} device pages + the dashboard, ` +
+      `${config.samples} test samples per scenario, one request at a time, deadline ${whole(config.deadlineMs)} ms. ` +
+      `Commit \`${machine.commit.slice(0, 10)}\`${machine.dirty ? ' (with uncommitted changes)' : ''}; ` +
+      `the run took ${(report.durationS / 60).toFixed(1)} min. Everything measured is in the JSON next to this file.`,
+    '',
+    ...table(
+      ['CPU', 'cores', 'memory', 'OS', 'Node', 'Chromium', 'load average at start'],
+      [
+        [
+          machine.cpuModel,
+          String(machine.cores),
+          `${machine.memoryGb} GB`,
+          machine.os,
+          machine.node,
+          machine.chromium,
+          machine.loadAverage.toFixed(2),
+        ],
+      ],
+    ),
+    '',
+    '## How devices were emulated',
+    '',
+    report.emulation,
+    '',
+    '## What this machine cannot show',
+    '',
+    `- **All ${config.devices + 1} pages share ${machine.cores} cores.** Devices that would compute in parallel in a classroom take turns here, ` +
+      'so an ensemble cannot be faster than the single teacher by wall clock, and every extra member that computes slows the others. ' +
+      'Compare ratios against the floors measured in the same run, not absolute milliseconds.',
+    '- **No real network.** Every link is loopback ICE inside one machine (round trips well under a millisecond); ' +
+      "Wi-Fi's latency, jitter, loss and bandwidth limits are absent, so bytes per request cost nothing here.",
+    `- **Stragglers are emulated** by DevTools CPU throttling (${config.throttleRate}× on one member per group and tier): a slow CPU, not a slow radio or a thermally throttled phone.`,
+    '- **Failures are clean closes** of a browser context (the data channels close at once). A phone that walks out of range is only noticed by missed heartbeats (2 s), which this run does not show.',
+    `- **No GPU**: WASM execution only, ${config.threads} thread(s) per page.`,
+    '',
+    '## The room',
+    '',
+    `Plan v${room.planVersion}: K = ${room.k} student slices in groups of ${room.groups.map((g) => g.length).join(' + ')} devices; ` +
+      `early-exit tiers ${room.tiers.map((t) => `${t.tier} ${t.members.length}`).join(', ')}. ` +
+      `Calibrated exit thresholds ${report.thresholds.calibrated.map((t) => t.toFixed(3)).join(', ')}; ` +
+      `40/30/30 thresholds (every tier works) ${report.thresholds.mixed.map((t) => t.toFixed(3)).join(', ')}.`,
+    '',
+    '## Floors',
+    '',
+    ...floorsSection(report),
+    '',
+    '## Scenarios',
+    '',
+    'Latency is of answered requests. "p50 / single teacher" compares with the single-device teacher under the same condition ' +
+      '(for throttled rows, the teacher on a throttled device; for failure rows, the teacher whose device was closed). ' +
+      'A lost request is one that ended in an error; a degraded answer is one given without every part (an imputed group, or an early exit because a tier was gone).',
+    '',
+    ...scenarioTable(report),
+    '',
+    '### Early exit',
+    '',
+    ...earlyExitTable(report),
+    '',
+    '### Failures',
+    '',
+    ...failureTable(report),
+    '',
+    '## Micro-benchmarks',
+    '',
+    ...microSection(report),
+    '## Charts',
+    '',
+    ...charts.flatMap((chart) => [
+      `### ${chart.title}`,
+      '',
+      `![${chart.title}](${chart.file})`,
+      '',
+    ]),
+  ]
+  return `${lines.join('\n').trimEnd()}\n`
+}

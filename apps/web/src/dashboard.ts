@@ -1,10 +1,18 @@
 import type { PeerStatus } from '@cohort/mesh'
 import { type DeviceId, formatRoomCode, type RoomCode } from '@cohort/protocol'
 import QRCode from 'qrcode'
+import type { LiveCharts } from './dashboard/charts.ts'
+import type { DigitAnswer } from './dashboard/digit-classifier.ts'
+import { EventLog, eventLogView } from './dashboard/event-log.ts'
+import { logReports, logRequest, roomLogger } from './dashboard/room-events.ts'
+import { roomView } from './dashboard/room-view.ts'
+import { RunFeed, type RunListener } from './dashboard/run-feed.ts'
+import { initialRunState, runPanel } from './dashboard/run-panel.ts'
+import { DEFAULT_SERIES_OPTIONS, exitHistogram, liveSeries } from './dashboard/series.ts'
 import { frameScheduler, h, mount } from './dom.ts'
 import type { EarlyExitSession } from './early-exit-session.ts'
-import { type EarlyExitControls, earlyExitPanel, tiersView } from './early-exit-view.ts'
-import type { HostSession, RunOptions, RunStats } from './host-session.ts'
+import { tiersView } from './early-exit-view.ts'
+import type { HostSession } from './host-session.ts'
 import { loadHostKey } from './identity.ts'
 import { joinAsMember } from './member-page.ts'
 import { peersTable } from './peers-view.ts'
@@ -37,10 +45,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     if (event.type === 'welcome') void mesh.tellCoordinator({ type: 'set-task', task })
   })
   let session: HostSession | null = null
-  let runOptions: RunOptions = { samples: 300, redundancy: 'all', deadlineMs: 2_000 }
   let earlyExit: EarlyExitSession | null = null
-  let mode: 'ensemble' | 'early-exit' = 'ensemble'
-  const earlyExitControls: EarlyExitControls = { samples: 300, deadlineMs: 2_000, thresholds: null }
   const qr = h('img', { alt: 'QR code of the join URL', 'data-testid': 'join-qr' })
   const joinLink = h('a', { href: joinUrl, 'data-testid': 'join-url', target: '_blank' }, joinUrl)
   const showJoinUrl = (url: string) => {
@@ -73,6 +78,13 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     ),
   )
   const liveCard = h('div')
+  const runCard = h('div')
+  const chartsCard = h(
+    'div',
+    {},
+    h('p', { class: 'muted' }, 'Charts appear once the models are loaded.'),
+  )
+  const logCard = h('div')
   const removeButton = (peer: PeerStatus) =>
     h(
       'button',
@@ -87,10 +99,28 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       'Disconnect',
     )
 
+  const log = new EventLog()
+  const feed = new RunFeed()
+  let runs = 0
+  // Every run, whoever starts it, feeds the charts and tells the log what went wrong.
+  const runListener: RunListener = {
+    started: (mode, total) => {
+      runs++
+      feed.started(mode, total)
+    },
+    finished: (request) => {
+      feed.finished(request)
+      logRequest(log, request, runs)
+    },
+  }
+  const runState = initialRunState()
+  let charts: LiveCharts | null = null
+  let shownChart = ''
+
   const render = () => {
     const state = mesh.signalingState
     const devices = mesh.peers().filter((peer) => peer.info.role === 'device')
-    const stats = session?.stats() ?? null
+    const served = (id: string) => session?.served(id as DeviceId) ?? 0
     mount(
       liveCard,
       h(
@@ -104,112 +134,60 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
         { class: 'card', 'data-testid': 'devices' },
         peersTable(devices, 'Waiting for devices to join…', removeButton),
       ),
+      h('h2', {}, 'Room'),
+      h('section', { class: 'card' }, roomView(mesh.plan, devices, served)),
       h('h2', {}, 'Plan'),
       h(
         'section',
         { class: 'card' },
-        planView(mesh.plan, (id) => session?.served(id as DeviceId) ?? 0),
+        planView(mesh.plan, served),
         h('h3', {}, 'Early-exit tiers'),
         tiersView(mesh.plan),
       ),
-      h('h2', {}, 'Run the test samples'),
-      h(
-        'section',
-        { class: 'card' },
-        modeSwitch(),
-        mode === 'early-exit' && earlyExit
-          ? earlyExitPanel(
-              earlyExit,
-              mesh.plan?.earlyExit?.thresholds ?? earlyExit.calibrated(),
-              earlyExitControls,
-              scheduleRender,
-            )
-          : runControls(),
-        mode === 'early-exit'
-          ? null
-          : stats
-            ? statsView(stats)
-            : h('p', { class: 'muted' }, 'Loading models…'),
-      ),
     )
+    mount(
+      runCard,
+      runPanel(runState, {
+        session,
+        earlyExit,
+        devices,
+        thresholds: mesh.plan?.earlyExit?.thresholds ?? null,
+        feed,
+        rerender: scheduleRender,
+      }),
+    )
+    updateCharts()
+    mount(logCard, eventLogView(log))
   }
 
-  const modeSwitch = () => {
-    const select = h(
-      'select',
-      {
-        'aria-label': 'Mode',
-        'data-testid': 'mode',
-        onchange: (event: Event) => {
-          mode =
-            (event.target as HTMLSelectElement).value === 'early-exit' ? 'early-exit' : 'ensemble'
-          scheduleRender()
-        },
-      },
-      h('option', { value: 'ensemble' }, 'ensemble (RoCoIn)'),
-      h('option', { value: 'early-exit' }, 'early exit (DistrEE / DIMEE)'),
-    )
-    select.value = mode
-    return h('p', { class: 'row' }, 'Mode ', select)
-  }
-
-  const runControls = () => {
-    const samples = h('input', {
-      type: 'number',
-      min: 1,
-      max: 1000,
-      value: runOptions.samples,
-      'aria-label': 'Samples',
+  const updateCharts = () => {
+    const points = feed.points()
+    const key = `${runs}:${points.length}`
+    if (!charts || key === shownChart) return
+    shownChart = key
+    const cloudOnlyCost =
+      feed.mode === 'early-exit' ? (earlyExit?.stats().cloudOnlyCost ?? null) : null
+    charts.update({
+      mode: feed.mode,
+      series: liveSeries(points, { ...DEFAULT_SERIES_OPTIONS, cloudOnlyCost }),
+      exitCounts: exitHistogram(points, charts.exits),
     })
-    const redundancy = h(
-      'select',
-      { 'aria-label': 'Redundancy' },
-      h('option', { value: 'all' }, 'all members'),
-      h('option', { value: 'hedged' }, 'hedged'),
-    )
-    redundancy.value = runOptions.redundancy
-    const start = h(
-      'button',
-      { 'data-testid': 'run-samples', disabled: !session || session.stats().running },
-      'Run',
-    )
-    start.addEventListener('click', () => {
-      runOptions = {
-        ...runOptions,
-        samples: Number(samples.value) || 300,
-        redundancy: redundancy.value === 'hedged' ? 'hedged' : 'all',
-      }
-      session
-        ?.run(runOptions)
-        .catch((error: unknown) => console.warn('cohort: the run failed', error))
-    })
-    return h(
-      'form',
-      { class: 'row', onsubmit: (event: Event) => event.preventDefault() },
-      samples,
-      redundancy,
-      start,
-    )
   }
 
-  const statsView = (stats: RunStats) =>
-    h(
-      'p',
-      {
-        'data-testid': 'run-stats',
-        'data-done': stats.done,
-        'data-accuracy': stats.accuracy ?? '',
-      },
-      `${stats.done}/${stats.total} samples`,
-      stats.accuracy === null ? '' : ` · accuracy ${stats.accuracy.toFixed(1)}%`,
-      stats.p50Ms === null
-        ? ''
-        : ` · p50 ${stats.p50Ms.toFixed(1)} ms · p95 ${(stats.p95Ms ?? 0).toFixed(1)} ms`,
-      ` · ${stats.degraded} degraded · ${stats.errors} failed`,
-    )
-
-  mount(root, h('h1', {}, 'Cohort room'), joinCard, liveCard)
+  const digitCard = h('div')
+  mount(
+    root,
+    h('h1', {}, 'Cohort room'),
+    joinCard,
+    liveCard,
+    h('h2', {}, 'Run the test samples'),
+    h('section', { class: 'card' }, runCard, chartsCard),
+    digitCard,
+    h('h2', {}, 'Event log'),
+    h('section', { class: 'card' }, logCard),
+  )
   const scheduleRender = frameScheduler(render)
+  mesh.subscribe(roomLogger(log, () => mesh.peers()))
   mesh.subscribe(scheduleRender)
   render()
   // The host runs the combiners (and can run the teacher), so it loads the task's models too.
@@ -217,39 +195,107 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     import('./device-runtime.ts'),
     import('./host-session.ts'),
     import('./early-exit-session.ts'),
-  ]).then(([{ startDeviceRuntime }, { HostSession }, { EarlyExitSession }]) => {
-    const runtime = startDeviceRuntime(task, scheduleRender)
-    const hostSession = new HostSession(mesh, runtime, scheduleRender)
-    session = hostSession
-    // The host is the mobile tier: it runs segment 1 on its own runtime.
-    const earlyExitSession = new EarlyExitSession(
-      mesh,
-      runtime,
-      hostSession.tracker,
-      scheduleRender,
-    )
-    earlyExit = earlyExitSession
-    addEventListener('pagehide', () => hostSession.dispose(), { once: true })
-    if (window.cohort) {
-      window.cohort = {
-        ...window.cohort,
-        runtime,
-        host: {
-          run: (options) => hostSession.run(options),
-          runSingle: (options) => hostSession.runSingle(options),
-          stats: () => hostSession.stats(),
-          runEarlyExit: (options) => earlyExitSession.run(options),
-          earlyExitStats: () => earlyExitSession.stats(),
-          runCloudOnly: (options) => earlyExitSession.runCloudOnly(options),
-          predictEarlyExit: async (thresholds) => {
-            await earlyExitSession.measureProfile()
-            return earlyExitSession.predict(thresholds)
-          },
+    import('./dashboard/charts.ts'),
+    import('./dashboard/digit-classifier.ts'),
+    import('./dashboard/draw-digit.ts'),
+  ]).then(
+    ([
+      { startDeviceRuntime },
+      { HostSession },
+      { EarlyExitSession },
+      { LiveCharts },
+      { classifyDigit },
+      { DigitPad },
+    ]) => {
+      const runtime = startDeviceRuntime(task, scheduleRender)
+      const hostSession = new HostSession(mesh, runtime, {
+        ...runListener,
+        changed: scheduleRender,
+        reported: (outcomes) => {
+          logReports(log, outcomes)
+          scheduleRender()
         },
+      })
+      session = hostSession
+      // The host is the mobile tier: it runs segment 1 on its own runtime.
+      const earlyExitSession = new EarlyExitSession(
+        mesh,
+        runtime,
+        hostSession.tracker,
+        scheduleRender,
+        runListener,
+      )
+      earlyExit = earlyExitSession
+      let pad: InstanceType<typeof DigitPad> | null = null
+      let lastDrawing: DigitAnswer | null = null
+      let drawings = 0
+      const classifyDrawing = async (pixels?: readonly number[]) => {
+        const field = pixels ?? pad?.pixels()
+        if (!field) throw new Error('nothing is drawn')
+        const drawing = ++drawings
+        pad?.pending(field)
+        const answer = await classifyDigit(hostSession, runtime, field)
+        // A newer drawing's answer is not overwritten by an older one arriving late.
+        if (drawing === drawings) {
+          lastDrawing = answer
+          pad?.show(answer)
+        }
+        return answer
       }
-    }
-    scheduleRender()
-  })
+      void runtime
+        .whenReady()
+        .then(({ task: ready }) => {
+          const manifest = runtime.manifest()
+          if (!manifest) return
+          const liveCharts = new LiveCharts(manifest.earlyExit.thresholds.length + 1)
+          charts = liveCharts
+          mount(chartsCard, liveCharts.element)
+          addEventListener('pagehide', () => liveCharts.dispose(), { once: true })
+          if (ready === 'digits') {
+            pad = new DigitPad((pixels) => {
+              classifyDrawing(Array.from(pixels)).catch((error: unknown) =>
+                console.warn('cohort: could not classify the drawing', error),
+              )
+            }, manifest.classes)
+            mount(
+              digitCard,
+              h('h2', {}, 'Draw a digit'),
+              h('section', { class: 'card' }, pad.element),
+            )
+          }
+          scheduleRender()
+        })
+        .catch((error: unknown) => {
+          mount(
+            chartsCard,
+            h('p', { class: 'bad' }, `No charts: the models did not load (${String(error)})`),
+          )
+        })
+      addEventListener('pagehide', () => hostSession.dispose(), { once: true })
+      if (window.cohort) {
+        window.cohort = {
+          ...window.cohort,
+          runtime,
+          host: {
+            run: (options) => hostSession.run(options),
+            runSingle: (options) => hostSession.runSingle(options),
+            stats: () => hostSession.stats(),
+            runEarlyExit: (options) => earlyExitSession.run(options),
+            earlyExitStats: () => earlyExitSession.stats(),
+            runCloudOnly: (options) => earlyExitSession.runCloudOnly(options),
+            predictEarlyExit: async (thresholds) => {
+              await earlyExitSession.measureProfile()
+              return earlyExitSession.predict(thresholds)
+            },
+            chartData: () => charts?.data() ?? null,
+            classifyDrawing,
+            lastDrawing: () => lastDrawing,
+          },
+        }
+      }
+      scheduleRender()
+    },
+  )
 }
 
 /** The server's first LAN origin (from its health report), or null when it has none. */

@@ -15,6 +15,7 @@ import {
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
 import { type DeviceId, type Manifest, type SampleSet, sampleInput } from '@cohort/protocol'
+import type { RunListener } from './dashboard/run-feed.ts'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
@@ -110,6 +111,7 @@ export class EarlyExitSession {
     private readonly runtime: RuntimePageHandle,
     private readonly tracker: OutcomeTracker,
     private readonly changed: () => void,
+    private readonly listener: RunListener,
   ) {}
 
   /** The manifest's calibrated thresholds (empty before the manifest is fetched). */
@@ -136,6 +138,7 @@ export class EarlyExitSession {
       const count = Math.max(0, Math.min(options.samples, set.count - start))
       this.total = count
       this.thresholds = options.thresholds ?? manifest.earlyExit.thresholds
+      this.listener.started('early-exit', count)
       for (let index = start; index < start + count; index++) {
         const input = sampleInput(set, index, 1, manifest.input.pixelScale)
         const startedAt = performance.now()
@@ -155,9 +158,14 @@ export class EarlyExitSession {
             ...(options.thresholds ? { thresholds: options.thresholds } : {}),
           },
         )
-        this.outcomes.push(
-          toOutcome(index, set.labels[index] ?? 0, answer, performance.now() - startedAt),
+        const outcome = toOutcome(
+          index,
+          set.labels[index] ?? 0,
+          answer,
+          performance.now() - startedAt,
         )
+        this.outcomes.push(outcome)
+        this.listener.finished({ mode: 'early-exit', outcome })
         this.changed()
       }
       return [...this.outcomes]

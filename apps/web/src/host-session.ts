@@ -7,7 +7,15 @@ import {
   type SliceWinner,
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
-import { type DeviceId, type SampleSet, sampleInput } from '@cohort/protocol'
+import {
+  type CohortError,
+  type DeviceId,
+  type DeviceOutcome,
+  type Result,
+  type SampleSet,
+  sampleInput,
+} from '@cohort/protocol'
+import type { RunListener } from './dashboard/run-feed.ts'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
@@ -60,22 +68,31 @@ export interface RunStats {
   readonly p95Ms: number | null
 }
 
+/** What the host session tells the page, besides its runs (`RunListener`). */
+export interface HostSessionEvents extends RunListener {
+  /** Something the view shows changed. */
+  changed(): void
+  /** Per device, requests and misses just reported to the coordinator. */
+  reported(outcomes: readonly DeviceOutcome[]): void
+}
+
 /**
  * The host's side of inference: runs the task's shipped test samples through the room as
- * RoCoIn ensemble requests, one at a time, and keeps the outcomes; reports device failures to
- * the coordinator so the planner's failure model learns.
+ * RoCoIn ensemble requests (or single-device requests, the baseline), one at a time, and keeps
+ * the outcomes; reports device failures to the coordinator so the planner's failure model learns.
  */
 export class HostSession {
   readonly tracker = new OutcomeTracker()
   readonly outcomes: SampleOutcome[] = []
   private total = 0
   private running = false
+  private singleRunning = false
   private readonly reportTimer: ReturnType<typeof setInterval>
 
   constructor(
     private readonly mesh: Mesh,
     private readonly runtime: RuntimePageHandle,
-    private readonly changed: () => void,
+    private readonly events: HostSessionEvents,
   ) {
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS)
   }
@@ -91,36 +108,54 @@ export class HostSession {
     this.outcomes.length = 0
     this.total = count
     this.running = true
-    this.changed()
+    this.events.started('ensemble', count)
+    this.events.changed()
     try {
       for (let index = 0; index < count; index++) {
         const input = sampleInput(set, index, 1, manifest.input.pixelScale)
-        const plan = this.mesh.plan
         const startedAt = performance.now()
-        const answer = plan
-          ? await inferEnsemble(
-              {
-                request: (...args) => this.mesh.request(...args),
-                combiner: this.runtime.client,
-                manifest,
-                tracker: this.tracker,
-              },
-              plan,
-              input,
-              { redundancy: options.redundancy, deadlineMs: options.deadlineMs },
-            )
-          : null
-        this.outcomes.push(
-          toOutcome(index, set.labels[index] ?? 0, answer, performance.now() - startedAt),
+        const answer = await this.infer(input, options)
+        const outcome = toOutcome(
+          index,
+          set.labels[index] ?? 0,
+          answer,
+          performance.now() - startedAt,
         )
-        this.changed()
+        this.outcomes.push(outcome)
+        this.events.finished({ mode: 'ensemble', outcome })
+        this.events.changed()
       }
       return [...this.outcomes]
     } finally {
       this.running = false
       this.report()
-      this.changed()
+      this.events.changed()
     }
+  }
+
+  /**
+   * One ensemble request of an input of the host's own (a drawn digit): null when the room has
+   * no plan yet, otherwise exactly one outcome.
+   */
+  async infer(
+    input: Float32Array,
+    options: Omit<RunOptions, 'samples'>,
+  ): Promise<Result<EnsembleAnswer, CohortError> | null> {
+    await this.runtime.whenReady()
+    const manifest = this.runtime.manifest()
+    const plan = this.mesh.plan
+    if (!manifest || !plan) return null
+    return inferEnsemble(
+      {
+        request: (...args) => this.mesh.request(...args),
+        combiner: this.runtime.client,
+        manifest,
+        tracker: this.tracker,
+      },
+      plan,
+      input,
+      { redundancy: options.redundancy, deadlineMs: options.deadlineMs },
+    )
   }
 
   /**
@@ -137,28 +172,46 @@ export class HostSession {
     const manifest = this.runtime.manifest()
     if (!manifest) throw new Error('no manifest')
     const set = await this.loadSamples()
+    if (this.singleRunning) throw new Error('a single-device run is already going')
+    const count = Math.min(options.samples, set.count)
     const results: SingleOutcome[] = []
-    for (let index = 0; index < Math.min(options.samples, set.count); index++) {
-      const input = sampleInput(set, index, 1, manifest.input.pixelScale)
-      const startedAt = performance.now()
-      const answer = await inferSingle(
-        (...args) => this.mesh.request(...args),
-        manifest,
-        options.deviceId,
-        options.modelId ?? manifest.teacher.model,
-        input,
-        options.deadlineMs,
-      )
-      results.push({
-        index,
-        label: set.labels[index] ?? 0,
-        prediction: answer.ok ? answer.value.prediction : null,
-        latencyMs: answer.ok ? answer.value.latencyMs : performance.now() - startedAt,
-        computeMs: answer.ok ? answer.value.computeMs : null,
-        error: answer.ok ? null : `${answer.error.code}: ${answer.error.message}`,
-      })
+    this.singleRunning = true
+    this.events.started('single', count)
+    this.events.changed()
+    try {
+      for (let index = 0; index < count; index++) {
+        const input = sampleInput(set, index, 1, manifest.input.pixelScale)
+        const startedAt = performance.now()
+        const answer = await inferSingle(
+          (...args) => this.mesh.request(...args),
+          manifest,
+          options.deviceId,
+          options.modelId ?? manifest.teacher.model,
+          input,
+          options.deadlineMs,
+        )
+        const outcome: SingleOutcome = {
+          index,
+          label: set.labels[index] ?? 0,
+          prediction: answer.ok ? answer.value.prediction : null,
+          latencyMs: answer.ok ? answer.value.latencyMs : performance.now() - startedAt,
+          computeMs: answer.ok ? answer.value.computeMs : null,
+          error: answer.ok ? null : `${answer.error.code}: ${answer.error.message}`,
+        }
+        results.push(outcome)
+        this.events.finished({ mode: 'single', outcome })
+        this.events.changed()
+      }
+      return results
+    } finally {
+      this.singleRunning = false
+      this.events.changed()
     }
-    return results
+  }
+
+  /** Whether any run of this session is going. */
+  get isRunning(): boolean {
+    return this.running || this.singleRunning
   }
 
   /** The run's live figures. */
@@ -196,6 +249,7 @@ export class HostSession {
   private report(): void {
     const outcomes = this.tracker.drain()
     if (outcomes.length === 0) return
+    this.events.reported(outcomes)
     void this.mesh.tellCoordinator({ type: 'report', outcomes }).then((reply) => {
       if (!reply.ok) console.warn(`cohort: could not report outcomes: ${reply.error.message}`)
     })

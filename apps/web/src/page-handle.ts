@@ -1,4 +1,6 @@
 import type { Mesh } from '@cohort/mesh'
+import type { ChartName } from './dashboard/charts.ts'
+import type { DigitAnswer } from './dashboard/digit-classifier.ts'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import type { EchoOutcome } from './diagnostics.ts'
 import type {
@@ -34,6 +36,15 @@ export interface HostPageHandle {
   runCloudOnly: EarlyExitSession['runCloudOnly']
   /** Predicted accuracy, exit shares and cost of some thresholds (measures the sample once). */
   predictEarlyExit(thresholds: readonly number[]): Promise<EarlyExitPrediction | null>
+  /** Each live chart's data as its chart instance holds it (x values first); null before the charts exist. */
+  chartData(): Record<ChartName, (number | null)[][]> | null
+  /**
+   * Sends a drawing through the room as one ensemble request (digits task): 784 grayscale pixels
+   * (28×28, 0–255), or what is drawn on the dashboard's canvas; shows and returns the answer.
+   */
+  classifyDrawing(pixels?: readonly number[]): Promise<DigitAnswer>
+  /** The answer the dashboard shows for the latest drawing. */
+  lastDrawing(): DigitAnswer | null
 }
 
 declare global {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { exitHistogram, liveSeries, quantile, type RunPoint } from './series.ts'
+import { exitHistogram, liveSeries, quantile, type RunPoint, summarize } from './series.ts'
 
 const point = (
   atMs: number,
@@ -88,5 +88,25 @@ describe('exitHistogram', () => {
     ]
     expect(exitHistogram(points, 3)).toEqual([2, 0, 1])
     expect(exitHistogram([], 2)).toEqual([0, 0])
+  })
+})
+
+describe('summarize', () => {
+  it('counts errors and degraded answers and takes quantiles of answered requests', () => {
+    const summary = summarize([
+      point(1, 4),
+      point(2, null),
+      point(3, 2, { degraded: true }),
+      point(4, 3, { correct: false }),
+    ])
+    expect(summary).toEqual({
+      done: 4,
+      errors: 1,
+      degraded: 1,
+      accuracy: 50,
+      p50Ms: 3,
+      p95Ms: 4,
+    })
+    expect(summarize([])).toMatchObject({ done: 0, accuracy: null, p50Ms: null })
   })
 })

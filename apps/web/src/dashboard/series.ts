@@ -110,3 +110,29 @@ export function exitHistogram(points: readonly RunPoint[], exits: number): numbe
   }
   return counts
 }
+
+/** A run's figures so far (for modes whose session keeps none of its own). */
+export interface RunSummary {
+  readonly done: number
+  readonly errors: number
+  readonly degraded: number
+  /** Percent; errors count as wrong. */
+  readonly accuracy: number | null
+  readonly p50Ms: number | null
+  readonly p95Ms: number | null
+}
+
+/** Sums up a run's points. */
+export function summarize(points: readonly RunPoint[]): RunSummary {
+  const latencies = points.flatMap((point) => (point.latencyMs === null ? [] : [point.latencyMs]))
+  latencies.sort((a, b) => a - b)
+  const correct = points.filter((point) => point.correct).length
+  return {
+    done: points.length,
+    errors: points.length - latencies.length,
+    degraded: points.filter((point) => point.degraded).length,
+    accuracy: points.length === 0 ? null : (100 * correct) / points.length,
+    p50Ms: quantile(latencies, 0.5),
+    p95Ms: quantile(latencies, 0.95),
+  }
+}

@@ -1,0 +1,239 @@
+import { type Browser, expect, type Page, test } from '@playwright/test'
+import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
+
+// Digits: the small models, so a room is planned fast on two shared cores.
+const TASK = 'digits'
+const DEVICES = 4
+
+type ChartData = Record<'latency' | 'throughput' | 'quality' | 'exits', (number | null)[][]>
+interface DigitAnswer {
+  pixels: number[]
+  prediction: number | null
+  logits: number[]
+  baseline: number[]
+  groups: { slice: number; deviceId: string | null; imputed: boolean; scores: number[] }[]
+  degraded: boolean
+  k: number | null
+  error: string | null
+}
+interface HostApi {
+  chartData(): ChartData | null
+  lastDrawing(): DigitAnswer | null
+}
+interface PlanSnapshot {
+  version: number
+  ensemble: { k: number; groups: { slice: number; members: string[] }[] } | null
+  earlyExit: { tiers: { tier: string; members: string[] }[] } | null
+}
+
+let server: CohortServer
+test.beforeEach(async () => {
+  server = await startCohortServer()
+})
+test.afterEach(async ({ browserName: _ }, testInfo) => {
+  if (testInfo.status !== testInfo.expectedStatus)
+    console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
+  await server.stop()
+})
+
+const host = (page: Page) => ({
+  charts: () =>
+    page.evaluate(() =>
+      (window as unknown as { cohort: { host: HostApi } }).cohort.host.chartData(),
+    ),
+  lastDrawing: () =>
+    page.evaluate(() =>
+      (window as unknown as { cohort: { host: HostApi } }).cohort.host.lastDrawing(),
+    ),
+  plan: () =>
+    page.evaluate(
+      () =>
+        (window as unknown as { cohort: { mesh: { plan: PlanSnapshot | null } } }).cohort.mesh.plan,
+    ),
+})
+
+const pointsOf = async (page: Page, chart: keyof ChartData) =>
+  (await host(page).charts())?.[chart]?.[0]?.length ?? 0
+
+/** A host and DEVICES devices on digits, once every device is in a group and in a tier. */
+async function plannedRoom(browser: Browser) {
+  const created = await createRoomAsHost(browser, server)
+  // One WASM thread per page: five pages share two cores.
+  await created.page.goto(`${created.page.url()}?task=${TASK}&threads=1`)
+  const devices = []
+  for (let i = 0; i < DEVICES; i++)
+    devices.push(await joinAsDevice(browser, `${created.joinUrl}?task=${TASK}&threads=1`))
+  const ids = devices.map((device) => device.deviceId)
+  const planned = async () => {
+    const plan = await host(created.page).plan()
+    const grouped = plan?.ensemble?.groups.flatMap((group) => group.members).sort() ?? []
+    const tiered = plan?.earlyExit?.tiers.flatMap((tier) => tier.members).sort() ?? []
+    return { grouped, tiered }
+  }
+  await expect
+    .poll(planned, { timeout: 240_000 })
+    .toEqual({ grouped: [...ids].sort(), tiered: [...ids].sort() })
+  const plan = (await host(created.page).plan()) as PlanSnapshot
+  return { page: created.page, devices, ids, plan }
+}
+
+test('charts, room view and event log follow a running stream; a device closed mid-run is logged', async ({
+  browser,
+}) => {
+  test.setTimeout(600_000)
+  const { page, devices, ids, plan } = await plannedRoom(browser)
+  const log = page.getByTestId('event-log')
+  // Every device's arrival and at least one plan are in the log already.
+  await expect(log.locator('li[data-kind="join"]')).toHaveCount(DEVICES)
+  await expect(log.locator('li[data-kind="replan"]').first()).toContainText(`plan v`)
+
+  // A run from the dashboard's own controls.
+  await page.getByTestId('mode').selectOption('ensemble')
+  await page.getByLabel('Samples').fill('400')
+  await expect(page.getByTestId('run-samples')).toBeEnabled({ timeout: 60_000 })
+  const canvas = page.locator('figure[data-chart="latency"] canvas')
+  const before = await canvas.evaluate((element) => (element as HTMLCanvasElement).toDataURL())
+  await page.getByTestId('run-samples').click()
+
+  // The chart instances receive points while the run streams, and redraw.
+  await expect.poll(() => pointsOf(page, 'latency')).toBeGreaterThan(20)
+  const early = await pointsOf(page, 'latency')
+  await expect.poll(() => pointsOf(page, 'latency')).toBeGreaterThan(early + 20)
+  expect(await canvas.evaluate((element) => (element as HTMLCanvasElement).toDataURL())).not.toBe(
+    before,
+  )
+  const midRun = await host(page).charts()
+  const [seconds, p50, p95] = midRun?.latency ?? []
+  expect(seconds?.every((s, i) => i === 0 || (s ?? 0) >= (seconds[i - 1] ?? 0))).toBe(true)
+  expect(p50?.every((v, i) => v !== null && v <= (p95?.[i] ?? Number.NaN))).toBe(true)
+  expect((midRun?.throughput[1] ?? []).some((v) => v !== null && v > 0)).toBe(true)
+  expect(await page.locator('figure[data-chart="latency"]').getAttribute('data-points')).not.toBe(
+    '0',
+  )
+
+  // One member of the first group closes mid-run; its partner keeps the answers whole.
+  const victim = plan.ensemble?.groups[0]?.members[0] as string
+  await devices[ids.indexOf(victim)]?.context.close()
+  await expect(page.getByTestId('run-stats')).toHaveAttribute('data-done', '400', {
+    timeout: 240_000,
+  })
+  const final = await host(page).charts()
+  expect(final?.latency[0]).toHaveLength(400)
+  expect(final?.quality[1]?.at(-1)).toBeCloseTo(
+    Number(await page.getByTestId('run-stats').getAttribute('data-accuracy')),
+    6,
+  )
+
+  // The log says the device left and that the host saw it fail (link lost, or requests missed).
+  await expect(log.locator('li[data-kind="leave"]', { hasText: victim })).toHaveCount(1)
+  await expect(log.locator('li[data-kind="failure"]', { hasText: victim }).first()).toBeVisible()
+  // …and that the room was re-planned without it.
+  await expect
+    .poll(async () => (await host(page).plan())?.ensemble?.groups.flatMap((g) => g.members))
+    .not.toContain(victim)
+  const replans = await log.locator('li[data-kind="replan"]').count()
+  expect(replans).toBeGreaterThan(1)
+
+  // The room view: every planned member with its state and the measured round trip to it.
+  const room = page.getByTestId('room')
+  const survivors = ids.filter((id) => id !== victim)
+  for (const id of survivors) {
+    const member = room.locator(`[data-group] li[data-member="${id}"]`)
+    await expect(member).toHaveAttribute('data-state', 'open')
+    const rtt = Number(await member.getAttribute('data-rtt'))
+    expect(rtt).toBeGreaterThan(0)
+    await expect(member).toContainText(`RTT ${rtt.toFixed(2)} ms`)
+  }
+  await expect(room.locator(`li[data-member="${victim}"]`)).toHaveCount(0)
+})
+
+test('the mode switch runs single, ensemble and early exit, and each feeds the same charts', async ({
+  browser,
+}) => {
+  test.setTimeout(600_000)
+  const { page } = await plannedRoom(browser)
+  const samples = 60
+  const modes = [
+    { mode: 'single', button: 'run-single', stats: 'single-stats' },
+    { mode: 'ensemble', button: 'run-samples', stats: 'run-stats' },
+    { mode: 'early-exit', button: 'run-early-exit', stats: 'ee-stats' },
+  ] as const
+  for (const { mode, button, stats } of modes) {
+    await page.getByTestId('mode').selectOption(mode)
+    await page.getByLabel('Samples').fill(String(samples))
+    await expect(page.getByTestId(button)).toBeEnabled({ timeout: 60_000 })
+    await page.getByTestId(button).click()
+    await expect(page.getByTestId(stats)).toHaveAttribute('data-done', String(samples), {
+      timeout: 120_000,
+    })
+    await expect(page.getByTestId('charts')).toHaveAttribute('data-mode', mode)
+    await expect.poll(() => pointsOf(page, 'latency')).toBe(samples)
+    const data = (await host(page).charts()) as ChartData
+    const exitCounts = (data.exits[1] ?? []) as number[]
+    const costReduction = data.quality[2] ?? []
+    if (mode === 'early-exit') {
+      // Every answer is in the histogram; costs are known, so the cost reduction is charted.
+      expect(exitCounts.reduce((a, b) => a + b, 0)).toBe(samples)
+      expect(costReduction.at(-1)).toBeGreaterThan(0)
+      const shown = page.getByTestId('ee-stats')
+      expect((await shown.getAttribute('data-exit-counts'))?.split(',').map(Number)).toEqual(
+        exitCounts,
+      )
+    } else {
+      expect(exitCounts.every((count) => count === 0)).toBe(true)
+      expect(costReduction.every((value) => value === null)).toBe(true)
+    }
+    // Digits models answer nearly every sample right in every mode.
+    expect(data.quality[1]?.at(-1)).toBeGreaterThan(90)
+  }
+})
+
+test('a digit drawn on the canvas is answered by the room with per-group contributions', async ({
+  browser,
+}) => {
+  test.setTimeout(600_000)
+  const { page, plan } = await plannedRoom(browser)
+  const canvas = page.getByTestId('digit-canvas')
+  await expect(canvas).toBeVisible({ timeout: 60_000 })
+  // A "1": one vertical stroke, drawn with the mouse.
+  const box = await canvas.boundingBox()
+  if (!box) throw new Error('the canvas has no box')
+  const x = box.x + box.width / 2
+  await page.mouse.move(x, box.y + box.height * 0.15)
+  await page.mouse.down()
+  await page.mouse.move(x + box.width * 0.03, box.y + box.height * 0.85, { steps: 12 })
+  await page.mouse.up()
+
+  const shown = page.getByTestId('digit-answer')
+  await expect(shown).toHaveAttribute('data-state', 'answered', { timeout: 30_000 })
+  const answer = (await host(page).lastDrawing()) as DigitAnswer
+  expect(answer.error).toBeNull()
+  expect(answer.prediction).toBe(1)
+  await expect(page.getByTestId('digit-prediction')).toHaveText('1')
+  await expect(shown).toHaveAttribute('data-degraded', 'false')
+
+  // The drawing was preprocessed like MNIST: 28×28 with the ink in the middle.
+  expect(answer.pixels).toHaveLength(784)
+  const ink = answer.pixels.reduce((sum, value) => sum + value, 0)
+  expect(ink).toBeGreaterThan(0)
+  expect(answer.pixels.slice(0, 28 * 3).every((value) => value === 0)).toBe(true)
+
+  // One contribution per group, from a member of that group; baseline + contributions = scores.
+  const k = plan.ensemble?.k ?? 0
+  expect(answer.k).toBe(k)
+  expect(answer.groups).toHaveLength(k)
+  for (const group of answer.groups) {
+    expect(group.imputed).toBe(false)
+    expect(plan.ensemble?.groups[group.slice]?.members).toContain(group.deviceId)
+  }
+  answer.logits.forEach((score, c) => {
+    const sum = answer.groups.reduce(
+      (acc, group) => acc + (group.scores[c] ?? 0),
+      answer.baseline[c] ?? 0,
+    )
+    expect(Math.abs(sum - score)).toBeLessThan(1e-3)
+  })
+  const argmax = answer.logits.indexOf(Math.max(...answer.logits))
+  expect(argmax).toBe(answer.prediction)
+  await expect(page.getByTestId('digit-contributions').locator('tr[data-group]')).toHaveCount(k)
+})

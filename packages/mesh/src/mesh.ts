@@ -174,8 +174,9 @@ export class Mesh {
     }
     for (const info of welcome.peers) {
       const entry = this.entry(info)
-      // Links that survived a coordinator restart keep working; only missing ones are offered.
-      if (!entry.link && this.wants(info)) this.offer(entry)
+      // Open links that survived a coordinator restart keep working. A link still connecting
+      // was started while the signaling was down, so its offer or answer was lost: offer anew.
+      if (!entry.session?.open && this.wants(info)) this.offer(entry)
     }
     this.emit({ type: 'peers' })
   }
@@ -305,6 +306,8 @@ export class Mesh {
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** entry.retries)
     entry.retries++
     entry.retryTimer = setTimeout(() => {
+      // Without the coordinator no signal can reach the peer; the next welcome offers instead.
+      if (this.signaling.current !== 'joined') return
       if (!entry.link && this.entries.get(entry.info.deviceId) === entry) this.offer(entry)
     }, delay)
   }

@@ -1,0 +1,148 @@
+import type { DeviceId, PeerInfo, RoomCode, SignalData } from '@cohort/protocol'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { Mesh } from './mesh.ts'
+import type { PeerLinkOptions } from './peer-link.ts'
+import type { SignalingHandlers, SignalingState, Welcome } from './signaling-client.ts'
+import { memoryChannelPair } from './testing/memory-channel.ts'
+
+// The mesh's reconnection logic, with the coordinator connection and WebRTC replaced by
+// recorders: what matters here is which links the mesh opens, and when it sends their signals.
+const fakes = vi.hoisted(() => ({
+  links: [] as { options: PeerLinkOptions; closed: boolean }[],
+  signaling: null as null | {
+    state: SignalingState
+    handlers: SignalingHandlers
+    /** Signals the mesh sent, with the state the connection was in at the time. */
+    sent: { linkId: string; data: SignalData; state: SignalingState }[]
+  },
+}))
+
+vi.mock('./peer-link.ts', () => ({
+  openPeerLink(options: PeerLinkOptions) {
+    const link = { options, closed: false }
+    fakes.links.push(link)
+    // An initiator's offer comes out of simple-peer asynchronously.
+    if (options.initiator) queueMicrotask(() => options.onSignal({ type: 'offer', sdp: 'v=0' }))
+    return {
+      signal() {},
+      close() {
+        if (link.closed) return
+        link.closed = true
+        options.onClose('closed')
+      },
+    }
+  },
+}))
+
+vi.mock('./signaling-client.ts', () => ({
+  SignalingClient: class {
+    constructor(_options: unknown, handlers: SignalingHandlers) {
+      fakes.signaling = { state: 'connecting', handlers, sent: [] }
+    }
+    get current() {
+      return fakes.signaling?.state
+    }
+    async send(message: { type: string; linkId?: string; data?: SignalData }) {
+      const signaling = fakes.signaling
+      if (signaling && message.type === 'signal' && message.linkId && message.data)
+        signaling.sent.push({ linkId: message.linkId, data: message.data, state: signaling.state })
+      return signaling?.state === 'joined'
+        ? { ok: true, value: { type: 'ack' } }
+        : { ok: false, error: { code: 'not-connected', message: 'not joined' } }
+    }
+    close() {}
+  },
+}))
+
+const SELF = 'aaaa00001' as DeviceId
+const HOST: PeerInfo = {
+  deviceId: 'zzzz00001' as DeviceId,
+  role: 'host',
+  label: 'host',
+  joinedAt: 0,
+}
+
+function signaling() {
+  if (!fakes.signaling) throw new Error('no signaling client')
+  return fakes.signaling
+}
+
+function setState(state: SignalingState) {
+  signaling().state = state
+  signaling().handlers.onState(state)
+}
+
+function welcome(peers: PeerInfo[]) {
+  setState('joined')
+  signaling().handlers.onWelcome({
+    type: 'welcome',
+    deviceId: SELF,
+    peers,
+    iceServers: [],
+  } as unknown as Welcome)
+}
+
+const openLink = (index: number) => {
+  const link = fakes.links[index]
+  if (!link) throw new Error(`no link ${index}`)
+  const [ours, theirs] = memoryChannelPair()
+  theirs.onMessage(() => {}) // the peer's side: heartbeats land here unread
+  link.options.onOpen(ours)
+}
+
+describe('Mesh reconnection', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+    fakes.links.length = 0
+    fakes.signaling = null
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('re-offers a link that broke while the coordinator was unreachable as soon as it rejoins', async () => {
+    const mesh = new Mesh({ room: 'ROOM' as RoomCode, role: 'device', label: 'phone' })
+    welcome([HOST])
+    await vi.advanceTimersByTimeAsync(0)
+    expect(fakes.links).toHaveLength(1)
+    openLink(0)
+    expect(mesh.peers()[0]?.link).toBe('open')
+
+    // A network blip: the socket drops, the host forgets this device and closes the link.
+    setState('reconnecting')
+    fakes.links[0]?.options.onClose('closed')
+    expect(mesh.peers()[0]?.link).toBe('closed')
+    // The retry comes due while the coordinator is still unreachable: nothing is offered,
+    // since its signals could not reach the host.
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(fakes.links).toHaveLength(1)
+
+    // Back: the welcome offers a new link, and its offer goes out through the coordinator.
+    welcome([HOST])
+    await vi.advanceTimersByTimeAsync(0)
+    expect(fakes.links).toHaveLength(2)
+    const offers = signaling().sent.filter((sent) => sent.data.type === 'offer')
+    expect(offers.map((offer) => offer.state)).toEqual(['joined', 'joined'])
+    mesh.leave()
+  })
+
+  it('replaces a link still connecting at a rejoin, whose signals were lost, and keeps an open one', async () => {
+    const other: PeerInfo = {
+      deviceId: 'bbbb00001' as DeviceId,
+      role: 'device',
+      label: 'tablet',
+      joinedAt: 0,
+    }
+    const mesh = new Mesh({ room: 'ROOM' as RoomCode, role: 'device', label: 'phone' })
+    welcome([HOST, other])
+    expect(fakes.links).toHaveLength(2)
+    openLink(1) // the link to the tablet opens; the one to the host is still connecting
+    setState('reconnecting')
+    welcome([HOST, other])
+    await vi.advanceTimersByTimeAsync(0)
+    expect(fakes.links.map((link) => link.closed)).toEqual([true, false, false])
+    expect(fakes.links[2]?.options.initiator).toBe(true)
+    expect(mesh.peers().map((peer) => peer.link)).toEqual(['connecting', 'open'])
+    mesh.leave()
+  })
+})

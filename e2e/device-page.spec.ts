@@ -1,0 +1,385 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type Browser, type BrowserContext, expect, type Page, test } from '@playwright/test'
+import {
+  type CohortServer,
+  createRoomAsHost,
+  newMemberContext,
+  startCohortServer,
+} from './harness.ts'
+
+// The small models: these tests are about the page, not the task.
+const TASK = 'digits'
+
+/** One rendering of the device's big status, as a person would have seen it. */
+interface Shown {
+  phase: string
+  progress: number | null
+  served: number
+}
+
+/** Records every distinct status the device page renders (the page re-renders on each change). */
+const RECORD_STATUS = `
+  window.__shown = []
+  new MutationObserver(() => {
+    const el = document.querySelector('[data-testid="device-status"]')
+    if (!el) return
+    const shown = {
+      phase: el.getAttribute('data-phase'),
+      progress: el.hasAttribute('data-progress') ? Number(el.getAttribute('data-progress')) : null,
+      served: Number(el.getAttribute('data-served')),
+    }
+    const last = window.__shown[window.__shown.length - 1]
+    if (!last || last.phase !== shown.phase || last.progress !== shown.progress || last.served !== shown.served)
+      window.__shown.push(shown)
+  }).observe(document, { subtree: true, childList: true, attributes: true })
+`
+
+const shown = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __shown: Shown[] }).__shown)
+
+/** The phases in the order they were shown, repeats collapsed. */
+const phasesOf = (history: readonly Shown[]) =>
+  history.map((entry) => entry.phase).filter((phase, i, all) => phase !== all[i - 1])
+
+const status = (page: Page) => page.getByTestId('device-status')
+
+/** The members of the host's current ensemble plan, and when the coordinator made it. */
+const planOf = (host: Page) =>
+  host.evaluate(() => {
+    const plan = (
+      window as unknown as {
+        cohort: {
+          mesh: {
+            plan: {
+              createdAt: number
+              ensemble: { groups: { members: string[] }[] } | null
+            } | null
+          }
+        }
+      }
+    ).cohort.mesh.plan
+    return plan
+      ? {
+          createdAt: plan.createdAt,
+          members: plan.ensemble?.groups.flatMap((group) => group.members) ?? [],
+        }
+      : null
+  })
+
+/** Runs `samples` of the task's test set from the host through the room. */
+const runSamples = (host: Page, samples: number) =>
+  host.evaluate(
+    (samples) =>
+      (
+        window as unknown as {
+          cohort: {
+            host: {
+              run(options: {
+                samples: number
+                redundancy: 'all'
+                deadlineMs: number
+              }): Promise<{ error: string | null; degraded: boolean }[]>
+            }
+          }
+        }
+      ).cohort.host.run({ samples, redundancy: 'all', deadlineMs: 5_000 }),
+    samples,
+  )
+
+/** The device ids the host holds an open data channel to. */
+const openLinksOf = (host: Page) =>
+  host.evaluate(() =>
+    (
+      window as unknown as {
+        cohort: { mesh: { peers(): { info: { deviceId: string }; link: string }[] } }
+      }
+    ).cohort.mesh
+      .peers()
+      .filter((peer) => peer.link === 'open')
+      .map((peer) => peer.info.deviceId),
+  )
+
+const servedOf = async (page: Page) => Number(await status(page).getAttribute('data-served'))
+
+/** A device page on `url` that records its statuses; returns once it serves in the host's plan. */
+async function deviceIn(
+  browser: Browser,
+  host: Page,
+  url: string,
+  prepare?: (context: BrowserContext, page: Page) => Promise<void>,
+) {
+  const context = await newMemberContext(browser)
+  await context.addInitScript(RECORD_STATUS)
+  const page = await context.newPage()
+  await prepare?.(context, page)
+  await page.goto(url)
+  await expect(status(page)).toHaveAttribute('data-phase', 'ready', { timeout: 60_000 })
+  const deviceId = (await page.getByTestId('device-id').textContent()) ?? ''
+  expect(deviceId).not.toBe('')
+  await expect
+    .poll(async () => (await planOf(host))?.members ?? [], { timeout: 30_000 })
+    .toContain(deviceId)
+  return { context, page, deviceId }
+}
+
+/** The host runs samples; every one is answered, and the device's count goes up. */
+async function servesAgain(host: Page, device: Page, samples = 4) {
+  const before = await servedOf(device)
+  const outcomes = await runSamples(host, samples)
+  expect(outcomes.filter((outcome) => outcome.error !== null || outcome.degraded)).toEqual([])
+  await expect.poll(() => servedOf(device)).toBeGreaterThan(before)
+  await expect(status(device)).toHaveAttribute('data-phase', 'serving')
+}
+
+async function hostOn(browser: Browser, server: CohortServer) {
+  const host = await createRoomAsHost(browser, server)
+  await host.page.goto(`${host.page.url()}?task=${TASK}`)
+  return { ...host, deviceUrl: `${host.joinUrl}?task=${TASK}` }
+}
+
+/**
+ * A TCP forwarder between the browser and the coordinator: `cut()` resets every connection
+ * through it, as a Wi-Fi blip does, so the page's WebSocket really drops.
+ */
+async function startBlipProxy(
+  target: number,
+): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const proxy: Server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1')
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+      socket.on('error', () => socket.destroy())
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const address = proxy.address()
+  if (address === null || typeof address === 'string') throw new Error('the proxy has no port')
+  return {
+    port: address.port,
+    cut() {
+      for (const socket of sockets) socket.resetAndDestroy()
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        proxy.close(() => resolve())
+      }),
+  }
+}
+
+let server: CohortServer
+test.beforeEach(async () => {
+  server = await startCohortServer()
+})
+test.afterEach(async () => {
+  await server.stop()
+})
+
+test('a device shows joining, downloading with rising progress, ready, then serving a count that rises', async ({
+  browser,
+}) => {
+  const host = await hostOn(browser, server)
+  // A phone's network: slow enough that the download is seen in steps; unthrottled once done.
+  let cdp: Awaited<ReturnType<BrowserContext['newCDPSession']>> | null = null
+  const device = await deviceIn(browser, host.page, host.deviceUrl, async (context, page) => {
+    cdp = await context.newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 20,
+      downloadThroughput: 1_000_000,
+      uploadThroughput: -1,
+    })
+    void page
+      .waitForSelector('[data-testid="device-status"][data-progress="100"]', { timeout: 60_000 })
+      .then(() =>
+        cdp?.send('Network.emulateNetworkConditions', {
+          offline: false,
+          latency: 0,
+          downloadThroughput: -1,
+          uploadThroughput: -1,
+        }),
+      )
+  })
+
+  await servesAgain(host.page, device.page)
+  await servesAgain(host.page, device.page)
+
+  const history = await shown(device.page)
+  expect(phasesOf(history)).toEqual(['joining', 'downloading', 'ready', 'serving'])
+  const progress = history.flatMap((entry) =>
+    entry.phase === 'downloading' && entry.progress !== null ? [entry.progress] : [],
+  )
+  // Rising, never falling, through several values between 0 and 100.
+  expect(progress).toEqual([...progress].sort((a, b) => a - b))
+  expect(progress.filter((value) => value > 0 && value < 100).length).toBeGreaterThanOrEqual(3)
+  expect(progress.at(-1)).toBe(100)
+  // The served count goes up live, request by request, not only at the end of a run.
+  const served = history.filter((entry) => entry.phase === 'serving').map((entry) => entry.served)
+  expect(served).toEqual([...served].sort((a, b) => a - b))
+  expect(new Set(served).size).toBeGreaterThanOrEqual(4)
+  // Big text and a big Leave button on a 360 px phone.
+  await device.page.setViewportSize({ width: 360, height: 740 })
+  const leave = await device.page.getByTestId('leave').boundingBox()
+  expect(leave?.height).toBeGreaterThanOrEqual(48)
+  expect(leave?.width).toBeGreaterThanOrEqual(0.75 * 360)
+  const overflow = await device.page.evaluate(() => document.documentElement.scrollWidth)
+  expect(overflow).toBeLessThanOrEqual(360)
+})
+
+test('after the coordinator restarts on the same port and state dir, the device serves again with the same id', async ({
+  browser,
+}) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'cohort-device-restart-'))
+  await server.stop()
+  server = await startCohortServer({ stateDir })
+  try {
+    const host = await hostOn(browser, server)
+    const device = await deviceIn(browser, host.page, host.deviceUrl)
+    await servesAgain(host.page, device.page)
+    const before = await planOf(host.page)
+
+    await server.stop('SIGKILL')
+    await expect(status(device.page)).toHaveAttribute('data-phase', 'reconnecting')
+    server = await startCohortServer({ port: server.port, stateDir })
+
+    await expect(device.page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+    await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)
+    // The restarted coordinator plans the room again from the profiles the pages re-send.
+    await expect
+      .poll(
+        async () => {
+          const plan = await planOf(host.page)
+          return (
+            plan !== null &&
+            plan.createdAt > (before?.createdAt ?? 0) &&
+            plan.members.includes(device.deviceId)
+          )
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(true)
+    await servesAgain(host.page, device.page)
+    expect(phasesOf(await shown(device.page)).slice(-3)).toEqual([
+      'serving',
+      'reconnecting',
+      'serving',
+    ])
+  } finally {
+    await server.stop()
+    rmSync(stateDir, { recursive: true, force: true })
+  }
+})
+
+test('after a network blip drops its socket and links, the device comes back to serving with the same id', async ({
+  browser,
+}) => {
+  const proxy = await startBlipProxy(server.port)
+  try {
+    const host = await hostOn(browser, server)
+    // The device reaches the coordinator through the proxy, as a phone reaches it through Wi-Fi.
+    const url = new URL(host.deviceUrl)
+    url.port = String(proxy.port)
+    const device = await deviceIn(browser, host.page, url.toString())
+    await servesAgain(host.page, device.page)
+
+    await device.context.setOffline(true)
+    proxy.cut()
+    await expect(status(device.page)).toHaveAttribute('data-phase', 'reconnecting')
+    // The coordinator saw the socket go: the host was told and dropped its link to the device.
+    await expect.poll(() => openLinksOf(host.page)).not.toContain(device.deviceId)
+    await device.context.setOffline(false)
+
+    await expect.poll(() => openLinksOf(host.page), { timeout: 30_000 }).toContain(device.deviceId)
+    await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)
+    await servesAgain(host.page, device.page)
+    expect(phasesOf(await shown(device.page)).slice(-3)).toEqual([
+      'serving',
+      'reconnecting',
+      'serving',
+    ])
+  } finally {
+    await proxy.close()
+  }
+})
+
+test('after the tab was hidden and frozen long enough to be declared gone, links re-form and the wake lock is asked again', async ({
+  browser,
+}) => {
+  const host = await hostOn(browser, server)
+  const device = await deviceIn(browser, host.page, host.deviceUrl)
+  await servesAgain(host.page, device.page)
+  const wake = device.page.getByTestId('wake-lock')
+  const requests = Number(await wake.getAttribute('data-requests'))
+  expect(requests).toBeGreaterThanOrEqual(1)
+  // Headless Chromium refuses the wake lock: the page must say the screen may sleep, and why.
+  await expect(wake).toHaveAttribute('data-state', /^(held|unavailable)$/)
+  if ((await wake.getAttribute('data-state')) === 'unavailable')
+    await expect(wake).toContainText('Screen may sleep')
+
+  // Hidden, as when the phone's user switches apps (headless pages are always visible, so the
+  // state is overridden and the browser's event dispatched)...
+  const setVisibility = (state: 'hidden' | 'visible') =>
+    device.page.evaluate((state) => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state })
+      Object.defineProperty(document, 'hidden', {
+        configurable: true,
+        get: () => state === 'hidden',
+      })
+      document.dispatchEvent(new Event('visibilitychange'))
+    }, state)
+  await setVisibility('hidden')
+  // ...and throttled to a standstill: the page runs no script until its peers declare it gone.
+  const cdp = await device.context.newCDPSession(device.page)
+  await cdp.send('Debugger.enable')
+  await cdp.send('Debugger.pause')
+  await expect
+    .poll(() => openLinksOf(host.page), { timeout: 15_000 })
+    .not.toContain(device.deviceId)
+  await cdp.send('Debugger.resume')
+  await setVisibility('visible')
+
+  await expect(wake).toHaveAttribute('data-requests', String(requests + 1))
+  await expect.poll(() => openLinksOf(host.page), { timeout: 30_000 }).toContain(device.deviceId)
+  await servesAgain(host.page, device.page)
+  await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)
+  expect(phasesOf(await shown(device.page)).slice(-3)).toEqual([
+    'serving',
+    'reconnecting',
+    'serving',
+  ])
+})
+
+test('Leave shows left with a way back, and the host sees the device gone', async ({ browser }) => {
+  const host = await hostOn(browser, server)
+  const device = await deviceIn(browser, host.page, host.deviceUrl)
+  await servesAgain(host.page, device.page)
+
+  await device.page.getByTestId('leave').click()
+  await expect(status(device.page)).toHaveAttribute('data-phase', 'left')
+  await expect(device.page.getByTestId('wake-lock')).toHaveCount(0)
+  await expect
+    .poll(() =>
+      host.page.evaluate(() =>
+        (
+          window as unknown as { cohort: { mesh: { peers(): { info: { deviceId: string } }[] } } }
+        ).cohort.mesh
+          .peers()
+          .map((peer) => peer.info.deviceId),
+      ),
+    )
+    .not.toContain(device.deviceId)
+
+  // Join again: the resume token was forgotten, so this is a new device.
+  await device.page.getByTestId('rejoin').click()
+  await expect(status(device.page)).toHaveAttribute('data-phase', 'ready', { timeout: 60_000 })
+  await expect(device.page.getByTestId('device-id')).not.toHaveText(device.deviceId)
+})

@@ -1,4 +1,4 @@
-import { type Browser, expect, type Page, test } from '@playwright/test'
+import { type Browser, type BrowserContext, expect, type Page, test } from '@playwright/test'
 import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
 
 // Digits: the small models, so a room is planned fast on two shared cores.
@@ -27,12 +27,16 @@ interface PlanSnapshot {
 }
 
 let server: CohortServer
+// The browser outlives a test: its pages are closed with it, so they do not keep retrying a stopped server.
+let contexts: BrowserContext[] = []
 test.beforeEach(async () => {
   server = await startCohortServer()
+  contexts = []
 })
 test.afterEach(async ({ browserName: _ }, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus)
     console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
+  for (const context of contexts) await context.close()
   await server.stop()
 })
 
@@ -63,6 +67,7 @@ async function plannedRoom(browser: Browser) {
   const devices = []
   for (let i = 0; i < DEVICES; i++)
     devices.push(await joinAsDevice(browser, `${created.joinUrl}?task=${TASK}&threads=1`))
+  contexts.push(created.context, ...devices.map((device) => device.context))
   const ids = devices.map((device) => device.deviceId)
   const planned = async () => {
     const plan = await host(created.page).plan()
@@ -195,7 +200,8 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   const { page, plan } = await plannedRoom(browser)
   const canvas = page.getByTestId('digit-canvas')
   await expect(canvas).toBeVisible({ timeout: 60_000 })
-  // A "1": one vertical stroke, drawn with the mouse.
+  // A "1": one vertical stroke, drawn with the mouse (which only reaches what is in view).
+  await canvas.scrollIntoViewIfNeeded()
   const box = await canvas.boundingBox()
   if (!box) throw new Error('the canvas has no box')
   const x = box.x + box.width / 2

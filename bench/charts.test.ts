@@ -15,6 +15,7 @@ const valuesOf = (name: string) => {
 
 describe('buildCharts', () => {
   it('builds one chart per figure of the report, with unique file names', () => {
+    expect(charts.every((c) => (c.spec as { title?: string }).title === c.title)).toBe(true)
     expect(charts.map((c) => c.name)).toEqual([
       'latency',
       'ratio-to-single',

@@ -19,11 +19,14 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json'
 const WIDTH = 560
 const CONDITION_ORDER = Object.values(CONDITION_LABELS)
 const MODE_ORDER = Object.values(MODE_LABELS)
+/** Legends below the plot with whole labels (the default cuts long ones). */
+const LEGEND = { orient: 'bottom', labelLimit: 400 } as const
 const conditionColor = {
   field: 'condition',
   type: 'nominal',
   sort: CONDITION_ORDER,
   title: null,
+  legend: LEGEND,
 } as const
 
 /** p50 bars with p95 ticks, per scenario and condition. */
@@ -127,6 +130,7 @@ function outcomesChart(report: BenchReport): Chart {
             range: ['#4c78a8', '#f2a93b', '#e45756'],
           },
           title: null,
+          legend: LEGEND,
         },
       },
     },
@@ -154,7 +158,7 @@ function exitsChart(report: BenchReport): Chart {
       encoding: {
         y: { field: 'scenario', type: 'nominal', title: null },
         x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
-        color: { field: 'exit', type: 'nominal', sort: names, title: null },
+        color: { field: 'exit', type: 'nominal', sort: names, title: null, legend: LEGEND },
       },
     },
   }
@@ -183,13 +187,18 @@ function bytesChart(report: BenchReport): Chart {
 
 /** Every chart the report shows. */
 export function buildCharts(report: BenchReport): Chart[] {
-  return [
+  const charts = [
     latencyChart(report),
     ratioChart(report),
     outcomesChart(report),
     exitsChart(report),
     bytesChart(report),
   ]
+  // Each SVG says what it shows on its own, wherever it is opened.
+  return charts.map((chart) => ({
+    ...chart,
+    spec: { ...chart.spec, title: chart.title } as TopLevelSpec,
+  }))
 }
 
 /** Renders a Vega-Lite spec to an SVG document (no canvas, no browser). */

@@ -4,7 +4,7 @@ import { cpus, loadavg, release, totalmem, type } from 'node:os'
 import type { MachineFacts } from './report-types.ts'
 
 function git(...args: string[]): string {
-  return execFileSync('git', args, { encoding: 'utf8' }).trim()
+  return execFileSync('git', args, { encoding: 'utf8' })
 }
 
 /** The machine's facts; `chromium` is the browser's own version string. */
@@ -17,8 +17,12 @@ export function machineFacts(chromium: string): MachineFacts {
     os: `${type()} ${release()}`,
     node: process.version,
     chromium,
-    commit: git('rev-parse', 'HEAD'),
-    dirty: git('status', '--porcelain', '--untracked-files=no').length > 0,
+    commit: git('rev-parse', 'HEAD').trim(),
+    // Porcelain lines are 'XY path'.
+    uncommitted: git('status', '--porcelain', '--untracked-files=no')
+      .split('\n')
+      .map((line) => line.slice(3))
+      .filter((path) => path !== ''),
     loadAverage: loadavg()[0] ?? 0,
   }
 }

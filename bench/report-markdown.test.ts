@@ -11,7 +11,11 @@ describe('renderMarkdown', () => {
   it('states the run, the machine and what the machine cannot show', () => {
     expect(markdown).toMatch(/^# Cohort benchmark, 2026-11-22\n/)
     expect(markdown).toContain('task `fashion`, 6 device pages + the dashboard, 100 test samples')
-    expect(markdown).toContain('`0123456789`')
+    expect(markdown).toContain('Commit `0123456789`;')
+    const dirty = { ...sampleReport, machine: { ...sampleReport.machine, uncommitted: ['a.ts'] } }
+    expect(renderMarkdown(dirty, [])).toContain(
+      'Commit `0123456789` plus uncommitted changes to `a.ts`;',
+    )
     expect(markdown).toContain('| Test CPU | 2 | 8 GB | Linux 6.1 | v20.0.0 | 156.0.0.0 | 1.50 |')
     expect(markdown).toContain('## What this machine cannot show')
     expect(markdown).toContain('All 7 pages share 2 cores')

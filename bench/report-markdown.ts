@@ -209,6 +209,12 @@ function microSection(report: BenchReport): string[] {
   return lines
 }
 
+/** Names the uncommitted files the run was built with (other work in a shared checkout). */
+function uncommittedNote(files: readonly string[]): string {
+  if (files.length === 0) return ''
+  return ` plus uncommitted changes to ${files.map((file) => `\`${file}\``).join(', ')}`
+}
+
 /** The report's Markdown; `charts` are linked in order. */
 export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]): string {
   const { machine, config, room } = report
@@ -217,7 +223,7 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     '',
     `One \`npm run bench\` on this machine: task \`${config.task}\`, ${config.devices} device pages + the dashboard, ` +
       `${config.samples} test samples per scenario, one request at a time, deadline ${whole(config.deadlineMs)} ms. ` +
-      `Commit \`${machine.commit.slice(0, 10)}\`${machine.dirty ? ' (with uncommitted changes)' : ''}; ` +
+      `Commit \`${machine.commit.slice(0, 10)}\`${uncommittedNote(machine.uncommitted)}; ` +
       `the run took ${(report.durationS / 60).toFixed(1)} min. Everything measured is in the JSON next to this file.`,
     '',
     ...table(

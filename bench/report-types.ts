@@ -70,8 +70,8 @@ export interface MachineFacts {
   readonly node: string
   readonly chromium: string
   readonly commit: string
-  /** Uncommitted changes in the checkout when the run started. */
-  readonly dirty: boolean
+  /** Tracked files with uncommitted changes when the run started (a shared checkout). */
+  readonly uncommitted: readonly string[]
   /** 1-minute load average when the run started. */
   readonly loadAverage: number
 }

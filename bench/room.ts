@@ -5,11 +5,10 @@
  * bytes on the wire per request.
  */
 import type { Browser, BrowserContext, CDPSession, Page } from '@playwright/test'
-import { type CohortServer, createRoomAsHost, newMemberContext } from '../e2e/harness.ts'
+import { type CohortServer, createRoomAsHost, joinAsDevice } from '../e2e/harness.ts'
 
 /** How long a room may take to load every device's models and plan them (2 busy cores). */
 const PLAN_TIMEOUT_MS = 600_000
-const JOIN_TIMEOUT_MS = 120_000
 
 /** A member page of the room. */
 export interface Member {
@@ -50,13 +49,6 @@ const COUNT_PEER_CONNECTIONS = `(() => {
   }
 })()`
 
-/** A context whose pages count their peer connections. */
-async function countingContext(browser: Browser): Promise<BrowserContext> {
-  const context = await newMemberContext(browser)
-  await context.addInitScript(COUNT_PEER_CONNECTIONS)
-  return context
-}
-
 /** The room; devices can be added, closed and throttled. */
 export class Room {
   readonly devices = new Map<string, Member>()
@@ -74,10 +66,11 @@ export class Room {
     server: CohortServer,
     options: { task: string; threads: number; devices: number },
   ): Promise<Room> {
-    const created = await createRoomAsHost(browser, server)
-    await created.context.addInitScript(COUNT_PEER_CONNECTIONS)
+    const created = await createRoomAsHost(browser, server, {
+      initScript: COUNT_PEER_CONNECTIONS,
+    })
     const query = `?task=${options.task}&threads=${options.threads}`
-    // Reload on the benchmark's task and thread count; the init script counts from here on.
+    // Reload on the benchmark's task and thread count.
     await created.page.goto(`${created.page.url()}${query}`)
     const room = new Room(
       browser,
@@ -93,15 +86,11 @@ export class Room {
   async addDevices(count: number): Promise<string[]> {
     const ids: string[] = []
     for (let i = 0; i < count; i++) {
-      const context = await countingContext(this.browser)
-      const page = await context.newPage()
-      await page.goto(`${this.joinUrl}${this.query}`)
-      // The same sign of a joined device as e2e/harness.ts reads.
-      await page
-        .locator('[data-testid="status"][data-state="joined"]')
-        .waitFor({ timeout: JOIN_TIMEOUT_MS })
-      const deviceId = await page.getByTestId('device-id').textContent()
-      if (!deviceId) throw new Error('a device page shows no device id')
+      const { context, page, deviceId } = await joinAsDevice(
+        this.browser,
+        `${this.joinUrl}${this.query}`,
+        { initScript: COUNT_PEER_CONNECTIONS },
+      )
       this.devices.set(deviceId, { deviceId, context, page, cdp: null })
       ids.push(deviceId)
     }

@@ -49,7 +49,7 @@ import { quantile, summarize } from './stats.ts'
 const HELP = `npm run bench -- [options]
   --task <name>       task of public/models (default fashion)
   --devices <n>       device pages besides the dashboard (default 6: fits 2 cores)
-  --samples <n>       test samples per scenario, and runs per floor (default 200)
+  --samples <n>       test samples per scenario, and runs per floor (default 300)
   --threads <n>       WASM threads per page (default 1: seven pages share two cores)
   --throttle <rate>   CPU slow-down of the stragglers (default 6)
   --no-micro          skip the mesh and runtime micro-benchmarks
@@ -59,7 +59,7 @@ const { values: args } = parseArgs({
   options: {
     task: { type: 'string', default: 'fashion' },
     devices: { type: 'string', default: '6' },
-    samples: { type: 'string', default: '200' },
+    samples: { type: 'string', default: '300' },
     threads: { type: 'string', default: '1' },
     throttle: { type: 'string', default: '6' },
     'no-micro': { type: 'boolean', default: false },

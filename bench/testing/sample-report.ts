@@ -34,7 +34,7 @@ export const sampleReport: BenchReport = {
     node: 'v20.0.0',
     chromium: '156.0.0.0',
     commit: '0123456789abcdef0123456789abcdef01234567',
-    dirty: false,
+    uncommitted: [],
     loadAverage: 1.5,
   },
   config: {

@@ -140,15 +140,27 @@ async function hostOn(browser: Browser, server: CohortServer) {
   return { ...host, deviceUrl: `${host.joinUrl}?task=${TASK}` }
 }
 
-/**
- * A TCP forwarder between the browser and the coordinator: `cut()` resets every connection
- * through it, as a Wi-Fi blip does, so the page's WebSocket really drops.
- */
-async function startBlipProxy(
-  target: number,
-): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+/** A TCP forwarder between a browser and the coordinator, which the test can cut like Wi-Fi. */
+interface BlipProxy {
+  readonly port: number
+  /** Resets every connection through it and refuses new ones until `restore()`. */
+  cut(): void
+  restore(): void
+  /** Connections refused since the last cut: the page trying to come back. */
+  readonly refused: number
+  close(): Promise<void>
+}
+
+async function startBlipProxy(target: number): Promise<BlipProxy> {
   const sockets = new Set<Socket>()
+  let down = false
+  let refused = 0
   const proxy: Server = createServer((client) => {
+    if (down) {
+      refused++
+      client.resetAndDestroy()
+      return
+    }
     const upstream = connect(target, '127.0.0.1')
     for (const socket of [client, upstream]) {
       sockets.add(socket)
@@ -165,7 +177,15 @@ async function startBlipProxy(
   return {
     port: address.port,
     cut() {
+      down = true
+      refused = 0
       for (const socket of sockets) socket.resetAndDestroy()
+    },
+    restore() {
+      down = false
+    },
+    get refused() {
+      return refused
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -291,12 +311,17 @@ test('after a network blip drops its socket and links, the device comes back to 
     const device = await deviceIn(browser, host.page, url.toString())
     await servesAgain(host.page, device.page)
 
+    // Offline alone leaves an open WebSocket up in Chromium: the cut is what drops it.
     await device.context.setOffline(true)
     proxy.cut()
     await expect(status(device.page)).toHaveAttribute('data-phase', 'reconnecting')
     // The coordinator saw the socket go: the host was told and dropped its link to the device.
     await expect.poll(() => openLinksOf(host.page)).not.toContain(device.deviceId)
     await device.context.setOffline(false)
+    // The network stays bad a while: the page's reconnects are refused three times (past the
+    // mesh's first link retry) before they get through.
+    await expect.poll(() => proxy.refused, { timeout: 30_000 }).toBeGreaterThanOrEqual(3)
+    proxy.restore()
 
     await expect.poll(() => openLinksOf(host.page), { timeout: 30_000 }).toContain(device.deviceId)
     await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)

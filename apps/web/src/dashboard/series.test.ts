@@ -53,6 +53,12 @@ describe('liveSeries', () => {
     // 4 requests per second all along: 1 in 250 ms, 2 in 500 ms, then 4 in every 1 s window.
     expect(series.throughput).toEqual([4, 4, 4, 4, 4, 4])
     expect(liveSeries([point(0, 1)]).throughput).toEqual([null])
+    // The first answers of a run give no rate until a quarter of the window has passed.
+    expect(liveSeries([point(2, 1), point(499, 1), point(500, 1)]).throughput).toEqual([
+      null,
+      null,
+      6,
+    ])
   })
 
   it('keeps a running accuracy in which errors count as wrong', () => {

@@ -82,9 +82,13 @@ export function liveSeries(
 
     while ((points[windowStart]?.atMs ?? point.atMs) <= point.atMs - options.throughputWindowMs)
       windowStart++
-    // Early in a run the window is only as long as the run so far.
+    // Early in a run the window is only as long as the run so far; a rate over the first few
+    // milliseconds says nothing (one answer after 2 ms is not 500 req/s), so it starts at a
+    // quarter of the window.
     const spanMs = Math.min(options.throughputWindowMs, point.atMs)
-    series.throughput.push(spanMs > 0 ? ((i - windowStart + 1) * 1_000) / spanMs : null)
+    series.throughput.push(
+      spanMs >= options.throughputWindowMs / 4 ? ((i - windowStart + 1) * 1_000) / spanMs : null,
+    )
 
     if (point.correct) correct++
     series.accuracy.push((100 * correct) / (i + 1))

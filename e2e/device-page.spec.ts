@@ -408,3 +408,17 @@ test('Leave shows left with a way back, and the host sees the device gone', asyn
   await expect(status(device.page)).toHaveAttribute('data-phase', 'ready', { timeout: 60_000 })
   await expect(device.page.getByTestId('device-id')).not.toHaveText(device.deviceId)
 })
+
+test('a join URL of a room that does not exist shows an error with a way out', async ({
+  browser,
+}) => {
+  const context = await newMemberContext(browser)
+  const page = await context.newPage()
+  await page.goto(`${server.url}/r/0000000000000?task=${TASK}`)
+  await expect(status(page)).toHaveAttribute('data-phase', 'error')
+  await expect(page.getByTestId('device-phase')).toHaveText('Could not join')
+  await expect(status(page)).toContainText('There is no room')
+  await expect(page.getByRole('link', { name: 'Start page' })).toHaveAttribute('href', '/')
+  await expect(page.getByTestId('leave')).toHaveCount(0)
+  await expect(page.getByTestId('wake-lock')).toHaveCount(0)
+})

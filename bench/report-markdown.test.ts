@@ -47,6 +47,7 @@ describe('renderMarkdown', () => {
     expect(markdown).toContain('single teacher: teacher run + raw round trip = **5.00 ms**')
     expect(markdown).toContain('Mesh / raw goodput: **0.84×**.')
     expect(rowOf('| `teacher` |')).toBe('| `teacher` | 4.00 | 5.00 | 5.00 | 7.00 | 1.25× |')
+    expect(markdown).toContain('**Failed** — runtime: the page crashed')
     expect(rowOf('| 10 |')).toBe('| 10 | 0.50 | 1.00 | 2 | 3.25 |')
   })
 

@@ -128,7 +128,8 @@ function floorsSection(report: BenchReport): string[] {
 
 function microSection(report: BenchReport): string[] {
   const lines: string[] = []
-  const { mesh, runtime, planner } = report.micro
+  const { mesh, runtime, planner, failures } = report.micro
+  for (const failure of failures) lines.push(`**Failed** — ${failure}`, '')
   if (mesh) {
     const median = (values: readonly number[]) =>
       [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN

@@ -148,5 +148,7 @@ export interface BenchReport {
     readonly mesh: MeshResult | null
     readonly runtime: readonly RuntimeResult[]
     readonly planner: readonly PlannerResult[]
+    /** Micro-benchmarks that failed, with their error. */
+    readonly failures: readonly string[]
   }
 }

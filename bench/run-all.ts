@@ -108,15 +108,27 @@ async function main(): Promise<void> {
     const planner = measurePlanner()
     let mesh: MeshResult | null = null
     let runtime: RuntimeResult[] = []
+    // A micro-benchmark that fails is reported as failed; the scenarios still run.
+    const microFailures: string[] = []
+    const attempt = async <T>(name: string, measure: () => Promise<T>): Promise<T | null> => {
+      log(name)
+      try {
+        return await measure()
+      } catch (error) {
+        const message = `${name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`
+        log(`failed: ${message}`)
+        microFailures.push(message)
+        return null
+      }
+    }
     if (!args['no-micro']) {
-      log('mesh vs raw channel')
-      mesh = await measureMesh(browser, server, { pings: SAMPLES, bulkMiB: 64, rounds: 3 })
-      log('runtime')
-      runtime = await measureRuntime(browser, server, {
-        task: TASK,
-        runs: SAMPLES,
-        threadSets: ['auto', '1'],
-      })
+      mesh = await attempt('mesh vs raw channel', () =>
+        measureMesh(browser, server, { pings: SAMPLES, bulkMiB: 64, rounds: 3 }),
+      )
+      runtime =
+        (await attempt('runtime', () =>
+          measureRuntime(browser, server, { task: TASK, runs: SAMPLES, threadSets: ['auto', '1'] }),
+        )) ?? []
     }
 
     log(`room: ${DEVICES} devices on ${TASK}`)
@@ -397,7 +409,7 @@ async function main(): Promise<void> {
       thresholds: { calibrated: manifest.earlyExit.thresholds, mixed: mixedThresholds },
       floors,
       scenarios,
-      micro: { mesh, runtime, planner },
+      micro: { mesh, runtime, planner, failures: microFailures },
     }
     await write(report, args.out)
   } finally {

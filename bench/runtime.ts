@@ -9,6 +9,9 @@ import type { Browser } from '@playwright/test'
 import { type CohortServer, createRoomAsHost, newMemberContext } from '../e2e/harness.ts'
 import type { RuntimeResult } from './report-types.ts'
 
+/** How long a device page may take to start its runtime (2 busy cores). */
+const START_TIMEOUT_MS = 120_000
+
 interface Profile {
   executionProvider: string
   crossOriginIsolated: boolean
@@ -43,6 +46,14 @@ export async function measureRuntime(
         const page = await context.newPage()
         const query = threads === 'auto' ? '' : `&threads=${threads}`
         await page.goto(`${host.joinUrl}?task=${options.task}${query}`)
+        // The page exposes its runtime once it has started loading the task's models.
+        await page.waitForFunction(
+          () => (window as RuntimeWindow).cohort?.runtime !== undefined,
+          undefined,
+          {
+            timeout: START_TIMEOUT_MS,
+          },
+        )
         const profile = await page.evaluate(async (runs) => {
           const runtime = (window as RuntimeWindow).cohort?.runtime
           if (!runtime) throw new Error('the device page exposes no runtime')

@@ -122,5 +122,6 @@ export const sampleReport: BenchReport = {
       },
     ],
     planner: [{ devices: 10, p50Ms: 0.5, p95Ms: 1, k: 2, predictedLatencyMs: 3.25 }],
+    failures: ['runtime: the page crashed'],
   },
 }

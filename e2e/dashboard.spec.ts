@@ -97,7 +97,11 @@ test('charts, room view and event log follow a running stream; a device closed m
   await page.getByLabel('Samples').fill('400')
   await expect(page.getByTestId('run-samples')).toBeEnabled({ timeout: 60_000 })
   const canvas = page.locator('figure[data-chart="latency"] canvas')
-  const before = await canvas.evaluate((element) => (element as HTMLCanvasElement).toDataURL())
+  const before = await canvas.evaluate((element) => {
+    // Marks this canvas: the chart must be updated in place, never re-created.
+    element.setAttribute('data-e2e-mark', 'kept')
+    return (element as HTMLCanvasElement).toDataURL()
+  })
   await page.getByTestId('run-samples').click()
 
   // The chart instances receive points while the run streams, and redraw.
@@ -107,6 +111,7 @@ test('charts, room view and event log follow a running stream; a device closed m
   expect(await canvas.evaluate((element) => (element as HTMLCanvasElement).toDataURL())).not.toBe(
     before,
   )
+  await expect(canvas).toHaveAttribute('data-e2e-mark', 'kept')
   const midRun = await host(page).charts()
   const [seconds, p50, p95] = midRun?.latency ?? []
   expect(seconds?.every((s, i) => i === 0 || (s ?? 0) >= (seconds[i - 1] ?? 0))).toBe(true)
@@ -114,6 +119,20 @@ test('charts, room view and event log follow a running stream; a device closed m
   expect(await page.locator('figure[data-chart="latency"]').getAttribute('data-points')).not.toBe(
     '0',
   )
+
+  // The chart library is the dashboard's alone: a device page never loads it.
+  const deviceResources = await devices[0]?.page.evaluate(() =>
+    performance.getEntriesByType('resource').map((entry) => entry.name),
+  )
+  expect(deviceResources?.length).toBeGreaterThan(0)
+  expect(deviceResources?.filter((name) => /\/assets\/charts-/.test(name))).toEqual([])
+  expect(
+    await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .some((entry) => /\/assets\/charts-/.test(entry.name)),
+    ),
+  ).toBe(true)
 
   // One member of the first group closes mid-run; its partner keeps the answers whole.
   const victim = plan.ensemble?.groups[0]?.members[0] as string

@@ -2,7 +2,7 @@ import { formatRoomCode, type RoomCode } from '@cohort/protocol'
 import { type ServingState, serveAsDevice } from './device-role.ts'
 import type { RuntimeState } from './device-runtime.ts'
 import { type DeviceStatusInput, deviceStatus, type RuntimeProgress } from './device-status.ts'
-import { deviceStatusView } from './device-status-view.ts'
+import { deviceStatusCard } from './device-status-view.ts'
 import { frameScheduler, h, mount } from './dom.ts'
 import { forgetResumeToken } from './identity.ts'
 import { joinAsMember } from './member-page.ts'
@@ -40,14 +40,24 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   let runtimeLoadError: string | null = null
   let serving: ServingState | null = null
 
+  const wakeLock = new ScreenWakeLock(() => scheduleRender())
+
+  const leave = () => {
+    ended = 'left'
+    wakeLock.dispose()
+    mesh.leave()
+    forgetResumeToken(room, 'device')
+    render()
+  }
+
   // The skeleton is built once: the sections a person collapsed stay collapsed across renders.
-  const statusSlot = h('div', {})
   const infoSlot = h('div', {})
   const peersSlot = h('div', {})
   const models = h('div', { 'data-testid': 'models-slot' })
+  const card = deviceStatusCard({ leave, rejoinHref })
   mount(
     root,
-    statusSlot,
+    card.element,
     h(
       'details',
       { class: 'device-more', open: true },
@@ -58,16 +68,6 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
     h('details', { class: 'device-more', open: true }, h('summary', {}, 'Models'), models),
   )
   const renderModels = () => mount(models, modelsView(runtimeState, task, runtimeLoadError))
-
-  const wakeLock = new ScreenWakeLock(() => scheduleRender())
-
-  const leave = () => {
-    ended = 'left'
-    wakeLock.dispose()
-    mesh.leave()
-    forgetResumeToken(room, 'device')
-    render()
-  }
 
   const render = () => {
     const peers = mesh.peers()
@@ -88,10 +88,7 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
     const up =
       status.phase === 'ready' || status.phase === 'serving' || status.phase === 'reconnecting'
     if (ended === null) wakeLock.want(up)
-    mount(
-      statusSlot,
-      deviceStatusView(status, wakeLock.status, wakeLock.requests, { leave, rejoinHref }),
-    )
+    card.update(status, wakeLock.status, wakeLock.requests)
     const self = mesh.self
     const signaling = ended ? 'closed' : mesh.signalingState
     mount(

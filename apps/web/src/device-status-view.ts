@@ -1,5 +1,5 @@
 import type { DeviceStatus } from './device-status.ts'
-import { h } from './dom.ts'
+import { h, mount } from './dom.ts'
 import type { WakeLockStatus } from './wake-lock.ts'
 
 /** What the big status card can do. */
@@ -9,72 +9,86 @@ export interface DeviceStatusActions {
   readonly rejoinHref: string
 }
 
-function wakeLockLine(wake: WakeLockStatus): HTMLElement | null {
-  const line = (text: string, extra: Record<string, string> = {}) =>
-    h(
-      'p',
-      { class: 'device-wake', 'data-testid': 'wake-lock', 'data-state': wake.state, ...extra },
-      text,
-    )
+/** The card, and how to show a new status on it. */
+export interface DeviceStatusCard {
+  readonly element: HTMLElement
+  update(status: DeviceStatus, wake: WakeLockStatus, wakeRequests: number): void
+}
+
+function wakeLockText(wake: WakeLockStatus): string {
   switch (wake.state) {
     case 'off':
-      return null
+      return ''
     case 'held':
-      return line('The screen stays on while this device serves.')
+      return 'The screen stays on while this device serves.'
     case 'waiting':
-      return line('The screen lock comes back when this page is visible again.')
+      return 'The screen lock comes back when this page is visible again.'
     case 'unavailable':
-      return line(`Screen may sleep: ${wake.reason}. Keep the screen on to keep serving.`, {
-        'data-reason': wake.reason,
-      })
+      return `Screen may sleep: ${wake.reason}. Keep the screen on to keep serving.`
   }
 }
 
+const setAttribute = (element: Element, name: string, value: string | null) => {
+  if (value === null) element.removeAttribute(name)
+  else element.setAttribute(name, value)
+}
+
 /**
- * The device page's one big status, readable at arm's length on a 360 px phone, with the
- * one control a person needs next (Leave while in the room; Join again once out of it).
+ * The device page's one big status, readable at arm's length on a 360 px phone, with the one
+ * control a person needs next (Leave while in the room; Join again once out of it). Updated in
+ * place: a serving device re-renders many times a second, and a button replaced between
+ * touch-down and touch-up would swallow the tap.
  */
-export function deviceStatusView(
-  status: DeviceStatus,
-  wake: WakeLockStatus,
-  wakeRequests: number,
-  actions: DeviceStatusActions,
-): HTMLElement {
-  const out = status.phase === 'left' || status.phase === 'error'
-  const wakeLine = wakeLockLine(wake)
-  wakeLine?.setAttribute('data-requests', String(wakeRequests))
-  return h(
-    'section',
-    {
-      class: 'card device-status',
-      'data-testid': 'device-status',
-      'data-phase': status.phase,
-      'data-progress': status.progress ?? undefined,
-      'data-served': status.served,
-      role: 'status',
-    },
-    h('p', { class: 'device-phase', 'data-testid': 'device-phase' }, status.text),
-    status.progress !== null
-      ? h('progress', { class: 'device-progress', max: 100, value: status.progress })
-      : null,
-    h('p', { class: 'device-detail' }, status.detail),
-    wakeLine,
-    out
-      ? h(
-          'p',
-          { class: 'device-actions' },
-          h(
-            'a',
-            { class: 'button device-big', href: actions.rejoinHref, 'data-testid': 'rejoin' },
-            status.phase === 'left' ? 'Join again' : 'Try again',
-          ),
-          ' ',
-          h('a', { href: '/' }, 'Start page'),
-        )
-      : h(
-          'button',
-          { class: 'secondary device-big', 'data-testid': 'leave', onclick: actions.leave },
-          'Leave',
-        ),
+export function deviceStatusCard(actions: DeviceStatusActions): DeviceStatusCard {
+  const phase = h('p', { class: 'device-phase', 'data-testid': 'device-phase' })
+  const progress = h('progress', { class: 'device-progress', max: 100 })
+  const detail = h('p', { class: 'device-detail' })
+  const wakeLine = h('p', { class: 'device-wake', 'data-testid': 'wake-lock' })
+  const leave = h(
+    'button',
+    { class: 'secondary device-big', 'data-testid': 'leave', onclick: actions.leave },
+    'Leave',
   )
+  const rejoin = h('a', {
+    class: 'button device-big',
+    href: actions.rejoinHref,
+    'data-testid': 'rejoin',
+  })
+  const out = h('p', { class: 'device-actions' }, rejoin, ' ', h('a', { href: '/' }, 'Start page'))
+  const controls = h('div', {})
+  const element = h(
+    'section',
+    { class: 'card device-status', 'data-testid': 'device-status', role: 'status' },
+    phase,
+    progress,
+    detail,
+    wakeLine,
+    controls,
+  )
+  return {
+    element,
+    update(status, wake, wakeRequests) {
+      setAttribute(element, 'data-phase', status.phase)
+      setAttribute(
+        element,
+        'data-progress',
+        status.progress === null ? null : String(status.progress),
+      )
+      setAttribute(element, 'data-served', String(status.served))
+      phase.textContent = status.text
+      progress.hidden = status.progress === null
+      progress.value = status.progress ?? 0
+      detail.textContent = status.detail
+      const ended = status.phase === 'left' || status.phase === 'error'
+      // Once out of the room the lock is off; no line about it.
+      wakeLine.hidden = wake.state === 'off' || ended
+      setAttribute(wakeLine, 'data-state', wake.state)
+      setAttribute(wakeLine, 'data-requests', String(wakeRequests))
+      setAttribute(wakeLine, 'data-reason', wake.state === 'unavailable' ? wake.reason : null)
+      wakeLine.textContent = wakeLockText(wake)
+      rejoin.textContent = status.phase === 'left' ? 'Join again' : 'Try again'
+      const control = ended ? out : leave
+      if (controls.firstChild !== control) mount(controls, control)
+    },
+  }
 }

@@ -48,8 +48,7 @@ export class ScreenWakeLock {
   private sentinel: WakeLockSentinelLike | null = null
   private pending = false
   private current: WakeLockStatus = { state: 'off' }
-  /** How many times the lock was asked of the browser (tests see re-acquisition through it). */
-  requests = 0
+  private asked = 0
   private readonly onVisibility = () => this.acquire()
 
   constructor(
@@ -62,6 +61,11 @@ export class ScreenWakeLock {
   /** The lock's state now. */
   get status(): WakeLockStatus {
     return this.current
+  }
+
+  /** How many times the lock was asked of the browser (re-acquisition shows here). */
+  get requests(): number {
+    return this.asked
   }
 
   /** Asks for the lock (true) or gives it back (false). Idempotent. */
@@ -99,7 +103,7 @@ export class ScreenWakeLock {
       return
     }
     this.pending = true
-    this.requests++
+    this.asked++
     wakeLock.request('screen').then(
       (sentinel) => {
         this.pending = false

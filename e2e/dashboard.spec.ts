@@ -59,13 +59,13 @@ const host = (page: Page) => ({
 const pointsOf = async (page: Page, chart: keyof ChartData) =>
   (await host(page).charts())?.[chart]?.[0]?.length ?? 0
 
-/** A host and DEVICES devices on digits, once every device is in a group and in a tier. */
-async function plannedRoom(browser: Browser) {
+/** A host and `count` devices on digits, once every device is in a group and in a tier. */
+async function plannedRoom(browser: Browser, count = DEVICES) {
   const created = await createRoomAsHost(browser, server)
   // One WASM thread per page: five pages share two cores.
   await created.page.goto(`${created.page.url()}?task=${TASK}&threads=1`)
   const devices = []
-  for (let i = 0; i < DEVICES; i++)
+  for (let i = 0; i < count; i++)
     devices.push(await joinAsDevice(browser, `${created.joinUrl}?task=${TASK}&threads=1`))
   contexts.push(created.context, ...devices.map((device) => device.context))
   const ids = devices.map((device) => device.deviceId)
@@ -217,7 +217,8 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   browser,
 }) => {
   test.setTimeout(600_000)
-  const { page, plan } = await plannedRoom(browser)
+  // Six devices: enough for two groups of three to meet the resilience target, so K >= 2.
+  const { page, plan, devices, ids } = await plannedRoom(browser, 6)
   const canvas = page.getByTestId('digit-canvas')
   await expect(canvas).toBeVisible({ timeout: 60_000 })
   // A "1": one vertical stroke, drawn with the mouse (which only reaches what is in view).
@@ -247,6 +248,7 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   // One contribution per group, from a member of that group; baseline + contributions = scores.
   const k = plan.ensemble?.k ?? 0
   expect(answer.k).toBe(k)
+  expect(k).toBeGreaterThanOrEqual(2)
   expect(answer.groups).toHaveLength(k)
   for (const group of answer.groups) {
     expect(group.imputed).toBe(false)
@@ -262,4 +264,42 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   const argmax = answer.logits.indexOf(Math.max(...answer.logits))
   expect(argmax).toBe(answer.prediction)
   await expect(page.getByTestId('digit-contributions').locator('tr[data-group]')).toHaveCount(k)
+
+  // Every member of the last group frozen: the same drawing comes back degraded, that group's
+  // slice imputed (so it contributes nothing), and the split still adds up to the scores.
+  const silent = plan.ensemble?.groups.at(-1) as { slice: number; members: string[] }
+  for (const member of silent.members) {
+    const device = devices[ids.indexOf(member)]
+    if (!device) throw new Error(`no page for ${member}`)
+    const cdp = await device.context.newCDPSession(device.page)
+    await cdp.send('Debugger.enable')
+    await cdp.send('Debugger.pause')
+  }
+  const degraded = await page.evaluate(
+    (pixels) =>
+      (
+        window as unknown as {
+          cohort: { host: { classifyDrawing(pixels: number[]): Promise<DigitAnswer> } }
+        }
+      ).cohort.host.classifyDrawing(pixels),
+    answer.pixels,
+  )
+  expect(degraded.error).toBeNull()
+  expect(degraded.degraded).toBe(true)
+  expect(degraded.groups.filter((group) => group.imputed).map((group) => group.slice)).toEqual([
+    silent.slice,
+  ])
+  expect(degraded.groups[silent.slice]?.deviceId).toBeNull()
+  expect(degraded.groups[silent.slice]?.scores.every((score) => score === 0)).toBe(true)
+  degraded.logits.forEach((score, c) => {
+    const sum = degraded.groups.reduce(
+      (acc, group) => acc + (group.scores[c] ?? 0),
+      degraded.baseline[c] ?? 0,
+    )
+    expect(Math.abs(sum - score)).toBeLessThan(1e-3)
+  })
+  await expect(shown).toHaveAttribute('data-degraded', 'true')
+  await expect(
+    page.getByTestId('digit-contributions').locator(`tr[data-group="${silent.slice}"]`),
+  ).toHaveAttribute('data-imputed', 'true')
 })

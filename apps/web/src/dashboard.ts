@@ -116,6 +116,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   const runState = initialRunState()
   let charts: LiveCharts | null = null
   let shownChart = ''
+  let shownLog = -1
 
   const render = () => {
     const state = mesh.signalingState
@@ -157,7 +158,11 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       }),
     )
     updateCharts()
-    mount(logCard, eventLogView(log))
+    // Only a changed log is re-rendered, so reading it is not disturbed by every frame of a run.
+    if (log.version !== shownLog) {
+      shownLog = log.version
+      mount(logCard, eventLogView(log))
+    }
   }
 
   const updateCharts = () => {

@@ -20,6 +20,8 @@ describe('EventLog', () => {
     log.add('degraded', 'sample 2', 'run-1:slice-0')
     expect(log.entries()).toHaveLength(1)
     expect(log.entries()[0]).toMatchObject({ text: 'sample 2', count: 2, at: 2, kind: 'degraded' })
+    // A merge is a change too: the view shows the new count.
+    expect(log.version).toBe(2)
   })
 
   it('starts a new line when something else happened in between, or without a key', () => {

@@ -24,6 +24,7 @@ export interface LogEntry {
 export class EventLog {
   private readonly lines: LogEntry[] = []
   private nextId = 1
+  private changes = 0
 
   constructor(
     private readonly limit = 100,
@@ -32,6 +33,7 @@ export class EventLog {
 
   /** Adds a line, or merges it into the newest one when both have `key`. */
   add(kind: EventKind, text: string, key: string | null = null): void {
+    this.changes++
     const newest = this.lines[0]
     if (key !== null && newest?.key === key && newest.kind === kind) {
       this.lines[0] = { ...newest, at: this.clock(), text, count: newest.count + 1 }
@@ -39,6 +41,11 @@ export class EventLog {
     }
     this.lines.unshift({ id: this.nextId++, kind, at: this.clock(), text, count: 1, key })
     if (this.lines.length > this.limit) this.lines.length = this.limit
+  }
+
+  /** Grows with every change, so a view re-renders only when there is something new. */
+  get version(): number {
+    return this.changes
   }
 
   /** The lines, newest first. */

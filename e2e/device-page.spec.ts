@@ -231,7 +231,8 @@ test('a device shows joining, downloading with rising progress, ready, then serv
   })
 
   await servesAgain(host.page, device.page)
-  await servesAgain(host.page, device.page)
+  // Enough samples that the run spans many frames: the count is seen rising along the way.
+  await servesAgain(host.page, device.page, 30)
 
   const history = await shown(device.page)
   expect(phasesOf(history)).toEqual(['joining', 'downloading', 'ready', 'serving'])
@@ -347,8 +348,8 @@ test('after the tab was hidden and frozen long enough to be declared gone, links
   expect(requests).toBeGreaterThanOrEqual(1)
   // Headless Chromium refuses the wake lock: the page must say the screen may sleep, and why.
   await expect(wake).toHaveAttribute('data-state', /^(held|unavailable)$/)
-  if ((await wake.getAttribute('data-state')) === 'unavailable')
-    await expect(wake).toContainText('Screen may sleep')
+  const held = (await wake.getAttribute('data-state')) === 'held'
+  if (!held) await expect(wake).toContainText('Screen may sleep')
 
   // Hidden, as when the phone's user switches apps (headless pages are always visible, so the
   // state is overridden and the browser's event dispatched)...
@@ -372,7 +373,9 @@ test('after the tab was hidden and frozen long enough to be declared gone, links
   await cdp.send('Debugger.resume')
   await setVisibility('visible')
 
-  await expect(wake).toHaveAttribute('data-requests', String(requests + 1))
+  // Asked again once visible (a lock the browser still holds, on a page never really hidden,
+  // needs no asking).
+  await expect(wake).toHaveAttribute('data-requests', String(held ? requests : requests + 1))
   await expect.poll(() => openLinksOf(host.page), { timeout: 30_000 }).toContain(device.deviceId)
   await servesAgain(host.page, device.page)
   await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)

@@ -42,6 +42,7 @@ interface HostApi {
     deviceId: string
     deadlineMs: number
   }): Promise<RequestOutcome[]>
+  predictEarlyExit(thresholds: readonly number[]): Promise<unknown>
   stats(): { done: number }
   earlyExitStats(): { done: number }
 }
@@ -94,6 +95,18 @@ export function runCloudOnly(
   return page.evaluate(
     (o) => (window as unknown as HostWindow).cohort.host.runCloudOnly(o),
     options,
+  )
+}
+
+/**
+ * Has the dashboard measure every exit's confidence on the shipped sample (it does so once, in
+ * the background on its own worker, to predict threshold overrides): awaited before timing so
+ * that work does not share the worker with timed requests.
+ */
+export async function settleExitProfile(page: Page, thresholds: readonly number[]): Promise<void> {
+  await page.evaluate(
+    (t) => (window as unknown as HostWindow).cohort.host.predictEarlyExit(t),
+    thresholds,
   )
 }
 

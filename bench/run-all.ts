@@ -11,40 +11,20 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { Manifest } from '@cohort/protocol'
-import { chromium, type Page } from '@playwright/test'
+import { chromium } from '@playwright/test'
 import { exitTable, thresholdsForShares } from '../e2e/early-exit-reference.ts'
 import { loadManifest } from '../e2e/ensemble-reference.ts'
 import { startCohortServer } from '../e2e/harness.ts'
 import { chromiumArgs } from '../playwright.config.ts'
 import { buildCharts, renderSvg } from './charts.ts'
-import {
-  modelTimings,
-  type RequestOutcome,
-  runCloudOnly,
-  runEarlyExit,
-  runEnsemble,
-  runSingle,
-  waitForDone,
-} from './dashboard-calls.ts'
 import { machineFacts } from './machine.ts'
 import { measureMesh } from './mesh.ts'
 import { measurePlanner } from './planner.ts'
-import { connectRaw, meshPing, rawPing, startRawReceiver } from './raw-channel.ts'
 import { renderMarkdown } from './report-markdown.ts'
-import type {
-  BenchReport,
-  Condition,
-  Floors,
-  MeshResult,
-  Mode,
-  RuntimeResult,
-  ScenarioResult,
-} from './report-types.ts'
-import { type PlanView, Room } from './room.ts'
+import type { BenchReport, MeshResult, RuntimeResult } from './report-types.ts'
+import { Room } from './room.ts'
+import { runRoomScenarios } from './room-scenarios.ts'
 import { measureRuntime } from './runtime.ts'
-import { summarizeScenario } from './scenario-summary.ts'
-import { quantile, summarize } from './stats.ts'
 
 const HELP = `npm run bench -- [options]
   --task <name>       task of public/models (default fashion)
@@ -85,9 +65,6 @@ const SAMPLES = positive('samples', args.samples, 20)
 const THREADS = positive('threads', args.threads, 1)
 const THROTTLE = positive('throttle', args.throttle, 2)
 const DEADLINE_MS = 5_000
-const WARM_UP = 20
-/** Heartbeats keep flowing while nothing is asked: their rate is measured over this window. */
-const IDLE_WINDOW_MS = 4_000
 
 const log = (message: string) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`)
@@ -137,248 +114,15 @@ async function main(): Promise<void> {
       threads: THREADS,
       devices: DEVICES,
     })
-    const firstPlan = await room.waitPlanned()
-    const host = room.host.page
-    const ensemble = firstPlan.ensemble
-    const tiers = firstPlan.earlyExit?.tiers ?? []
-    if (!ensemble) throw new Error('no ensemble plan')
-    log(
-      `plan v${firstPlan.version}: K=${ensemble.k}, groups ${ensemble.groups.map((g) => g.members.length).join('+')}, tiers ${tiers.map((t) => `${t.tier} ${t.members.length}`).join(', ')}`,
-    )
-    const cloudOf = (plan: PlanView) => plan.earlyExit?.tiers.at(-1)?.members[0] ?? ''
-
-    // Warm-up: every session, link and tier has run before anything is timed.
-    await runEnsemble(host, { samples: WARM_UP, redundancy: 'all', deadlineMs: DEADLINE_MS })
-    await runEarlyExit(host, { samples: WARM_UP, deadlineMs: DEADLINE_MS, thresholds: [2, 2] })
-    await runSingle(host, {
-      samples: WARM_UP,
-      deviceId: cloudOf(firstPlan),
+    await room.waitPlanned()
+    const measured = await runRoomScenarios(room, {
+      manifest,
+      samples: SAMPLES,
       deadlineMs: DEADLINE_MS,
+      throttleRate: THROTTLE,
+      mixedThresholds,
+      log,
     })
-    await runCloudOnly(host, {
-      samples: WARM_UP,
-      deviceId: cloudOf(firstPlan),
-      deadlineMs: DEADLINE_MS,
-    })
-
-    log('floors')
-    const peer = room.member(cloudOf(firstPlan))
-    await connectRaw(host, peer.page)
-    await startRawReceiver(peer.page, Number.MAX_SAFE_INTEGER)
-    const idleBytes = await room.bytesSent()
-    const idleStarted = performance.now()
-    await host.waitForTimeout(IDLE_WINDOW_MS) // a measuring window of idle links, not a synchronisation
-    const heartbeatBytesPerMs =
-      ((await room.bytesSent()) - idleBytes) / (performance.now() - idleStarted)
-    const floors = await measureFloors(host, peer.deviceId, firstPlan, manifest)
-
-    const scenarios: ScenarioResult[] = []
-    /** Runs one scenario and keeps its row; bytes are counted only when no page closed meanwhile. */
-    const scenario = async (
-      mode: Mode,
-      condition: Condition,
-      run: () => Promise<{ outcomes: RequestOutcome[]; failure?: ScenarioResult['failure'] }>,
-      throttled?: ScenarioResult['throttled'],
-    ) => {
-      const bytesBefore = await room.bytesSent()
-      const t0 = performance.now()
-      const { outcomes, failure } = await run()
-      const wireBytes =
-        condition === 'failure'
-          ? null
-          : Math.max(
-              0,
-              (await room.bytesSent()) -
-                bytesBefore -
-                heartbeatBytesPerMs * (performance.now() - t0),
-            )
-      const row = summarizeScenario({
-        mode,
-        condition,
-        outcomes,
-        wireBytes,
-        exits: mode.startsWith('early-exit') ? manifest.earlyExit.segments.length : null,
-        cloudOnlyCost: manifest.earlyExit.cost.cloudOnly,
-        ...(failure ? { failure } : {}),
-        ...(throttled ? { throttled } : {}),
-      })
-      scenarios.push(row)
-      log(
-        `${mode} / ${condition}: p50 ${row.latency.p50Ms.toFixed(2)} ms, p95 ${row.latency.p95Ms.toFixed(2)} ms, ${row.answered}/${row.requests} answered, ${row.degraded} degraded, ${row.lost} lost, accuracy ${row.accuracy.toFixed(2)}%`,
-      )
-    }
-    const plain = (outcomes: Promise<RequestOutcome[]>) => outcomes.then((o) => ({ outcomes: o }))
-    const every = (
-      condition: Condition,
-      plan: PlanView,
-      throttled?: ScenarioResult['throttled'],
-    ) => [
-      () =>
-        scenario(
-          'single',
-          condition,
-          () =>
-            plain(
-              runSingle(host, {
-                samples: SAMPLES,
-                deviceId: cloudOf(plan),
-                deadlineMs: DEADLINE_MS,
-              }),
-            ),
-          throttled,
-        ),
-      () =>
-        scenario(
-          'ensemble-all',
-          condition,
-          () =>
-            plain(
-              runEnsemble(host, { samples: SAMPLES, redundancy: 'all', deadlineMs: DEADLINE_MS }),
-            ),
-          throttled,
-        ),
-      () =>
-        scenario(
-          'ensemble-hedged',
-          condition,
-          () =>
-            plain(
-              runEnsemble(host, {
-                samples: SAMPLES,
-                redundancy: 'hedged',
-                deadlineMs: DEADLINE_MS,
-              }),
-            ),
-          throttled,
-        ),
-      () =>
-        scenario(
-          'early-exit',
-          condition,
-          () => plain(runEarlyExit(host, { samples: SAMPLES, deadlineMs: DEADLINE_MS })),
-          throttled,
-        ),
-      () =>
-        scenario(
-          'early-exit-mixed',
-          condition,
-          () =>
-            plain(
-              runEarlyExit(host, {
-                samples: SAMPLES,
-                deadlineMs: DEADLINE_MS,
-                thresholds: mixedThresholds,
-              }),
-            ),
-          throttled,
-        ),
-      () =>
-        scenario(
-          'cloud-only',
-          condition,
-          () =>
-            plain(
-              runCloudOnly(host, {
-                samples: SAMPLES,
-                deviceId: cloudOf(plan),
-                deadlineMs: DEADLINE_MS,
-              }),
-            ),
-          throttled,
-        ),
-    ]
-
-    log('without failures')
-    for (const run of every('normal', firstPlan)) await run()
-
-    // Stragglers: the best member of every group and tier (the one asked first) is slowed down.
-    const slowed = [
-      ...new Set([
-        ...ensemble.groups.map((g) => g.members[0] ?? ''),
-        ...tiers.map((t) => t.members[0] ?? ''),
-      ]),
-    ].filter((id) => id !== '')
-    log(`throttled ${THROTTLE}x: ${slowed.join(', ')}`)
-    for (const id of slowed) await room.throttle(id, THROTTLE)
-    for (const run of every('throttled', firstPlan, { devices: slowed, rate: THROTTLE }))
-      await run()
-    for (const id of slowed) await room.throttle(id, 1)
-
-    log('with failures')
-    const closeAfter = Math.floor(SAMPLES / 4)
-    /** Closes `victims` once `run` has answered a quarter of its requests. */
-    const midRun = async (
-      outcomes: Promise<RequestOutcome[]>,
-      progress: 'ensemble' | 'early-exit',
-      victims: string[],
-    ) => {
-      const afterRequests = await waitForDone(host, progress, closeAfter)
-      for (const id of victims) await room.close(id)
-      return { outcomes: await outcomes, failure: { closed: victims, afterRequests } }
-    }
-    /** The single-device baselines have no progress to watch: a quarter, the close, the rest. */
-    const splitRun = async (
-      call: (samples: number) => Promise<RequestOutcome[]>,
-      victim: string,
-    ) => {
-      const first = await call(closeAfter)
-      await room.close(victim)
-      const rest = await call(SAMPLES - closeAfter)
-      return {
-        outcomes: [...first, ...rest],
-        failure: { closed: [victim], afterRequests: closeAfter },
-      }
-    }
-    const failures: ((plan: PlanView) => Promise<void>)[] = [
-      (plan) =>
-        scenario('single', 'failure', () =>
-          splitRun(
-            (samples) =>
-              runSingle(host, { samples, deviceId: cloudOf(plan), deadlineMs: DEADLINE_MS }),
-            cloudOf(plan),
-          ),
-        ),
-      ...(['all', 'hedged'] as const).map(
-        (redundancy) => (plan: PlanView) =>
-          scenario(`ensemble-${redundancy}`, 'failure', () =>
-            midRun(
-              runEnsemble(host, { samples: SAMPLES, redundancy, deadlineMs: DEADLINE_MS }),
-              'ensemble',
-              plan.ensemble?.groups.map((g) => g.members[0] ?? '') ?? [],
-            ),
-          ),
-      ),
-      ...([undefined, mixedThresholds] as const).map(
-        (thresholds) => (plan: PlanView) =>
-          scenario(thresholds ? 'early-exit-mixed' : 'early-exit', 'failure', () =>
-            midRun(
-              runEarlyExit(host, {
-                samples: SAMPLES,
-                deadlineMs: DEADLINE_MS,
-                ...(thresholds ? { thresholds } : {}),
-              }),
-              'early-exit',
-              plan.earlyExit?.tiers.map((t) => t.members[0] ?? '') ?? [],
-            ),
-          ),
-      ),
-      (plan) =>
-        scenario('cloud-only', 'failure', () =>
-          splitRun(
-            (samples) =>
-              runCloudOnly(host, { samples, deviceId: cloudOf(plan), deadlineMs: DEADLINE_MS }),
-            cloudOf(plan),
-          ),
-        ),
-    ]
-    for (const [index, failure] of failures.entries()) {
-      if (index > 0) {
-        // New devices take the closed ones' places, and the room is planned again.
-        await room.addDevices(DEVICES - room.devices.size)
-        await room.waitPlanned()
-      }
-      await failure(await room.plan())
-    }
 
     const report: BenchReport = {
       date: new Date().toISOString(),
@@ -400,46 +144,16 @@ async function main(): Promise<void> {
         '(single teacher and cloud-only then run on a throttled device). Failures: the browser context of a device closed after a quarter ' +
         'of the requests (ensemble: the best member of every group; early exit: the best member of every tier; single teacher and cloud-only: ' +
         'their device); new devices replace the closed ones before the next scenario.',
-      room: {
-        planVersion: firstPlan.version,
-        k: ensemble.k,
-        groups: ensemble.groups.map((g) => g.members),
-        tiers: tiers.map((t) => ({ tier: t.tier, members: t.members })),
-      },
+      room: measured.room,
       thresholds: { calibrated: manifest.earlyExit.thresholds, mixed: mixedThresholds },
-      floors,
-      scenarios,
+      floors: measured.floors,
+      scenarios: measured.scenarios,
       micro: { mesh, runtime, planner, failures: microFailures },
     }
     await write(report, args.out)
   } finally {
     await browser.close()
     await server.stop()
-  }
-}
-
-/** Floors on the dashboard page and its link to `peer`, for the plan's models. */
-async function measureFloors(
-  page: Page,
-  peerId: string,
-  plan: PlanView,
-  manifest: Manifest,
-): Promise<Floors> {
-  const raw = await rawPing(page, SAMPLES)
-  const echo = await meshPing(page, peerId, SAMPLES)
-  const timings = await modelTimings(page, SAMPLES)
-  const p50 = (id: string) => quantile(timings[id] ?? [], 0.5)
-  const set = manifest.ensembles.find((e) => e.k === plan.ensemble?.k)
-  const rawMs = quantile(raw, 0.5)
-  const segments = manifest.earlyExit.segments
-  return {
-    rawPing: summarize(raw),
-    meshPing: summarize(echo),
-    models: Object.fromEntries(Object.entries(timings).map(([id, ms]) => [id, summarize(ms)])),
-    singleMs: p50(manifest.teacher.model) + rawMs,
-    ensembleMs: Math.max(...(set?.students ?? []).map(p50)) + rawMs + p50(set?.combiner ?? ''),
-    earlyExitMs: p50(segments[0] ?? ''),
-    cloudOnlyMs: segments.reduce((sum, id) => sum + p50(id), 0) + rawMs,
   }
 }
 

@@ -1,0 +1,251 @@
+/**
+ * The room phase of `npm run bench`: warm-up, floors, then every mode without failures, with
+ * stragglers throttled, and with devices closed mid-run (replaced before the next scenario).
+ */
+import type { Manifest } from '@cohort/protocol'
+import type { Page } from '@playwright/test'
+import {
+  modelTimings,
+  type RequestOutcome,
+  runCloudOnly,
+  runEarlyExit,
+  runEnsemble,
+  runSingle,
+  settleExitProfile,
+  waitForDone,
+} from './dashboard-calls.ts'
+import { connectRaw, meshPing, rawPing, startRawReceiver } from './raw-channel.ts'
+import type { Condition, Floors, Mode, RoomSnapshot, ScenarioResult } from './report-types.ts'
+import type { PlanView, Room } from './room.ts'
+import { summarizeScenario } from './scenario-summary.ts'
+import { quantile, summarize } from './stats.ts'
+
+/** Every mode, in the report's order. */
+const MODES: readonly Mode[] = [
+  'single',
+  'ensemble-all',
+  'ensemble-hedged',
+  'early-exit',
+  'early-exit-mixed',
+  'cloud-only',
+]
+const WARM_UP = 20
+/** Heartbeats keep flowing while nothing is asked: their rate is measured over this window. */
+const IDLE_WINDOW_MS = 4_000
+
+/** What the room phase is asked to do. */
+export interface RoomOptions {
+  readonly manifest: Manifest
+  readonly samples: number
+  readonly deadlineMs: number
+  readonly throttleRate: number
+  /** Early-exit thresholds that send about 40 / 30 / 30% of the samples to each exit. */
+  readonly mixedThresholds: readonly number[]
+  readonly log: (message: string) => void
+}
+
+/** What the room phase measured. */
+export interface RoomResults {
+  readonly room: RoomSnapshot
+  readonly floors: Floors
+  readonly scenarios: ScenarioResult[]
+}
+
+/** Single-teacher and cloud-only requests go to the cloud tier's best member (the fastest device). */
+const cloudOf = (plan: PlanView) => plan.earlyExit?.tiers.at(-1)?.members[0] ?? ''
+
+/** The devices a failure closes: the ones each mode asks first. */
+function victimsOf(mode: Mode, plan: PlanView): string[] {
+  switch (mode) {
+    case 'single':
+    case 'cloud-only':
+      return [cloudOf(plan)]
+    case 'ensemble-all':
+    case 'ensemble-hedged':
+      return plan.ensemble?.groups.map((g) => g.members[0] ?? '') ?? []
+    case 'early-exit':
+    case 'early-exit-mixed':
+      return plan.earlyExit?.tiers.map((t) => t.members[0] ?? '') ?? []
+  }
+}
+
+/** `samples` requests of `mode` from the dashboard, one at a time. */
+function requests(
+  host: Page,
+  mode: Mode,
+  plan: PlanView,
+  samples: number,
+  options: RoomOptions,
+): Promise<RequestOutcome[]> {
+  const { deadlineMs } = options
+  switch (mode) {
+    case 'single':
+      return runSingle(host, { samples, deviceId: cloudOf(plan), deadlineMs })
+    case 'ensemble-all':
+      return runEnsemble(host, { samples, redundancy: 'all', deadlineMs })
+    case 'ensemble-hedged':
+      return runEnsemble(host, { samples, redundancy: 'hedged', deadlineMs })
+    case 'early-exit':
+      return runEarlyExit(host, { samples, deadlineMs })
+    case 'early-exit-mixed':
+      return runEarlyExit(host, { samples, deadlineMs, thresholds: options.mixedThresholds })
+    case 'cloud-only':
+      return runCloudOnly(host, { samples, deviceId: cloudOf(plan), deadlineMs })
+  }
+}
+
+/** Measures every scenario in `room` (already planned). */
+export async function runRoomScenarios(room: Room, options: RoomOptions): Promise<RoomResults> {
+  const { manifest, samples, log } = options
+  const host = room.host.page
+  const plan = await room.plan()
+  const ensemble = plan.ensemble
+  const tiers = plan.earlyExit?.tiers ?? []
+  if (!ensemble) throw new Error('no ensemble plan')
+  log(
+    `plan v${plan.version}: K=${ensemble.k}, groups ${ensemble.groups.map((g) => g.members.length).join('+')}, tiers ${tiers.map((t) => `${t.tier} ${t.members.length}`).join(', ')}`,
+  )
+
+  // Warm-up: every session, link and tier has run, and the dashboard's own background
+  // measuring is done, before anything is timed.
+  await settleExitProfile(host, options.mixedThresholds)
+  await runEarlyExit(host, { samples: WARM_UP, deadlineMs: options.deadlineMs, thresholds: [2, 2] })
+  for (const mode of MODES) await requests(host, mode, plan, WARM_UP, options)
+
+  log('floors')
+  const peer = room.member(cloudOf(plan))
+  await connectRaw(host, peer.page)
+  await startRawReceiver(peer.page, Number.MAX_SAFE_INTEGER)
+  const idleBytes = await room.bytesSent()
+  const idleStarted = performance.now()
+  await host.waitForTimeout(IDLE_WINDOW_MS) // a measuring window of idle links, not a synchronisation
+  const heartbeatBytesPerMs =
+    ((await room.bytesSent()) - idleBytes) / (performance.now() - idleStarted)
+  const floors = await measureFloors(host, peer.deviceId, plan, manifest, samples)
+
+  const scenarios: ScenarioResult[] = []
+  /** Runs one scenario and keeps its row; bytes are counted only while no page closes. */
+  const scenario = async (
+    mode: Mode,
+    condition: Condition,
+    run: () => Promise<{ outcomes: RequestOutcome[]; failure?: ScenarioResult['failure'] }>,
+    throttled?: ScenarioResult['throttled'],
+  ) => {
+    const bytesBefore = await room.bytesSent()
+    const startedAt = performance.now()
+    const { outcomes, failure } = await run()
+    const elapsedMs = performance.now() - startedAt
+    const wireBytes =
+      condition === 'failure'
+        ? null
+        : Math.max(0, (await room.bytesSent()) - bytesBefore - heartbeatBytesPerMs * elapsedMs)
+    const row = summarizeScenario({
+      mode,
+      condition,
+      outcomes,
+      wireBytes,
+      exits: mode.startsWith('early-exit') ? manifest.earlyExit.segments.length : null,
+      cloudOnlyCost: manifest.earlyExit.cost.cloudOnly,
+      ...(failure ? { failure } : {}),
+      ...(throttled ? { throttled } : {}),
+    })
+    scenarios.push(row)
+    log(
+      `${mode} / ${condition}: p50 ${row.latency.p50Ms.toFixed(2)} ms, p95 ${row.latency.p95Ms.toFixed(2)} ms, ${row.answered}/${row.requests} answered, ${row.degraded} degraded, ${row.lost} lost, accuracy ${row.accuracy.toFixed(2)}%`,
+    )
+  }
+
+  log('without failures')
+  for (const mode of MODES)
+    await scenario(mode, 'normal', async () => ({
+      outcomes: await requests(host, mode, plan, samples, options),
+    }))
+
+  // Stragglers: the best member of every group and tier (the one asked first) is slowed down.
+  const slowed = [
+    ...new Set([...victimsOf('ensemble-all', plan), ...victimsOf('early-exit', plan)]),
+  ]
+  const throttled = { devices: slowed, rate: options.throttleRate }
+  log(`throttled ${options.throttleRate}x: ${slowed.join(', ')}`)
+  for (const id of slowed) await room.throttle(id, options.throttleRate)
+  for (const mode of MODES)
+    await scenario(
+      mode,
+      'throttled',
+      async () => ({ outcomes: await requests(host, mode, plan, samples, options) }),
+      throttled,
+    )
+  for (const id of slowed) await room.throttle(id, 1)
+
+  log('with failures')
+  const devices = room.devices.size
+  const closeAfter = Math.floor(samples / 4)
+  for (const [index, mode] of MODES.entries()) {
+    if (index > 0) {
+      // New devices take the closed ones' places, and the room is planned again.
+      await room.addDevices(devices - room.devices.size)
+      await room.waitPlanned()
+    }
+    const now = await room.plan()
+    const victims = victimsOf(mode, now)
+    await scenario(mode, 'failure', async () => {
+      const progress =
+        mode === 'single' || mode === 'cloud-only'
+          ? null
+          : mode.startsWith('ensemble')
+            ? 'ensemble'
+            : 'early-exit'
+      if (progress === null) {
+        // The single-device baselines expose no progress: a quarter, the close, the rest.
+        const first = await requests(host, mode, now, closeAfter, options)
+        for (const id of victims) await room.close(id)
+        const rest = await requests(host, mode, now, samples - closeAfter, options)
+        return {
+          outcomes: [...first, ...rest],
+          failure: { closed: victims, afterRequests: closeAfter },
+        }
+      }
+      const outcomes = requests(host, mode, now, samples, options)
+      const afterRequests = await waitForDone(host, progress, closeAfter)
+      for (const id of victims) await room.close(id)
+      return { outcomes: await outcomes, failure: { closed: victims, afterRequests } }
+    })
+  }
+
+  return {
+    room: {
+      planVersion: plan.version,
+      k: ensemble.k,
+      groups: ensemble.groups.map((g) => g.members),
+      tiers: tiers.map((t) => ({ tier: t.tier, members: t.members })),
+    },
+    floors,
+    scenarios,
+  }
+}
+
+/** Floors on the dashboard page and its link to `peerId`, for the plan's models. */
+async function measureFloors(
+  page: Page,
+  peerId: string,
+  plan: PlanView,
+  manifest: Manifest,
+  samples: number,
+): Promise<Floors> {
+  const raw = await rawPing(page, samples)
+  const echo = await meshPing(page, peerId, samples)
+  const timings = await modelTimings(page, samples)
+  const p50 = (id: string) => quantile(timings[id] ?? [], 0.5)
+  const set = manifest.ensembles.find((e) => e.k === plan.ensemble?.k)
+  const rawMs = quantile(raw, 0.5)
+  const segments = manifest.earlyExit.segments
+  return {
+    rawPing: summarize(raw),
+    meshPing: summarize(echo),
+    models: Object.fromEntries(Object.entries(timings).map(([id, ms]) => [id, summarize(ms)])),
+    singleMs: p50(manifest.teacher.model) + rawMs,
+    ensembleMs: Math.max(...(set?.students ?? []).map(p50)) + rawMs + p50(set?.combiner ?? ''),
+    earlyExitMs: p50(segments[0] ?? ''),
+    cloudOnlyMs: segments.reduce((sum, id) => sum + p50(id), 0) + rawMs,
+  }
+}

@@ -19,6 +19,8 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json'
 const WIDTH = 560
 const CONDITION_ORDER = Object.values(CONDITION_LABELS)
 const MODE_ORDER = Object.values(MODE_LABELS)
+/** Category axes show whole labels. */
+const AXIS = { labelLimit: 400 } as const
 /** Legends below the plot with whole labels (the default cuts long ones). */
 const LEGEND = { orient: 'bottom', labelLimit: 400 } as const
 const conditionColor = {
@@ -37,7 +39,13 @@ function latencyChart(report: BenchReport): Chart {
     p50: row.latency.p50Ms,
     p95: row.latency.p95Ms,
   }))
-  const y = { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null } as const
+  const y = {
+    field: 'scenario',
+    type: 'nominal',
+    sort: MODE_ORDER,
+    title: null,
+    axis: AXIS,
+  } as const
   const yOffset = { field: 'condition', sort: CONDITION_ORDER } as const
   return {
     name: 'latency',
@@ -85,7 +93,7 @@ function ratioChart(report: BenchReport): Chart {
           data: { values },
           mark: 'bar',
           encoding: {
-            y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null },
+            y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null, axis: AXIS },
             yOffset: { field: 'condition', sort: CONDITION_ORDER },
             x: { field: 'ratio', type: 'quantitative', title: 'p50 / single teacher p50' },
             color: conditionColor,
@@ -119,7 +127,7 @@ function outcomesChart(report: BenchReport): Chart {
       data: { values },
       mark: 'bar',
       encoding: {
-        y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null },
+        y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null, axis: AXIS },
         x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
         color: {
           field: 'outcome',
@@ -156,7 +164,7 @@ function exitsChart(report: BenchReport): Chart {
       data: { values },
       mark: 'bar',
       encoding: {
-        y: { field: 'scenario', type: 'nominal', title: null },
+        y: { field: 'scenario', type: 'nominal', sort: null, title: null, axis: AXIS },
         x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
         color: { field: 'exit', type: 'nominal', sort: names, title: null, legend: LEGEND },
       },
@@ -178,7 +186,7 @@ function bytesChart(report: BenchReport): Chart {
       data: { values },
       mark: 'bar',
       encoding: {
-        y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null },
+        y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null, axis: AXIS },
         x: { field: 'bytes', type: 'quantitative', title: 'bytes / request' },
       },
     },

@@ -14,8 +14,8 @@ export const MODE_LABELS: Readonly<Record<Mode, string>> = {
 /** A condition as the report names it. */
 export const CONDITION_LABELS: Readonly<Record<Condition, string>> = {
   normal: 'no failure',
-  failure: 'device closed mid-run',
   throttled: 'stragglers throttled',
+  failure: 'device closed mid-run',
 }
 
 /** The floor a mode's latency is compared with. */

@@ -187,6 +187,8 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
       await room.waitPlanned()
     }
     const now = await room.plan()
+    // New members' sessions and links have run once before the timed requests.
+    if (index > 0) await requests(host, mode, now, WARM_UP, options)
     const victims = victimsOf(mode, now)
     await scenario(mode, 'failure', async () => {
       const progress =

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { renderMarkdown } from './report-markdown.ts'
+import { headlines, renderMarkdown } from './report-markdown.ts'
 import { sampleReport } from './testing/sample-report.ts'
 
 const markdown = renderMarkdown(sampleReport, [
@@ -49,6 +49,30 @@ describe('renderMarkdown', () => {
     expect(rowOf('| `teacher` |')).toBe('| `teacher` | 4.00 | 5.00 | 5.00 | 7.00 | 1.25× |')
     expect(markdown).toContain('**Failed** — runtime: the page crashed')
     expect(rowOf('| 10 |')).toBe('| 10 | 0.50 | 1.00 | 2 | 3.25 |')
+  })
+
+  it('opens with headlines: losses under failure, the stragglers effect, ratios and accuracy', () => {
+    expect(headlines(sampleReport)).toEqual([
+      'Devices closed mid-run: single teacher lost 75/100 (degraded 0); ensemble, all members lost 0/100 (degraded 3).',
+      "Without failures, p50 against the single teacher's 10.00 ms: ensemble, all members 2.00×, early exit, calibrated 0.20×; accuracy single teacher 92.00%, ensemble, all members 92.00%, early exit, calibrated 92.00%.",
+    ])
+    const throttled = {
+      ...sampleReport,
+      scenarios: [
+        ...sampleReport.scenarios,
+        {
+          ...sampleReport.scenarios[0]!,
+          condition: 'throttled' as const,
+          latency: { count: 100, p50Ms: 60, p95Ms: 90, meanMs: 60 },
+        },
+      ],
+    }
+    expect(headlines(throttled)[1]).toBe(
+      'Stragglers throttled 6×, p50 without → with: single teacher 10.00 → 60.00 ms (6.00×).',
+    )
+    expect(markdown).toContain(
+      '## Headlines\n\n- Devices closed mid-run: single teacher lost 75/100',
+    )
   })
 
   it('links the charts', () => {

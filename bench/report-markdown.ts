@@ -1,6 +1,6 @@
 /** The readable report (`bench/results/<date>.md`) of one run, from its JSON alone. */
 import { baselineOf, CONDITION_LABELS, floorOf, MODE_LABELS } from './labels.ts'
-import type { BenchReport, ScenarioResult } from './report-types.ts'
+import type { BenchReport, Condition, Mode, ScenarioResult } from './report-types.ts'
 import { ratio } from './stats.ts'
 
 /** A chart file next to the report, relative to the report's folder. */
@@ -210,6 +210,52 @@ function microSection(report: BenchReport): string[] {
   return lines
 }
 
+/** The figures a reader looks for first, in sentences, from the rows of the run. */
+export function headlines(report: BenchReport): string[] {
+  const find = (mode: Mode, condition: Condition) =>
+    report.scenarios.find((row) => row.mode === mode && row.condition === condition)
+  const lines: string[] = []
+  const failed = report.scenarios.filter((row) => row.condition === 'failure')
+  if (failed.length > 0) {
+    lines.push(
+      `Devices closed mid-run: ${failed
+        .map(
+          (row) =>
+            `${MODE_LABELS[row.mode]} lost ${row.lost}/${row.requests} (degraded ${row.degraded})`,
+        )
+        .join('; ')}.`,
+    )
+  }
+  const slowed = report.scenarios.filter((row) => row.condition === 'throttled')
+  if (slowed.length > 0) {
+    lines.push(
+      `Stragglers throttled ${report.config.throttleRate}×, p50 without → with: ${slowed
+        .map((row) => {
+          const before = find(row.mode, 'normal')?.latency.p50Ms ?? null
+          return `${MODE_LABELS[row.mode]} ${ms(before)} → ${ms(row.latency.p50Ms)} ms (${times(ratio(row.latency.p50Ms, before))})`
+        })
+        .join('; ')}.`,
+    )
+  }
+  const single = find('single', 'normal')
+  const others = report.scenarios.filter(
+    (row) => row.condition === 'normal' && row.mode !== 'single',
+  )
+  if (single && others.length > 0) {
+    lines.push(
+      `Without failures, p50 against the single teacher's ${ms(single.latency.p50Ms)} ms: ${others
+        .map(
+          (row) =>
+            `${MODE_LABELS[row.mode]} ${times(ratio(row.latency.p50Ms, single.latency.p50Ms))}`,
+        )
+        .join(', ')}; accuracy ${[single, ...others]
+        .map((row) => `${MODE_LABELS[row.mode]} ${percent(row.accuracy, 2)}`)
+        .join(', ')}.`,
+    )
+  }
+  return lines
+}
+
 /** Names the uncommitted files the run was built with (other work in a shared checkout). */
 function uncommittedNote(files: readonly string[]): string {
   if (files.length === 0) return ''
@@ -242,6 +288,10 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
       ],
     ),
     '',
+    '## Headlines',
+    '',
+    ...headlines(report).map((line) => `- ${line}`),
+    '',
     '## How devices were emulated',
     '',
     report.emulation,
@@ -272,7 +322,8 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     '',
     'Latency is of answered requests. "p50 / single teacher" compares with the single-device teacher under the same condition ' +
       '(for throttled rows, the teacher on a throttled device; for failure rows, the teacher whose device was closed). ' +
-      'A lost request is one that ended in an error; a degraded answer is one given without every part (an imputed group, or an early exit because a tier was gone).',
+      'A lost request is one that ended in an error; a degraded answer is one given without every part (an imputed group, or an early exit because a tier was gone). ' +
+      '"p50 / floor" divides by the floor measured before any throttling. Failure rows after the first run in a room whose closed devices were replaced by new ones.',
     '',
     ...scenarioTable(report),
     '',

@@ -92,6 +92,15 @@ test('charts, room view and event log follow a running stream; a device closed m
   await expect(log.locator('li[data-kind="join"]')).toHaveCount(DEVICES)
   await expect(log.locator('li[data-kind="replan"]').first()).toContainText(`plan v`)
 
+  // The room view shows every member's round trip before anything ran (the host probes new links).
+  const room = page.getByTestId('room')
+  for (const id of ids) {
+    await expect(room.locator(`[data-group] li[data-member="${id}"]`)).toHaveAttribute(
+      'data-rtt',
+      /^\d+\.\d+$/,
+    )
+  }
+
   // A run from the dashboard's own controls.
   await page.getByTestId('mode').selectOption('ensemble')
   await page.getByLabel('Samples').fill('400')
@@ -160,14 +169,18 @@ test('charts, room view and event log follow a running stream; a device closed m
   expect(replans).toBeGreaterThan(1)
 
   // The room view: every planned member with its state and the measured round trip to it.
-  const room = page.getByTestId('room')
   const survivors = ids.filter((id) => id !== victim)
   for (const id of survivors) {
     const member = room.locator(`[data-group] li[data-member="${id}"]`)
     await expect(member).toHaveAttribute('data-state', 'open')
-    const rtt = Number(await member.getAttribute('data-rtt'))
+    // One snapshot of the element: idle links are measured again every few seconds.
+    const [attribute, text] = await member.evaluate((element) => [
+      element.getAttribute('data-rtt'),
+      element.textContent,
+    ])
+    const rtt = Number(attribute)
     expect(rtt).toBeGreaterThan(0)
-    await expect(member).toContainText(`RTT ${rtt.toFixed(2)} ms`)
+    expect(text).toContain(`RTT ${rtt.toFixed(2)} ms`)
   }
   await expect(room.locator(`li[data-member="${victim}"]`)).toHaveCount(0)
 })

@@ -6,6 +6,7 @@ import type { DigitAnswer } from './dashboard/digit-classifier.ts'
 import { EventLog, eventLogView } from './dashboard/event-log.ts'
 import { logReports, logRequest, roomLogger } from './dashboard/room-events.ts'
 import { roomView } from './dashboard/room-view.ts'
+import { RttProbe } from './dashboard/rtt-probe.ts'
 import { RunFeed, type RunListener } from './dashboard/run-feed.ts'
 import { initialRunState, runPanel } from './dashboard/run-panel.ts'
 import { DEFAULT_SERIES_OPTIONS, exitHistogram, liveSeries } from './dashboard/series.ts'
@@ -193,6 +194,13 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   )
   const scheduleRender = frameScheduler(render)
   mesh.subscribe(roomLogger(log, () => mesh.peers()))
+  const probe = new RttProbe(
+    mesh,
+    () => !(session?.isRunning || earlyExit?.isRunning),
+    scheduleRender,
+  )
+  addEventListener('pagehide', () => probe.dispose(), { once: true })
+  mesh.subscribe(probe.onMeshEvent)
   mesh.subscribe(scheduleRender)
   render()
   // The host runs the combiners (and can run the teacher), so it loads the task's models too.

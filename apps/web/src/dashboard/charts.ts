@@ -50,7 +50,7 @@ export class LiveCharts {
 
   constructor(readonly exits: number) {
     const axisColor =
-      getComputedStyle(document.documentElement).getPropertyValue('--muted') || '#64748b'
+      getComputedStyle(document.documentElement).getPropertyValue('--muted').trim() || '#64748b'
     const axes = (unit: string): uPlot.Axis[] => [
       { stroke: axisColor, grid: { show: false } },
       { stroke: axisColor, label: unit, size: 48 },

@@ -42,8 +42,12 @@ describe('renderMarkdown', () => {
       '| ensemble, all members | 2 (a, d) | 26 | 100/100 | 3 | 0 | 30.00 | 60.00 |',
     )
     expect(markdown).toContain(
-      '| raw RTCDataChannel round trip, dashboard ↔ device | 0.50 | 1.00 |',
+      '| raw RTCDataChannel round trip, dashboard ↔ device | 0.50 | 1.00 | — |',
     )
+    expect(rowOf('| raw `session.run` of `teacher` |')).toBe(
+      '| raw `session.run` of `teacher` | 4.50 | 6.00 | 9.00 |',
+    )
+    expect(markdown).toContain('ran its models 2.00× as long as before')
     expect(markdown).toContain('single teacher: teacher run + raw round trip = **5.00 ms**')
     expect(markdown).toContain('Mesh / raw goodput: **0.84×**.')
     expect(rowOf('| `teacher` |')).toBe('| `teacher` | 4.00 | 5.00 | 5.00 | 7.00 | 1.25× |')

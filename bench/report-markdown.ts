@@ -101,18 +101,20 @@ function floorsSection(report: BenchReport): string[] {
   const { floors } = report
   return [
     ...table(
-      ['floor (same run, same pages)', 'p50 ms', 'p95 ms'],
+      ['floor (same run, same pages)', 'p50 ms', 'p95 ms', 'p50 ms while stragglers throttled'],
       [
         [
           'raw RTCDataChannel round trip, dashboard ↔ device',
           ms(floors.rawPing.p50Ms),
           ms(floors.rawPing.p95Ms),
+          '—',
         ],
-        ['Cohort mesh echo, same pair', ms(floors.meshPing.p50Ms), ms(floors.meshPing.p95Ms)],
+        ['Cohort mesh echo, same pair', ms(floors.meshPing.p50Ms), ms(floors.meshPing.p95Ms), '—'],
         ...Object.entries(floors.models).map(([id, timing]) => [
           `raw \`session.run\` of \`${id}\``,
           ms(timing.p50Ms),
           ms(timing.p95Ms),
+          ms(floors.modelsWhileThrottled[id]?.p50Ms ?? null),
         ]),
       ],
     ),
@@ -256,6 +258,20 @@ export function headlines(report: BenchReport): string[] {
   return lines
 }
 
+/** How much longer the unthrottled dashboard's models ran while others were throttled. */
+export function throttlingCost(report: BenchReport): number | null {
+  const { models, modelsWhileThrottled } = report.floors
+  let before = 0
+  let during = 0
+  for (const [id, timing] of Object.entries(models)) {
+    const throttled = modelsWhileThrottled[id]
+    if (!throttled) continue
+    before += timing.p50Ms
+    during += throttled.p50Ms
+  }
+  return ratio(during, before)
+}
+
 /** Names the uncommitted files the run was built with (other work in a shared checkout). */
 function uncommittedNote(files: readonly string[]): string {
   if (files.length === 0) return ''
@@ -303,7 +319,8 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
       'Compare ratios against the floors measured in the same run, not absolute milliseconds.',
     '- **No real network.** Every link is loopback ICE inside one machine (round trips well under a millisecond); ' +
       "Wi-Fi's latency, jitter, loss and bandwidth limits are absent, so bytes per request cost nothing here.",
-    `- **Stragglers are emulated** by DevTools CPU throttling (${config.throttleRate}× on one member per group and tier): a slow CPU, not a slow radio or a thermally throttled phone.`,
+    `- **Stragglers are emulated** by DevTools CPU throttling (${config.throttleRate}× on one member per group and tier): a slow CPU, not a slow radio or a thermally throttled phone. ` +
+      `Throttling is not free on shared cores: while the stragglers were throttled, the dashboard (never throttled) ran its models ${times(throttlingCost(report))} as long as before (sum of the models' p50s), and every throttled row carries that cost.`,
     '- **Failures are clean closes** of a browser context (the data channels close at once). A phone that walks out of range is only noticed by missed heartbeats (2 s), which this run does not show.',
     `- **No GPU**: WASM execution only, ${config.threads} thread(s) per page.`,
     '',

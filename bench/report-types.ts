@@ -51,6 +51,11 @@ export interface Floors {
   readonly meshPing: LatencySummary
   /** Raw `session.run` inside the dashboard page's worker, per model id. */
   readonly models: Readonly<Record<string, LatencySummary>>
+  /**
+   * The same, measured again while the stragglers were throttled: the dashboard is never
+   * throttled, so any slow-down is what throttling other pages costs on shared cores.
+   */
+  readonly modelsWhileThrottled: Readonly<Record<string, LatencySummary>>
   /** Teacher run + raw round trip: the fastest a single-device request can be. */
   readonly singleMs: number
   /** Slowest student + raw round trip + combiner: the fastest an ensemble request can be. */

@@ -168,6 +168,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
   const throttled = { devices: slowed, rate: options.throttleRate }
   log(`throttled ${options.throttleRate}x: ${slowed.join(', ')}`)
   for (const id of slowed) await room.throttle(id, options.throttleRate)
+  const modelsWhileThrottled = summarizeTimings(await modelTimings(host, samples))
   for (const mode of MODES)
     await scenario(
       mode,
@@ -221,10 +222,13 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
       groups: ensemble.groups.map((g) => g.members),
       tiers: tiers.map((t) => ({ tier: t.tier, members: t.members })),
     },
-    floors,
+    floors: { ...floors, modelsWhileThrottled },
     scenarios,
   }
 }
+
+const summarizeTimings = (timings: Record<string, number[]>) =>
+  Object.fromEntries(Object.entries(timings).map(([id, ms]) => [id, summarize(ms)]))
 
 /** Floors on the dashboard page and its link to `peerId`, for the plan's models. */
 async function measureFloors(
@@ -233,7 +237,7 @@ async function measureFloors(
   plan: PlanView,
   manifest: Manifest,
   samples: number,
-): Promise<Floors> {
+): Promise<Omit<Floors, 'modelsWhileThrottled'>> {
   const raw = await rawPing(page, samples)
   const echo = await meshPing(page, peerId, samples)
   const timings = await modelTimings(page, samples)
@@ -244,7 +248,7 @@ async function measureFloors(
   return {
     rawPing: summarize(raw),
     meshPing: summarize(echo),
-    models: Object.fromEntries(Object.entries(timings).map(([id, ms]) => [id, summarize(ms)])),
+    models: summarizeTimings(timings),
     singleMs: p50(manifest.teacher.model) + rawMs,
     ensembleMs: Math.max(...(set?.students ?? []).map(p50)) + rawMs + p50(set?.combiner ?? ''),
     earlyExitMs: p50(segments[0] ?? ''),

@@ -63,6 +63,7 @@ export const sampleReport: BenchReport = {
     rawPing: latency(0.5, 1),
     meshPing: latency(1, 2),
     models: { teacher: latency(4.5, 6), 'segment-1': latency(1, 2) },
+    modelsWhileThrottled: { teacher: latency(9, 12), 'segment-1': latency(2, 4) },
     singleMs: 5,
     ensembleMs: 4,
     earlyExitMs: 1,

@@ -47,7 +47,7 @@ describe('renderMarkdown', () => {
     expect(rowOf('| raw `session.run` of `teacher` |')).toBe(
       '| raw `session.run` of `teacher` | 4.50 | 6.00 | 9.00 |',
     )
-    expect(markdown).toContain('ran its models 2.00× as long as before')
+    expect(markdown).toContain('its own raw `session.run` took 2.00× as long as before')
     expect(markdown).toContain('single teacher: teacher run + raw round trip = **5.00 ms**')
     expect(markdown).toContain('Mesh / raw goodput: **0.84×**.')
     expect(rowOf('| `teacher` |')).toBe('| `teacher` | 4.00 | 5.00 | 5.00 | 7.00 | 1.25× |')

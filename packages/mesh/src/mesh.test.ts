@@ -146,3 +146,57 @@ describe('Mesh reconnection', () => {
     mesh.leave()
   })
 })
+
+describe('Mesh reconnection by the larger id', () => {
+  // A peer whose id sorts before this device's: it is the one to offer again first.
+  const SMALLER: PeerInfo = {
+    deviceId: '0000host1' as DeviceId,
+    role: 'host',
+    label: 'host',
+    joinedAt: 0,
+  }
+
+  beforeEach(() => {
+    vi.useFakeTimers()
+    fakes.links.length = 0
+    fakes.signaling = null
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('offers itself when the peer with the smaller id sent no offer (it forgot the link)', async () => {
+    const mesh = new Mesh({ room: 'ROOM' as RoomCode, role: 'device', label: 'phone' })
+    welcome([SMALLER])
+    await vi.advanceTimersByTimeAsync(0)
+    openLink(0)
+    // The peer saw this device replaced by its own new connection, forgot it, and closed the
+    // link after this device's welcome; it now waits for an offer.
+    fakes.links[0]?.options.onClose('closed')
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(fakes.links).toHaveLength(1) // the smaller id's turn first
+    await vi.advanceTimersByTimeAsync(1_000)
+    expect(fakes.links).toHaveLength(2)
+    expect(fakes.links[1]?.options.initiator).toBe(true)
+    mesh.leave()
+  })
+
+  it('answers the smaller id’s offer and does not offer over it', async () => {
+    const mesh = new Mesh({ room: 'ROOM' as RoomCode, role: 'device', label: 'phone' })
+    welcome([SMALLER])
+    await vi.advanceTimersByTimeAsync(0)
+    openLink(0)
+    fakes.links[0]?.options.onClose('closed')
+    await vi.advanceTimersByTimeAsync(1_000)
+    signaling().handlers.onPush({
+      type: 'signal',
+      from: SMALLER.deviceId,
+      linkId: 'theirs',
+      data: { type: 'offer', sdp: 'v=0' },
+    })
+    await vi.advanceTimersByTimeAsync(5_000)
+    expect(fakes.links).toHaveLength(2)
+    expect(fakes.links[1]?.options.initiator).toBe(false)
+    mesh.leave()
+  })
+})

@@ -78,8 +78,10 @@ function randomLinkId(): string {
  * serves requests with registered handlers and sends requests to peers.
  *
  * Who connects: a newcomer offers to every peer it wants; when a link to a peer still in the
- * room breaks, the side with the smaller device id offers again. Crossed offers are settled the
- * same way, so two devices never wait on each other.
+ * room breaks, the side with the smaller device id offers again, and the other side only if no
+ * offer came by twice that delay (the peer may have forgotten the link: it saw this device leave
+ * and come back while the link still looked open here). Crossed offers are settled by the
+ * smaller id too, so two devices never wait on each other.
  */
 export class Mesh {
   private readonly signaling: SignalingClient
@@ -300,10 +302,10 @@ export class Mesh {
   private scheduleReconnect(entry: PeerEntry): void {
     const self = this.welcome?.deviceId
     const stillHere = this.entries.get(entry.info.deviceId) === entry
-    if (this.closed || !self || !stillHere || self > entry.info.deviceId || !this.wants(entry.info))
-      return
+    if (this.closed || !self || !stillHere || !this.wants(entry.info)) return
     clearTimeout(entry.retryTimer)
-    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** entry.retries)
+    const turn = self < entry.info.deviceId ? 1 : 2
+    const delay = turn * Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** entry.retries)
     entry.retries++
     entry.retryTimer = setTimeout(() => {
       // Without the coordinator no signal can reach the peer; the next welcome offers instead.

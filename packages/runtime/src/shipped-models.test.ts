@@ -347,17 +347,14 @@ describe('shipped model set', () => {
     expect(m.earlyExit.calibrated.costReduction.test).toBeGreaterThanOrEqual(0.4)
   })
 
-  // Known misses of the shipped fashion set (training/README.md, "What was tried"): these assert the
-  // issue's targets and are expected to fail until the models are retrained; vitest reports them
-  // as failures the day they start to hold, so the marker cannot go stale.
-  test.fails('fashion: every K-ensemble within 1.0 pt of the teacher (known miss)', () => {
+  test('fashion: every K-ensemble within 1.0 pt of the teacher', () => {
     const m = loadManifest('fashion')
     for (const e of m.ensembles) {
       expect(m.teacher.accuracy.test - e.accuracy.test, `K=${e.k}`).toBeLessThanOrEqual(1.0)
     }
   })
 
-  test.fails('fashion: calibrated early exit within 0.3 pt of the final exit on test (known miss)', () => {
+  test('fashion: calibrated early exit within 0.3 pt of the final exit on test', () => {
     expect(loadManifest('fashion').earlyExit.calibrated.dropPt.test).toBeLessThanOrEqual(0.3)
   })
 })

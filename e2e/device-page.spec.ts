@@ -143,8 +143,13 @@ async function hostOn(browser: Browser, server: CohortServer) {
 /** A TCP forwarder between a browser and the coordinator, which the test can cut like Wi-Fi. */
 interface BlipProxy {
   readonly port: number
-  /** Resets every connection through it and refuses new ones until `restore()`. */
-  cut(): void
+  /**
+   * Resets the browser's side of every connection through it and refuses new ones until
+   * `restore()`. `loud`: the coordinator's side is reset too, so it sees the socket go at once;
+   * `silent`: its side stays open, as when a phone drops off Wi-Fi without a goodbye, and the
+   * coordinator learns of it only when the page comes back with a new connection.
+   */
+  cut(mode: 'loud' | 'silent'): void
   restore(): void
   /** Connections refused since the last cut: the page trying to come back. */
   readonly refused: number
@@ -152,7 +157,7 @@ interface BlipProxy {
 }
 
 async function startBlipProxy(target: number): Promise<BlipProxy> {
-  const sockets = new Set<Socket>()
+  const pairs = new Set<{ client: Socket; upstream: Socket; severed: boolean }>()
   let down = false
   let refused = 0
   const proxy: Server = createServer((client) => {
@@ -161,25 +166,34 @@ async function startBlipProxy(target: number): Promise<BlipProxy> {
       client.resetAndDestroy()
       return
     }
-    const upstream = connect(target, '127.0.0.1')
-    for (const socket of [client, upstream]) {
-      sockets.add(socket)
-      socket.on('close', () => sockets.delete(socket))
-      socket.on('error', () => socket.destroy())
-    }
-    client.pipe(upstream).pipe(client)
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
+    const pair = { client, upstream: connect(target, '127.0.0.1'), severed: false }
+    pairs.add(pair)
+    for (const socket of [pair.client, pair.upstream]) socket.on('error', () => socket.destroy())
+    client.pipe(pair.upstream).pipe(client)
+    client.on('close', () => {
+      if (!pair.severed) pair.upstream.destroy()
+    })
+    pair.upstream.on('close', () => {
+      pairs.delete(pair)
+      client.destroy()
+    })
   })
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
   const address = proxy.address()
   if (address === null || typeof address === 'string') throw new Error('the proxy has no port')
   return {
     port: address.port,
-    cut() {
+    cut(mode) {
       down = true
       refused = 0
-      for (const socket of sockets) socket.resetAndDestroy()
+      for (const pair of pairs) {
+        if (pair.severed) continue
+        pair.severed = mode === 'silent'
+        pair.client.unpipe(pair.upstream)
+        pair.upstream.unpipe(pair.client)
+        pair.client.resetAndDestroy()
+        if (mode === 'loud') pair.upstream.resetAndDestroy()
+      }
     },
     restore() {
       down = false
@@ -189,7 +203,10 @@ async function startBlipProxy(target: number): Promise<BlipProxy> {
     },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy()
+        for (const pair of pairs) {
+          pair.client.destroy()
+          pair.upstream.destroy()
+        }
         proxy.close(() => resolve())
       }),
   }
@@ -300,38 +317,80 @@ test('after the coordinator restarts on the same port and state dir, the device 
   }
 })
 
+/** A device reaching the coordinator through a proxy, as a phone reaches it through Wi-Fi. */
+async function behindProxy(browser: Browser) {
+  const proxy = await startBlipProxy(server.port)
+  const host = await hostOn(browser, server)
+  const url = new URL(host.deviceUrl)
+  url.port = String(proxy.port)
+  const device = await deviceIn(browser, host.page, url.toString())
+  await servesAgain(host.page, device.page)
+  // From here on the host records each link it loses, so a link seen open later is a new one.
+  await host.page.evaluate(() => {
+    const page = window as unknown as {
+      __gone: string[]
+      cohort: {
+        mesh: { subscribe(listener: (event: { type: string; deviceId?: string }) => void): void }
+      }
+    }
+    page.__gone = []
+    page.cohort.mesh.subscribe((event) => {
+      if (event.type === 'peer-gone' && event.deviceId) page.__gone.push(event.deviceId)
+    })
+  })
+  return { proxy, host, device }
+}
+
+const goneFrom = (host: Page) =>
+  host.evaluate(() => (window as unknown as { __gone: string[] }).__gone)
+
+/** The network stays bad a while: the page's reconnects are refused three times (past the mesh's first link retry) before they get through. */
+async function comeBack(proxy: BlipProxy, host: Page, device: { page: Page; deviceId: string }) {
+  await expect.poll(() => proxy.refused, { timeout: 30_000 }).toBeGreaterThanOrEqual(3)
+  proxy.restore()
+  // The host loses its link to the device (at once on a loud cut; on a silent one, when the
+  // device's new connection replaces the old), and a new one opens.
+  await expect.poll(() => goneFrom(host), { timeout: 30_000 }).toContain(device.deviceId)
+  await expect.poll(() => openLinksOf(host), { timeout: 30_000 }).toContain(device.deviceId)
+  await expect(status(device.page)).toHaveAttribute('data-phase', 'serving', { timeout: 30_000 })
+  await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)
+  await servesAgain(host, device.page)
+  expect(phasesOf(await shown(device.page)).slice(-3)).toEqual([
+    'serving',
+    'reconnecting',
+    'serving',
+  ])
+}
+
 test('after a network blip drops its socket and links, the device comes back to serving with the same id', async ({
   browser,
 }) => {
-  const proxy = await startBlipProxy(server.port)
+  const { proxy, host, device } = await behindProxy(browser)
   try {
-    const host = await hostOn(browser, server)
-    // The device reaches the coordinator through the proxy, as a phone reaches it through Wi-Fi.
-    const url = new URL(host.deviceUrl)
-    url.port = String(proxy.port)
-    const device = await deviceIn(browser, host.page, url.toString())
-    await servesAgain(host.page, device.page)
-
     // Offline alone leaves an open WebSocket up in Chromium: the cut is what drops it.
     await device.context.setOffline(true)
-    proxy.cut()
+    proxy.cut('loud')
     await expect(status(device.page)).toHaveAttribute('data-phase', 'reconnecting')
     // The coordinator saw the socket go: the host was told and dropped its link to the device.
-    await expect.poll(() => openLinksOf(host.page)).not.toContain(device.deviceId)
+    await expect.poll(() => goneFrom(host.page)).toContain(device.deviceId)
+    expect(await openLinksOf(host.page)).not.toContain(device.deviceId)
     await device.context.setOffline(false)
-    // The network stays bad a while: the page's reconnects are refused three times (past the
-    // mesh's first link retry) before they get through.
-    await expect.poll(() => proxy.refused, { timeout: 30_000 }).toBeGreaterThanOrEqual(3)
-    proxy.restore()
+    await comeBack(proxy, host.page, device)
+  } finally {
+    await proxy.close()
+  }
+})
 
-    await expect.poll(() => openLinksOf(host.page), { timeout: 30_000 }).toContain(device.deviceId)
-    await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)
-    await servesAgain(host.page, device.page)
-    expect(phasesOf(await shown(device.page)).slice(-3)).toEqual([
-      'serving',
-      'reconnecting',
-      'serving',
-    ])
+test('after a blip the coordinator never noticed, the device’s new connection replaces its old one and links re-form', async ({
+  browser,
+}) => {
+  const { proxy, host, device } = await behindProxy(browser)
+  try {
+    proxy.cut('silent')
+    await expect(status(device.page)).toHaveAttribute('data-phase', 'reconnecting')
+    await comeBack(proxy, host.page, device)
+    // The coordinator learned of the old connection only through the new one.
+    expect(server.log.join('\n')).toContain(`${device.deviceId} replaced by a new connection`)
   } finally {
     await proxy.close()
   }

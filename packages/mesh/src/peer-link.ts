@@ -50,6 +50,7 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
     // simple-peer may emit 'error' while being destroyed; keep one listener so it is not unhandled.
     peer.on('error', () => {})
     peer.destroy()
+    if (reason !== 'closed') console.warn(`cohort: a peer link ended: ${reason}`)
     options.onClose(reason)
   }
   const connectTimer = setTimeout(() => finish('connect-timeout'), CONNECT_TIMEOUT_MS)

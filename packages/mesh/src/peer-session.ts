@@ -11,6 +11,7 @@ import {
 } from '@cohort/protocol'
 import type { ByteChannel } from './byte-channel.ts'
 import { type HandlerLookup, type RequestOptions, RpcEndpoint, type RpcReply } from './rpc.ts'
+import { SilenceWatch } from './silence-watch.ts'
 import { ChunkAssembler, ChunkSender } from './transfer.ts'
 
 /** Liveness timing. A peer silent for `deadAfterMs` is declared gone even if no close event fires. */
@@ -42,7 +43,7 @@ export class PeerSession {
   private readonly assembler = new ChunkAssembler()
   private readonly rpc: RpcEndpoint
   private readonly heartbeatTimer: ReturnType<typeof setInterval>
-  private lastHeardAt = performance.now()
+  private readonly silence: SilenceWatch
   private ended = false
   private smoothedRttMs: number | null = null
 
@@ -55,6 +56,7 @@ export class PeerSession {
   ) {
     this.sender = new ChunkSender(channel)
     this.rpc = new RpcEndpoint(peerId, (meta, frames) => this.sendMessage(meta, frames), lookup)
+    this.silence = new SilenceWatch(heartbeat.intervalMs, performance.now())
     this.heartbeatTimer = setInterval(() => this.tick(), heartbeat.intervalMs)
     this.sendHeartbeat()
   }
@@ -62,7 +64,7 @@ export class PeerSession {
   /** Takes one chunk received from the channel. */
   deliver(chunk: Uint8Array): void {
     if (this.ended) return
-    this.lastHeardAt = performance.now()
+    this.silence.heard(performance.now())
     const assembled = this.assembler.push(chunk)
     if (!assembled.ok) {
       this.events.onBadMessage(assembled.error)
@@ -126,7 +128,7 @@ export class PeerSession {
   }
 
   private tick(): void {
-    if (performance.now() - this.lastHeardAt > this.heartbeat.deadAfterMs) {
+    if (this.silence.tick(performance.now()) > this.heartbeat.deadAfterMs) {
       this.end('silent')
       return
     }

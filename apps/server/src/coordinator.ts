@@ -108,6 +108,7 @@ export function createCoordinator(
   const announceDeparture = (
     departure: Departure,
     reason: 'left' | 'disconnected' | 'removed',
+    detail = '',
   ): void => {
     plans.left(departure.room, departure.member.deviceId)
     for (const member of departure.remaining) {
@@ -117,7 +118,7 @@ export function createCoordinator(
         reason,
       })
     }
-    log(`${departure.room}/${departure.member.deviceId} ${reason}`)
+    log(`${departure.room}/${departure.member.deviceId} ${reason}${detail ? ` (${detail})` : ''}`)
   }
 
   const handle = (
@@ -375,9 +376,10 @@ export function createCoordinator(
         answer(reply, args.at(-1))
       }
     })
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (why) => {
       const departure = registry.leave(socket.id)
-      if (departure) announceDeparture(departure, 'disconnected')
+      // socket.io's reason (ping timeout, transport close, …) tells a crash from a network problem.
+      if (departure) announceDeparture(departure, 'disconnected', why)
     })
   })
 

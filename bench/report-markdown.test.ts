@@ -50,6 +50,8 @@ describe('renderMarkdown', () => {
     expect(markdown).toContain('its own raw `session.run` took 2.00× as long as before')
     expect(markdown).toContain('single teacher: teacher run + raw round trip = **5.00 ms**')
     expect(markdown).toContain('Mesh / raw goodput: **0.84×**.')
+    expect(markdown).toContain('1 of 3 mesh rounds lost their link mid-transfer')
+    expect(markdown).toContain('round 2: Error: peer b is gone (closed)')
     expect(rowOf('| `teacher` |')).toBe('| `teacher` | 4.00 | 5.00 | 5.00 | 7.00 | 1.25× |')
     expect(markdown).toContain('**Failed** — runtime: the page crashed')
     expect(rowOf('| 10 |')).toBe('| 10 | 0.50 | 1.00 | 2 | 3.25 |')

@@ -162,6 +162,12 @@ function microSection(report: BenchReport): string[] {
       ),
       '',
       `Mesh / raw goodput: **${times(mesh.goodputMBps.ratio)}**.`,
+      ...(mesh.droppedRounds.length > 0
+        ? [
+            '',
+            `${mesh.droppedRounds.length} of ${mesh.rounds} mesh rounds lost their link mid-transfer and are not in the medians: on two loaded cores the loopback SCTP association stalled for seconds (the sender's bufferedAmount frozen), longer than the 2 s failure detector (${mesh.droppedRounds.map((d) => `round ${d.round}: ${d.error}`).join('; ')}).`,
+          ]
+        : []),
       '',
     )
   }

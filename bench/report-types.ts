@@ -100,6 +100,8 @@ export interface MeshResult {
     readonly raw: readonly number[]
     readonly ratio: number
   }
+  /** Rounds whose mesh transfer lost its link (the heartbeat gave up), with the error. */
+  readonly droppedRounds: readonly { readonly round: number; readonly error: string }[]
 }
 
 /** Per model: the worker's round trip vs raw `session.run`, for one thread setting. */

@@ -112,6 +112,7 @@ export const sampleReport: BenchReport = {
       bulkMiB: 64,
       ping: { mesh: latency(0.8, 1.2), raw: latency(0.6, 0.9) },
       goodputMBps: { mesh: [15, 16, 17], raw: [18, 20, 19], ratio: 16 / 19 },
+      droppedRounds: [{ round: 2, error: 'Error: peer b is gone (closed)' }],
     },
     runtime: [
       {

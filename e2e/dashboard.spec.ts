@@ -132,7 +132,9 @@ test('charts, room view and event log follow a running stream; a device closed m
   // Typing into the panel while it updates live keeps the focus and every keystroke: the keys go
   // in one by one with answers (and so re-renders) arriving between them.
   const samplesField = page.getByLabel('Samples')
-  await samplesField.selectText()
+  // A click retries while the live panel replaces the field; once focused, the field is kept.
+  await samplesField.click()
+  await samplesField.press('ControlOrMeta+A')
   const typedFrom = await pointsOf(page, 'latency')
   await samplesField.pressSequentially('250', { delay: 150 })
   expect(await pointsOf(page, 'latency')).toBeGreaterThan(typedFrom)

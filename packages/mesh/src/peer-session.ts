@@ -56,7 +56,11 @@ export class PeerSession {
   ) {
     this.sender = new ChunkSender(channel)
     this.rpc = new RpcEndpoint(peerId, (meta, frames) => this.sendMessage(meta, frames), lookup)
-    this.silence = new SilenceWatch(heartbeat.intervalMs, performance.now())
+    this.silence = new SilenceWatch(
+      heartbeat.intervalMs,
+      heartbeat.deadAfterMs / 2,
+      performance.now(),
+    )
     this.heartbeatTimer = setInterval(() => this.tick(), heartbeat.intervalMs)
     this.sendHeartbeat()
   }

@@ -9,8 +9,10 @@ export class SilenceWatch {
   private lastHeardAt: number
   private lastTickAt: number
 
+  /** `stallMs`: how late a tick must be to count as this page's stall (busy machines are a bit late). */
   constructor(
     private readonly intervalMs: number,
+    private readonly stallMs: number,
     now: number,
   ) {
     this.lastHeardAt = now
@@ -26,7 +28,7 @@ export class SilenceWatch {
   tick(now: number): number {
     const lateMs = now - this.lastTickAt - this.intervalMs
     this.lastTickAt = now
-    if (lateMs > this.intervalMs) this.lastHeardAt = Math.min(now, this.lastHeardAt + lateMs)
+    if (lateMs > this.stallMs) this.lastHeardAt = Math.min(now, this.lastHeardAt + lateMs)
     return now - this.lastHeardAt
   }
 }

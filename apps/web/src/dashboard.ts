@@ -10,7 +10,7 @@ import { RttProbe } from './dashboard/rtt-probe.ts'
 import { RunFeed, type RunListener } from './dashboard/run-feed.ts'
 import { initialRunState, runPanel } from './dashboard/run-panel.ts'
 import { DEFAULT_SERIES_OPTIONS, exitHistogram, liveSeries } from './dashboard/series.ts'
-import { frameScheduler, h, mount, mountKeepingEdits } from './dom.ts'
+import { frameScheduler, h, mount } from './dom.ts'
 import type { EarlyExitSession } from './early-exit-session.ts'
 import { tiersView } from './early-exit-view.ts'
 import type { HostSession } from './host-session.ts'
@@ -147,7 +147,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
         tiersView(mesh.plan),
       ),
     )
-    mountKeepingEdits(
+    mount(
       runCard,
       runPanel(runState, {
         session,

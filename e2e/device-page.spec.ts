@@ -216,7 +216,9 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async () => {
+test.afterEach(async ({ browser }) => {
+  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
+  for (const context of browser.contexts()) await context.close()
   await server.stop()
 })
 

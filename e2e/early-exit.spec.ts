@@ -58,9 +58,11 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browserName: _ }, testInfo) => {
+test.afterEach(async ({ browser }, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus)
     console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
+  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
+  for (const context of browser.contexts()) await context.close()
   await server.stop()
 })
 
@@ -307,11 +309,26 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
   // A third of the way through the remote part of the chain: the cloud hop does not fit.
   const deadlineMs = Math.max(1, Math.round(mobileMs + 0.35 * (fullMs - mobileMs)))
   const slowMobile = (o: Outcome) => (o.mobileMs ?? 0) > deadlineMs
+  // The requester cannot answer sooner than its own event loop runs: on two shared cores a page's
+  // loop can stall for tens of ms. Measure the worst stall during the run (a 5 ms timer's lateness)
+  // and allow it on top of the bound; the deadline logic itself gets no slack.
+  await host.page.evaluate(() => {
+    const state = { worstLagMs: 0, last: performance.now() }
+    ;(window as unknown as { e2eLag: typeof state }).e2eLag = state
+    setInterval(() => {
+      const now = performance.now()
+      state.worstLagMs = Math.max(state.worstLagMs, now - state.last - 5)
+      state.last = now
+    }, 5)
+  })
   const outcomes = await runEarlyExit(host.page, {
     samples: 200,
     deadlineMs,
     thresholds: NEVER_EXIT,
   })
+  const worstLagMs = await host.page.evaluate(
+    () => (window as unknown as { e2eLag: { worstLagMs: number } }).e2eLag.worstLagMs,
+  )
   expect(outcomes.filter((o) => o.error !== null)).toEqual([])
   const deadlineExits = outcomes.filter((o) => o.deadlineExit)
   console.info(
@@ -328,9 +345,10 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
   // No exit exists before segment 1 has run: a request whose segment 1 alone outlasted the
   // deadline (a starved page) must answer from it at once, without a hop.
   const late = outcomes.filter(
-    (o) => o.latencyMs > Math.max(deadlineMs, o.mobileMs ?? 0) + roundTrip,
+    (o) => o.latencyMs > Math.max(deadlineMs, o.mobileMs ?? 0) + roundTrip + worstLagMs,
   )
   expect(
     late.map((o) => [o.index, o.latencyMs.toFixed(2), o.mobileMs?.toFixed(2), o.reason]),
+    `worst event-loop stall of the requester during the run: ${worstLagMs.toFixed(1)} ms`,
   ).toEqual([])
 })

@@ -16,7 +16,9 @@ import {
 // `npm start -- --https`: phones on a LAN only get a secure context (threads, WebGPU, wake lock,
 // WebCrypto, the Cache API) over HTTPS, so a device joining over it must get all of that.
 let server: CohortServer
-test.afterEach(async () => {
+test.afterEach(async ({ browser }) => {
+  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
+  for (const context of browser.contexts()) await context.close()
   await server.stop()
 })
 

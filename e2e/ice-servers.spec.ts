@@ -29,7 +29,9 @@ const RECORD_PEER_CONNECTIONS = `
 `
 
 let server: CohortServer
-test.afterEach(async () => {
+test.afterEach(async ({ browser }) => {
+  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
+  for (const context of browser.contexts()) await context.close()
   await server.stop()
 })
 

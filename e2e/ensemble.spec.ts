@@ -122,7 +122,16 @@ test('ensemble requests through a room of 6 devices match the offline reference 
   expect(second).toHaveLength(300)
   expect(second.filter((outcome) => outcome.error !== null)).toEqual([])
   expect(second.filter((outcome) => outcome.degraded)).toEqual([])
-  expect(second.map((outcome) => outcome.prediction)).toEqual(expected)
+  // Losing a member of every group may re-plan the room to another K mid-run (the survivors cannot
+  // keep every group backed up): each answer equals the offline reference of the K it came from.
+  const references = new Map([[plan.k, expected]])
+  for (const outcome of second) {
+    const k = outcome.k ?? 0
+    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, 300))
+    expect(outcome.prediction, `sample ${outcome.index} (K=${k})`).toBe(
+      references.get(k)?.[outcome.index],
+    )
+  }
 })
 
 test('a silent group degrades answers without a hang, the room re-forms, and the dashboard reports the manifest accuracy', async ({

@@ -63,10 +63,13 @@ const runSamples = (page: Page, samples: number, deadlineMs = 5_000) =>
     { samples, deadlineMs },
   )
 
-/** A host and DEVICES devices on TASK, once every device is planned into a group. */
-async function plannedRoom(browser: Browser) {
+/**
+ * A host and DEVICES devices on TASK, once every device is planned into a group; with `k`, the
+ * dashboard's URL pins the ensemble's K.
+ */
+async function plannedRoom(browser: Browser, k?: number) {
   const host = await createRoomAsHost(browser, server)
-  await host.page.goto(`${host.page.url()}?task=${TASK}`)
+  await host.page.goto(`${host.page.url()}?task=${TASK}${k === undefined ? '' : `&k=${k}`}`)
   const devices = []
   for (let i = 0; i < DEVICES; i++)
     devices.push(await joinAsDevice(browser, `${host.joinUrl}?task=${TASK}`))
@@ -139,11 +142,10 @@ test('a silent group degrades answers without a hang, the room re-forms, and the
 }) => {
   test.setTimeout(600_000)
   const manifest = loadManifest(TASK)
-  const { host, devices, ids, plan } = await plannedRoom(browser)
-  expect(
-    plan.groups.length,
-    `plan: ${JSON.stringify(plan)}\n${server.log.slice(-30).join('\n')}`,
-  ).toBeGreaterThan(1)
+  // K = 2 pinned: a silent group needs another group beside it (the planner may choose K = 1).
+  const { host, devices, ids, plan } = await plannedRoom(browser, 2)
+  expect(plan.k, `plan: ${JSON.stringify(plan)}\n${server.log.slice(-30).join('\n')}`).toBe(2)
+  expect(plan.explanation[0]).toBe('K=2 is pinned by the host.')
 
   // Freeze every member of one group: their sockets stay up (the coordinator does not notice),
   // but they answer nothing. No request is lost: each answer is either degraded on exactly that

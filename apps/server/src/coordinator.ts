@@ -153,6 +153,12 @@ export function createCoordinator(
         plans.setTask(host.value, message.task)
         return { type: 'ok' }
       }
+      case 'set-ensemble-k': {
+        const host = hostOf(socket)
+        if (!host.ok) return errorReply(host.error)
+        plans.setEnsembleK(host.value, message.k)
+        return { type: 'ok' }
+      }
       case 'profile': {
         const membership = registry.memberOf(socket.id)
         if (!membership) return errorReply(notInRoom)
@@ -424,6 +430,8 @@ function versionMismatch(theirs: number): ServerReply {
 interface ValidationFailure {
   readonly issues: readonly {
     readonly code: string
+    /** What was checked: a too-big number is a bad value, a too-big string or array a big payload. */
+    readonly origin?: string
     readonly path: readonly PropertyKey[]
     readonly message: string
   }[]
@@ -435,7 +443,10 @@ export function validationError(error: ValidationFailure): ErrorData {
   const where = issue && issue.path.length > 0 ? ` at ${issue.path.map(String).join('.')}` : ''
   const what = issue ? issue.message : 'invalid'
   return {
-    code: issue?.code === 'too_big' ? 'payload-too-large' : 'bad-message',
+    code:
+      issue?.code === 'too_big' && issue.origin !== 'number' && issue.origin !== 'bigint'
+        ? 'payload-too-large'
+        : 'bad-message',
     message: `Invalid signaling message${where}: ${what}`.slice(0, 300),
   }
 }

@@ -10,6 +10,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  DEFAULT_ENSEMBLE_OPTIONS,
   DEFAULT_FAILURE_PRIOR,
   type DeviceSpec,
   estimateFailureProbability,
@@ -287,6 +288,46 @@ describe('room plans over socket.io', () => {
     expect(harness.logs.some((line) => line.includes('no manifest for task no-such-task'))).toBe(
       true,
     )
+  })
+
+  it('lets only the host pin the ensemble K, plans the pinned K, and unpins', async () => {
+    const server = await start()
+    const { host, members } = await harness.room(server, 6)
+    const ms = () => msPerModel('fashion')
+    const free = await profileAll([host], members, 'fashion', ms)
+    expect(free.ensemble?.pinnedK).toBeNull()
+    // A K the free plan did not choose, so that the pin visibly changes the plan.
+    const k = free.ensemble?.k === 2 ? 3 : 2
+
+    expect(await members[0]!.client.request({ type: 'set-ensemble-k', k })).toMatchObject({
+      type: 'error',
+      code: 'forbidden',
+    })
+    for (const bad of [0, 17, 2.5, '2']) {
+      expect(await host.request({ type: 'set-ensemble-k', k: bad })).toMatchObject({
+        type: 'error',
+        code: 'bad-message',
+      })
+    }
+    expect(await host.request({ type: 'set-ensemble-k', k })).toEqual({ type: 'ok' })
+    const pinned = (await host.planAfter(free.version)).plan
+    expect(pinned.ensemble?.k).toBe(k)
+    expect(pinned.ensemble?.pinnedK).toBe(k)
+    expect(pinned.ensemble).toEqual(
+      planEnsemble(plannedDevices(pinned, ms), studentSetsFromManifest(manifestOf('fashion')), {
+        ...DEFAULT_ENSEMBLE_OPTIONS,
+        pinnedK: k,
+      }),
+    )
+    expect(planned(pinned)).toEqual(sorted(idsOf(members)))
+    // Only the refused requests came before: the pin is the one replan.
+    expect(host.pushes.filter((p) => p.type === 'plan' && p.plan.version > free.version)).toEqual([
+      { type: 'plan', plan: pinned },
+    ])
+
+    expect(await host.request({ type: 'set-ensemble-k', k: null })).toEqual({ type: 'ok' })
+    const unpinned = (await host.planAfter(pinned.version)).plan
+    expect(unpinned.ensemble).toEqual({ ...free.ensemble })
   })
 
   it('raises the failure estimate of a device that misses requests', async () => {

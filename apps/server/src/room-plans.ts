@@ -1,4 +1,5 @@
 import {
+  DEFAULT_ENSEMBLE_OPTIONS,
   type DeviceSpec,
   estimateFailureProbability,
   planEnsemble,
@@ -38,6 +39,8 @@ export interface RoomPlansOptions {
 
 interface RoomState {
   task: string
+  /** The ensemble K the host pinned, or null for the planner's choice. */
+  pinnedK: number | null
   readonly profiles: Map<DeviceId, DeviceProfile>
   readonly outcomes: Map<DeviceId, { requests: number; misses: number }>
   version: number
@@ -72,6 +75,14 @@ export class RoomPlans {
     const state = this.#state(room)
     if (state.task === task) return
     state.task = task
+    this.#schedule(room)
+  }
+
+  /** The host pinned the ensemble's K (null: the planner chooses again). */
+  setEnsembleK(room: RoomCode, k: number | null): void {
+    const state = this.#state(room)
+    if (state.pinnedK === k) return
+    state.pinnedK = k
     this.#schedule(room)
   }
 
@@ -133,6 +144,7 @@ export class RoomPlans {
     if (!state) {
       state = {
         task: this.options.defaultTask,
+        pinnedK: null,
         profiles: new Map(),
         outcomes: new Map(),
         version: 0,
@@ -181,7 +193,12 @@ export class RoomPlans {
         failureProbability: estimateFailureProbability(record?.requests ?? 0, record?.misses ?? 0),
       })
     }
-    const ensemble = manifest ? planEnsemble(devices, studentSetsFromManifest(manifest)) : null
+    const ensemble = manifest
+      ? planEnsemble(devices, studentSetsFromManifest(manifest), {
+          ...DEFAULT_ENSEMBLE_OPTIONS,
+          pinnedK: state.pinnedK,
+        })
+      : null
     const earlyExit = manifest ? planTiers(devices, segmentChainFromManifest(manifest)) : null
     state.version++
     const plan: Plan = {
@@ -195,7 +212,7 @@ export class RoomPlans {
     state.plan = plan
     for (const member of members) this.options.push(member.connectionId, { type: 'plan', plan })
     const summary = ensemble
-      ? `K=${ensemble.k}, groups ${ensemble.groups.map((group) => group.members.length).join('+')}, ${ensemble.predictedLatencyMs.toFixed(2)} ms predicted`
+      ? `K=${ensemble.k}${state.pinnedK === null ? '' : ` (K=${state.pinnedK} pinned)`}, groups ${ensemble.groups.map((group) => group.members.length).join('+')}, ${ensemble.predictedLatencyMs.toFixed(2)} ms predicted`
       : manifest
         ? 'no profiled devices yet'
         : `no manifest for task ${state.task}`

@@ -3,12 +3,13 @@ import { type DeviceId, formatRoomCode, type RoomCode } from '@cohort/protocol'
 import QRCode from 'qrcode'
 import type { LiveCharts } from './dashboard/charts.ts'
 import type { DigitAnswer } from './dashboard/digit-classifier.ts'
+import { ensembleKControl, pinnedKFromUrl } from './dashboard/ensemble-k-control.ts'
 import { EventLog, eventLogView } from './dashboard/event-log.ts'
 import { logReports, logRequest, roomLogger } from './dashboard/room-events.ts'
 import { roomView } from './dashboard/room-view.ts'
 import { RttProbe } from './dashboard/rtt-probe.ts'
 import { RunFeed, type RunListener } from './dashboard/run-feed.ts'
-import { initialRunState, runPanel } from './dashboard/run-panel.ts'
+import { initialRunState, RunPanel } from './dashboard/run-panel.ts'
 import { DEFAULT_SERIES_OPTIONS, exitHistogram, liveSeries } from './dashboard/series.ts'
 import { frameScheduler, h, mount } from './dom.ts'
 import type { EarlyExitSession } from './early-exit-session.ts'
@@ -41,9 +42,16 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   const mesh = joinAsMember(room, 'host', hostKey)
   const task = taskFromUrl()
   const joinUrl = `${location.origin}/r/${room}${task === DEFAULT_TASK ? '' : `?task=${task}`}`
-  // Every (re)join tells the coordinator the task: a restarted coordinator has forgotten it.
+  let pinnedK = pinnedKFromUrl()
+  // Every (re)join tells the coordinator the task and K: a restarted coordinator has forgotten them.
   mesh.subscribe((event) => {
-    if (event.type === 'welcome') void mesh.tellCoordinator({ type: 'set-task', task })
+    if (event.type !== 'welcome') return
+    void mesh.tellCoordinator({ type: 'set-task', task })
+    void mesh.tellCoordinator({ type: 'set-ensemble-k', k: pinnedK })
+  })
+  const kControl = ensembleKControl(pinnedK, (k) => {
+    pinnedK = k
+    void mesh.tellCoordinator({ type: 'set-ensemble-k', k })
   })
   let session: HostSession | null = null
   let earlyExit: EarlyExitSession | null = null
@@ -79,7 +87,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     ),
   )
   const liveCard = h('div')
-  const runCard = h('div')
+  const planCard = h('div')
   const chartsCard = h(
     'div',
     {},
@@ -114,7 +122,14 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       logRequest(log, request, runs)
     },
   }
-  const runState = initialRunState()
+  const runPanel = new RunPanel(initialRunState(), () => ({
+    session,
+    earlyExit,
+    devices: mesh.peers().filter((peer) => peer.info.role === 'device'),
+    thresholds: mesh.plan?.earlyExit?.thresholds ?? null,
+    feed,
+    rerender: scheduleRender,
+  }))
   let charts: LiveCharts | null = null
   let shownChart = ''
   let shownLog = -1
@@ -138,26 +153,14 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       ),
       h('h2', {}, 'Room'),
       h('section', { class: 'card' }, roomView(mesh.plan, devices, served)),
-      h('h2', {}, 'Plan'),
-      h(
-        'section',
-        { class: 'card' },
-        planView(mesh.plan, served),
-        h('h3', {}, 'Early-exit tiers'),
-        tiersView(mesh.plan),
-      ),
     )
     mount(
-      runCard,
-      runPanel(runState, {
-        session,
-        earlyExit,
-        devices,
-        thresholds: mesh.plan?.earlyExit?.thresholds ?? null,
-        feed,
-        rerender: scheduleRender,
-      }),
+      planCard,
+      planView(mesh.plan, served),
+      h('h3', {}, 'Early-exit tiers'),
+      tiersView(mesh.plan),
     )
+    runPanel.update()
     updateCharts()
     // Only a changed log is re-rendered, so reading it is not disturbed by every frame of a run.
     if (log.version !== shownLog) {
@@ -186,8 +189,10 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     h('h1', {}, 'Cohort room'),
     joinCard,
     liveCard,
+    h('h2', {}, 'Plan'),
+    h('section', { class: 'card' }, kControl, planCard),
     h('h2', {}, 'Run the test samples'),
-    h('section', { class: 'card' }, runCard, chartsCard),
+    h('section', { class: 'card' }, runPanel.element, chartsCard),
     digitCard,
     h('h2', {}, 'Event log'),
     h('section', { class: 'card' }, logCard),

@@ -71,21 +71,14 @@ export interface EarlyExitControls {
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`
 
-/** Controls, threshold override with its prediction, and the live figures of an early-exit run. */
-export function earlyExitPanel(
+/** The early-exit run's controls: samples, deadline, Run, and a threshold slider per exit. */
+export function earlyExitControls(
   session: EarlyExitSession,
   calibrated: readonly number[],
   controls: EarlyExitControls,
   rerender: () => void,
-): HTMLElement {
-  const thresholds = controls.thresholds ?? [...calibrated]
-  const prediction = session.predict(thresholds)
-  if (!prediction && !session.profiled) {
-    // An override needs the per-exit confidences of the shipped sample: measure them once.
-    session.measureProfile().catch((error: unknown) => {
-      console.warn('cohort: could not measure the exit profile', error)
-    })
-  }
+): HTMLElement[] {
+  const thresholds = controls.thresholds ?? calibrated
   const samples = h('input', {
     type: 'number',
     min: 1,
@@ -109,7 +102,7 @@ export function earlyExitPanel(
   })
   const start = h(
     'button',
-    { 'data-testid': 'run-early-exit', disabled: session.isRunning },
+    { 'data-testid': 'run-early-exit', 'data-run': true, disabled: session.isRunning },
     'Run early exit',
   )
   start.addEventListener('click', () => {
@@ -155,9 +148,7 @@ export function earlyExitPanel(
     },
     'Calibrated',
   )
-  return h(
-    'div',
-    { 'data-testid': 'early-exit' },
+  return [
     h(
       'form',
       { class: 'row', onsubmit: (event: Event) => event.preventDefault() },
@@ -166,6 +157,24 @@ export function earlyExitPanel(
       start,
     ),
     h('div', { class: 'row' }, ...sliders, reset),
+  ]
+}
+
+/** The early-exit run's live figures: the prediction for the thresholds in use, and the run so far. */
+export function earlyExitFigures(
+  session: EarlyExitSession,
+  thresholds: readonly number[],
+): HTMLElement {
+  const prediction = session.predict(thresholds)
+  if (!prediction && !session.profiled) {
+    // An override needs the per-exit confidences of the shipped sample: measure them once.
+    session.measureProfile().catch((error: unknown) => {
+      console.warn('cohort: could not measure the exit profile', error)
+    })
+  }
+  return h(
+    'div',
+    { 'data-testid': 'early-exit' },
     predictionView(prediction, session.profiled),
     statsView(session.stats()),
   )

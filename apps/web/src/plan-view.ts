@@ -24,6 +24,11 @@ export function planView(plan: Plan | null, served: (deviceId: string) => number
       'p',
       {},
       h('strong', {}, `K = ${ensemble.k}`),
+      ensemble.pinnedK === null
+        ? ''
+        : ensemble.pinnedK === ensemble.k
+          ? ' (pinned)'
+          : ` (K = ${ensemble.pinnedK} pinned, but the room cannot form it)`,
       ` · predicted ${ensemble.predictedLatencyMs.toFixed(2)} ms · `,
       ensemble.resilienceMet ? 'resilience target met' : 'resilience target not reachable',
       h('span', { class: 'muted' }, ` · plan v${plan.version}`),

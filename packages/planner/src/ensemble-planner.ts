@@ -26,13 +26,16 @@ export interface EnsembleOptions {
   readonly accuracyBudgetPt: number
   /** The requester's ms to run a combiner (it is tiny; measured when known). */
   readonly combinerMs: number
+  /** The K the host pinned: chosen whenever the room can form it. Null: the planner chooses. */
+  readonly pinnedK: number | null
 }
 
-/** Defaults: ε = 1e-3 (ALGORITHMS.md), a 1-point accuracy budget, 0.1 ms combiner. */
+/** Defaults: ε = 1e-3 (ALGORITHMS.md), a 1-point accuracy budget, 0.1 ms combiner, K not pinned. */
 export const DEFAULT_ENSEMBLE_OPTIONS: EnsembleOptions = {
   resilienceTarget: 1e-3,
   accuracyBudgetPt: 1,
   combinerMs: 0.1,
+  pinnedK: null,
 }
 
 /** The predicted ms of every device answering for every student of a set. */
@@ -66,7 +69,8 @@ const redundant = (assignment: GroupAssignment) =>
  * most accurate, and of those the lowest predicted latency (then accuracy) wins. Resilience
  * comes first because it is Cohort's promise: a more accurate or faster plan whose groups have
  * no backup turns one crash into a degraded answer. (ALGORITHMS.md has resilience as a
- * tie-break; we rank it first, and say so in the plan's explanation.)
+ * tie-break; we rank it first, and say so in the plan's explanation.) A K the host pinned wins
+ * over all of this whenever the room can form it; the explanation says when it cannot.
  * Returns null when there is no device.
  */
 export function planEnsemble(
@@ -101,7 +105,8 @@ export function planEnsemble(
     .sort(
       (a, b) => a.assignment.latencyMs - b.assignment.latencyMs || b.set.accuracy - a.set.accuracy,
     )
-  const chosen = ranked[0]
+  const pinned = feasible.find((entry) => entry.set.k === options.pinnedK)
+  const chosen = pinned ?? ranked[0]
   if (!chosen) return null
   const { set, assignment } = chosen
   const predictedLatencyMs = assignment.latencyMs + options.combinerMs
@@ -126,6 +131,7 @@ export function planEnsemble(
   const bottleneckMembers = assignment.groups[assignment.bottleneck] ?? []
   const bottleneckDevice = devices[bottleneckMembers[0] ?? 0]?.deviceId ?? '?'
   const explanation = [
+    ...pinnedNote(options.pinnedK, pinned !== undefined, sets, devices.length),
     `K=${set.k}: ${assignment.groups.map((members) => members.length).join(' + ')} devices in ${set.k} group${set.k > 1 ? 's' : ''}, ${set.accuracy.toFixed(2)}% accuracy.`,
     `Predicted ${predictedLatencyMs.toFixed(2)} ms: slice ${assignment.bottleneck} on ${bottleneckDevice} is the bottleneck (${assignment.latencyMs.toFixed(2)} ms) plus the combiner (${options.combinerMs.toFixed(2)} ms).`,
     assignment.resilienceMet
@@ -152,8 +158,24 @@ export function planEnsemble(
     resilienceTarget: options.resilienceTarget,
     resilienceMet: assignment.resilienceMet,
     candidates,
+    pinnedK: options.pinnedK,
     explanation,
   }
+}
+
+/** Why the plan does or does not have the pinned K. */
+function pinnedNote(
+  pinnedK: number | null,
+  formed: boolean,
+  sets: readonly StudentSetSpec[],
+  deviceCount: number,
+): string[] {
+  if (pinnedK === null) return []
+  if (formed) return [`K=${pinnedK} is pinned by the host.`]
+  const why = sets.some((set) => set.k === pinnedK)
+    ? `it needs ${pinnedK} devices and the room has ${deviceCount}`
+    : `the task has no K=${pinnedK} student set`
+  return [`K=${pinnedK} is pinned by the host, but ${why}: the planner chose instead.`]
 }
 
 function candidateReason(
@@ -165,6 +187,7 @@ function candidateReason(
   deviceCount: number,
 ): string {
   if (set === chosen.set) return 'chosen'
+  if (options.pinnedK === chosen.set.k) return `not pinned (the host pinned K=${chosen.set.k})`
   if (!assignment) return `needs ${set.k} devices, the room has ${deviceCount}`
   if (!assignment.resilienceMet && chosen.assignment.resilienceMet) {
     return 'cannot meet the resilience target with these devices'

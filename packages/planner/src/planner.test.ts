@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { bottleneckAssignment } from './bottleneck-assignment.ts'
 import { bruteForceGroups } from './brute-force.ts'
-import { costMatrix, planEnsemble } from './ensemble-planner.ts'
+import { costMatrix, DEFAULT_ENSEMBLE_OPTIONS, planEnsemble } from './ensemble-planner.ts'
 import {
   estimateFailureProbability,
   groupFailureProbability,
@@ -213,12 +213,61 @@ describe('planEnsemble', () => {
         resilienceTarget: TARGET,
         accuracyBudgetPt: 1,
         combinerMs: 0.1,
+        pinnedK: null,
       },
     )
     expect(plan?.k).toBe(1)
     expect(plan?.candidates.find((candidate) => candidate.k === 2)?.reason).toMatch(
       /below the best/,
     )
+  })
+
+  it('takes the K the host pinned over the fastest, and says when the room cannot form it', () => {
+    const devices = Array.from({ length: 6 }, (_, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / 4e6])),
+        0.01,
+      ),
+    )
+    const free = planEnsemble(devices, studentSets([1, 2, 3]))
+    expect(free?.k).toBe(3)
+    expect(free?.pinnedK).toBeNull()
+    const pinned = planEnsemble(devices, studentSets([1, 2, 3]), {
+      ...DEFAULT_ENSEMBLE_OPTIONS,
+      pinnedK: 2,
+    })
+    expect(pinned?.k).toBe(2)
+    expect(pinned?.pinnedK).toBe(2)
+    expect(pinned?.groups).toHaveLength(2)
+    expect(pinned?.groups.flatMap((group) => group.members).sort()).toEqual(
+      devices.map((d) => d.deviceId).sort(),
+    )
+    expect(pinned?.explanation[0]).toBe('K=2 is pinned by the host.')
+    const three = pinned?.candidates.find((candidate) => candidate.k === 3)
+    expect(three?.chosen).toBe(false)
+    expect(three?.reason).toBe('not pinned (the host pinned K=2)')
+    // The predicted latency is still the pinned K's own.
+    expect(pinned?.predictedLatencyMs).toBe(
+      free?.candidates.find((candidate) => candidate.k === 2)?.predictedLatencyMs,
+    )
+
+    // Two devices cannot form K=3; a K the task does not ship cannot be formed at all.
+    const small = planEnsemble(devices.slice(0, 2), studentSets([1, 2, 3]), {
+      ...DEFAULT_ENSEMBLE_OPTIONS,
+      pinnedK: 3,
+    })
+    expect(small?.k).not.toBe(3)
+    expect(small?.pinnedK).toBe(3)
+    expect(small?.explanation[0]).toBe(
+      'K=3 is pinned by the host, but it needs 3 devices and the room has 2: the planner chose instead.',
+    )
+    const missing = planEnsemble(devices, studentSets([1, 2, 3]), {
+      ...DEFAULT_ENSEMBLE_OPTIONS,
+      pinnedK: 4,
+    })
+    expect(missing?.k).toBe(3)
+    expect(missing?.explanation[0]).toMatch(/the task has no K=4 student set/)
   })
 
   it('returns null without devices and skips sets needing more devices than the room has', () => {

@@ -22,6 +22,9 @@ export const DeviceProfileSchema = z.object({
 /** A device's measured capabilities. */
 export type DeviceProfile = z.infer<typeof DeviceProfileSchema>
 
+/** A number of student slices K (the manifests ship K = 1…4; the limit bounds the planner's work). */
+export const EnsembleKSchema = z.number().int().min(1).max(16)
+
 /** One RoCoIn group: the devices that run the same student; the first answer wins. */
 export const EnsembleGroupSchema = z.object({
   slice: z.number().int().min(0),
@@ -59,6 +62,8 @@ export const EnsemblePlanSchema = z.object({
   resilienceTarget: z.number().min(0).max(1),
   resilienceMet: z.boolean(),
   candidates: z.array(EnsembleCandidateSchema),
+  /** The K the host pinned, if any (the plan has another K only when the pinned one cannot be formed). */
+  pinnedK: EnsembleKSchema.nullable(),
   explanation: z.array(z.string().max(300)).max(20),
 })
 /** The RoCoIn part of a plan. */

@@ -7,7 +7,13 @@ import {
   ResumeTokenSchema,
   RoomCodeSchema,
 } from './ids.ts'
-import { DeviceOutcomeSchema, DeviceProfileSchema, PlanSchema, TaskSchema } from './plan.ts'
+import {
+  DeviceOutcomeSchema,
+  DeviceProfileSchema,
+  EnsembleKSchema,
+  PlanSchema,
+  TaskSchema,
+} from './plan.ts'
 
 /**
  * Signaling: the only traffic that goes through the coordinator. Both directions use one
@@ -85,6 +91,8 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('leave') }),
   /** Host only: the task the room serves (models, samples). */
   z.object({ type: z.literal('set-task'), task: TaskSchema }),
+  /** Host only: the ensemble's K, pinned (say, to benchmark one K), or null for the planner's choice. */
+  z.object({ type: z.literal('set-ensemble-k'), k: EnsembleKSchema.nullable() }),
   /** A device's measured capabilities; the planner replans with them. */
   z.object({ type: z.literal('profile'), profile: DeviceProfileSchema }),
   /** A requester's failure evidence: requests sent to devices and how many got no answer. */

@@ -27,7 +27,7 @@ export function roomView(
         class: 'member',
         'data-member': deviceId,
         'data-state': state,
-        'data-rtt': rtt === null ? '' : rtt.toFixed(3),
+        'data-rtt': rtt === null ? '' : String(rtt),
         title: peer?.info.label ?? 'no longer in the room',
       },
       h('span', { class: 'mono' }, deviceId),

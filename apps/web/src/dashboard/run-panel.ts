@@ -2,7 +2,7 @@ import type { PeerStatus } from '@cohort/mesh'
 import type { DeviceId } from '@cohort/protocol'
 import { h } from '../dom.ts'
 import type { EarlyExitSession } from '../early-exit-session.ts'
-import { type EarlyExitControls, earlyExitPanel } from '../early-exit-view.ts'
+import { type EarlyExitControls, earlyExitControls, earlyExitFigures } from '../early-exit-view.ts'
 import type { HostSession, RunOptions, RunStats } from '../host-session.ts'
 import type { RunFeed } from './run-feed.ts'
 import { type RunMode, type RunSummary, summarize } from './series.ts'
@@ -44,45 +44,146 @@ const MODES: readonly [RunMode, string][] = [
 
 const warnFailed = (error: unknown) => console.warn('cohort: the run failed', error)
 
-/** One mode switch, the chosen mode's controls and its live figures. */
-export function runPanel(state: RunPanelState, context: RunPanelContext): HTMLElement {
-  const select = h(
-    'select',
-    {
-      'aria-label': 'Mode',
-      'data-testid': 'mode',
-      onchange: (event: Event) => {
-        const value = (event.target as HTMLSelectElement).value
-        state.mode = MODES.find(([mode]) => mode === value)?.[0] ?? 'ensemble'
-        context.rerender()
+/**
+ * One mode switch, the chosen mode's controls and its live figures. The figures are rebuilt on
+ * every update; the controls only when what they show changes (the mode, the devices to choose
+ * from, the thresholds), and a run starting or ending only enables or disables its button, so a
+ * field being typed in keeps its focus while a run streams or devices come and go.
+ */
+export class RunPanel {
+  readonly element: HTMLElement
+  readonly #controls = h('div')
+  readonly #figures = h('div')
+  #shownControls: string | null = null
+
+  constructor(
+    private readonly state: RunPanelState,
+    private readonly context: () => RunPanelContext,
+  ) {
+    const select = h(
+      'select',
+      {
+        'aria-label': 'Mode',
+        'data-testid': 'mode',
+        onchange: (event: Event) => {
+          const value = (event.target as HTMLSelectElement).value
+          state.mode = MODES.find(([mode]) => mode === value)?.[0] ?? 'ensemble'
+          this.update()
+        },
       },
-    },
-    ...MODES.map(([mode, label]) => h('option', { value: mode }, label)),
-  )
-  select.value = state.mode
-  const body = (): (Node | null)[] => {
-    switch (state.mode) {
-      case 'single':
-        return singleControls(state, context)
-      case 'ensemble':
-        return ensembleControls(state, context)
-      case 'early-exit':
-        return context.earlyExit
-          ? [
-              earlyExitPanel(
-                context.earlyExit,
-                context.thresholds ?? context.earlyExit.calibrated(),
-                state.earlyExit,
-                context.rerender,
-              ),
-            ]
-          : [h('p', { class: 'muted' }, 'Loading models…')]
-    }
+      ...MODES.map(([mode, label]) => h('option', { value: mode }, label)),
+    )
+    select.value = state.mode
+    this.element = h(
+      'div',
+      {},
+      h('p', { class: 'row' }, 'Mode ', select),
+      this.#controls,
+      this.#figures,
+    )
   }
-  return h('div', {}, h('p', { class: 'row' }, 'Mode ', select), ...body())
+
+  /** Shows the current state: the figures always, the controls when they changed. */
+  update(): void {
+    const context = this.context()
+    const shown = controlsKey(this.state, context)
+    if (shown !== this.#shownControls) {
+      this.#shownControls = shown
+      this.#controls.replaceChildren(...controls(this.state, context))
+    }
+    const run = this.#controls.querySelector<HTMLButtonElement>('button[data-run]')
+    if (run) run.disabled = !canRun(this.state, context)
+    this.#figures.replaceChildren(...figures(this.state, context))
+  }
 }
 
-function ensembleControls(state: RunPanelState, context: RunPanelContext): (Node | null)[] {
+/** Everything the controls show: when it is unchanged, the controls are not rebuilt. */
+function controlsKey(state: RunPanelState, context: RunPanelContext): string {
+  const base = `${state.mode}|${context.session !== null}|${context.earlyExit !== null}`
+  switch (state.mode) {
+    case 'single':
+      return `${base}|${openDevices(context)
+        .map((peer) => `${peer.info.deviceId} ${peer.info.label}`)
+        .join(',')}`
+    case 'ensemble':
+      return base
+    case 'early-exit':
+      return `${base}|${earlyExitThresholds(state, context)?.join(',')}|${state.earlyExit.thresholds === null}`
+  }
+}
+
+/** Whether the mode's Run button may start a run now. */
+function canRun(state: RunPanelState, context: RunPanelContext): boolean {
+  const { session, earlyExit } = context
+  switch (state.mode) {
+    case 'single':
+      return Boolean(session && !session.isRunning && openDevices(context).length > 0)
+    case 'ensemble':
+      return Boolean(session && !session.isRunning)
+    case 'early-exit':
+      return Boolean(earlyExit && !earlyExit.isRunning)
+  }
+}
+
+function controls(state: RunPanelState, context: RunPanelContext): Node[] {
+  switch (state.mode) {
+    case 'single':
+      return singleControls(state, context)
+    case 'ensemble':
+      return ensembleControls(state, context)
+    case 'early-exit': {
+      const thresholds = earlyExitThresholds(state, context)
+      return context.earlyExit && thresholds
+        ? earlyExitControls(context.earlyExit, thresholds, state.earlyExit, () =>
+            context.rerender(),
+          )
+        : []
+    }
+  }
+}
+
+function figures(state: RunPanelState, context: RunPanelContext): Node[] {
+  const loading = h('p', { class: 'muted' }, 'Loading models…')
+  switch (state.mode) {
+    case 'single':
+      return [
+        h(
+          'p',
+          { class: 'muted' },
+          'The whole teacher on one device: the baseline the other modes are compared with.',
+        ),
+        context.feed.mode === 'single'
+          ? summaryView(summarize(context.feed.points()), context.feed.total)
+          : h(
+              'p',
+              { class: 'muted', 'data-testid': 'single-stats', 'data-done': 0 },
+              'No single-device run yet.',
+            ),
+      ]
+    case 'ensemble':
+      return [context.session ? ensembleStats(context.session.stats()) : loading]
+    case 'early-exit': {
+      const thresholds = earlyExitThresholds(state, context)
+      return [
+        context.earlyExit && thresholds ? earlyExitFigures(context.earlyExit, thresholds) : loading,
+      ]
+    }
+  }
+}
+
+/** The thresholds an early-exit run would use: the user's, the plan's, or the calibrated ones. */
+function earlyExitThresholds(
+  state: RunPanelState,
+  context: RunPanelContext,
+): readonly number[] | null {
+  if (!context.earlyExit) return null
+  return state.earlyExit.thresholds ?? context.thresholds ?? context.earlyExit.calibrated()
+}
+
+const openDevices = (context: RunPanelContext) =>
+  context.devices.filter((peer) => peer.link === 'open')
+
+function ensembleControls(state: RunPanelState, context: RunPanelContext): Node[] {
   const { session } = context
   const samples = h('input', {
     type: 'number',
@@ -90,7 +191,7 @@ function ensembleControls(state: RunPanelState, context: RunPanelContext): (Node
     max: 1000,
     value: state.ensemble.samples,
     'aria-label': 'Samples',
-    // The panel is re-rendered as the room changes: settings live in the state, not the element.
+    // Controls are rebuilt when the mode changes: settings live in the state, not the element.
     oninput: (event: Event) => {
       const samples = Number((event.target as HTMLInputElement).value)
       if (samples > 0) state.ensemble = { ...state.ensemble, samples }
@@ -111,7 +212,7 @@ function ensembleControls(state: RunPanelState, context: RunPanelContext): (Node
   redundancy.value = state.ensemble.redundancy
   const start = h(
     'button',
-    { 'data-testid': 'run-samples', disabled: !session || session.stats().running },
+    { 'data-testid': 'run-samples', 'data-run': true, disabled: !canRun(state, context) },
     'Run',
   )
   start.addEventListener('click', () => {
@@ -125,13 +226,12 @@ function ensembleControls(state: RunPanelState, context: RunPanelContext): (Node
       redundancy,
       start,
     ),
-    session ? ensembleStats(session.stats()) : h('p', { class: 'muted' }, 'Loading models…'),
   ]
 }
 
-function singleControls(state: RunPanelState, context: RunPanelContext): (Node | null)[] {
-  const { session, devices } = context
-  const open = devices.filter((peer) => peer.link === 'open')
+function singleControls(state: RunPanelState, context: RunPanelContext): Node[] {
+  const { session } = context
+  const open = openDevices(context)
   if (!open.some((peer) => peer.info.deviceId === state.single.deviceId))
     state.single.deviceId = open[0]?.info.deviceId ?? null
   const samples = h('input', {
@@ -161,7 +261,7 @@ function singleControls(state: RunPanelState, context: RunPanelContext): (Node |
   device.value = state.single.deviceId ?? ''
   const start = h(
     'button',
-    { 'data-testid': 'run-single', disabled: !session || session.isRunning || open.length === 0 },
+    { 'data-testid': 'run-single', 'data-run': true, disabled: !canRun(state, context) },
     'Run',
   )
   start.addEventListener('click', () => {
@@ -175,7 +275,6 @@ function singleControls(state: RunPanelState, context: RunPanelContext): (Node |
       })
       .catch(warnFailed)
   })
-  const followed = context.feed.mode === 'single'
   return [
     h(
       'form',
@@ -184,18 +283,6 @@ function singleControls(state: RunPanelState, context: RunPanelContext): (Node |
       device,
       start,
     ),
-    h(
-      'p',
-      { class: 'muted' },
-      'The whole teacher on one device: the baseline the other modes are compared with.',
-    ),
-    followed
-      ? summaryView(summarize(context.feed.points()), context.feed.total)
-      : h(
-          'p',
-          { class: 'muted', 'data-testid': 'single-stats', 'data-done': 0 },
-          'No single-device run yet.',
-        ),
   ]
 }
 

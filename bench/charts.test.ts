@@ -41,12 +41,15 @@ describe('buildCharts', () => {
       expect.objectContaining({ scenario: 'single teacher' }),
     )
     expect(valuesOf('failures')).toEqual([
-      { scenario: 'single teacher', outcome: 'answered', count: 25 },
-      { scenario: 'single teacher', outcome: 'degraded', count: 0 },
-      { scenario: 'single teacher', outcome: 'lost', count: 75 },
-      { scenario: 'ensemble, all members', outcome: 'answered', count: 97 },
-      { scenario: 'ensemble, all members', outcome: 'degraded', count: 3 },
-      { scenario: 'ensemble, all members', outcome: 'lost', count: 0 },
+      { scenario: 'single teacher, device closed mid-run', outcome: 'answered', count: 25 },
+      { scenario: 'single teacher, device closed mid-run', outcome: 'degraded', count: 0 },
+      { scenario: 'single teacher, device closed mid-run', outcome: 'lost', count: 75 },
+      { scenario: 'ensemble, all members, device closed mid-run', outcome: 'answered', count: 97 },
+      { scenario: 'ensemble, all members, device closed mid-run', outcome: 'degraded', count: 3 },
+      { scenario: 'ensemble, all members, device closed mid-run', outcome: 'lost', count: 0 },
+      { scenario: 'ensemble, all members, device frozen mid-run', outcome: 'answered', count: 99 },
+      { scenario: 'ensemble, all members, device frozen mid-run', outcome: 'degraded', count: 1 },
+      { scenario: 'ensemble, all members, device frozen mid-run', outcome: 'lost', count: 0 },
     ])
     expect(valuesOf('exits')).toEqual([
       { scenario: 'early exit, calibrated, no failure', exit: 'mobile (segment 1)', count: 87 },

@@ -109,25 +109,28 @@ function ratioChart(report: BenchReport): Chart {
   }
 }
 
-/** Answered (whole), degraded and lost requests per scenario under failure. */
+/** Answered (whole), degraded and lost requests per scenario with devices closed or frozen. */
 function outcomesChart(report: BenchReport): Chart {
   const values = report.scenarios
-    .filter((row) => row.condition === 'failure')
-    .flatMap((row) => [
-      { scenario: MODE_LABELS[row.mode], outcome: 'answered', count: row.answered - row.degraded },
-      { scenario: MODE_LABELS[row.mode], outcome: 'degraded', count: row.degraded },
-      { scenario: MODE_LABELS[row.mode], outcome: 'lost', count: row.lost },
-    ])
+    .filter((row) => row.failure !== null)
+    .flatMap((row) => {
+      const scenario = `${MODE_LABELS[row.mode]}, ${CONDITION_LABELS[row.condition]}`
+      return [
+        { scenario, outcome: 'answered', count: row.answered - row.degraded },
+        { scenario, outcome: 'degraded', count: row.degraded },
+        { scenario, outcome: 'lost', count: row.lost },
+      ]
+    })
   return {
     name: 'failures',
-    title: 'Requests when a device is closed mid-run: answered, degraded, lost',
+    title: 'Requests when devices are closed or frozen mid-run: answered, degraded, lost',
     spec: {
       $schema: SCHEMA,
       width: WIDTH,
       data: { values },
       mark: 'bar',
       encoding: {
-        y: { field: 'scenario', type: 'nominal', sort: MODE_ORDER, title: null, axis: AXIS },
+        y: { field: 'scenario', type: 'nominal', sort: null, title: null, axis: AXIS },
         x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
         color: {
           field: 'outcome',

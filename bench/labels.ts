@@ -16,6 +16,7 @@ export const CONDITION_LABELS: Readonly<Record<Condition, string>> = {
   normal: 'no failure',
   throttled: 'stragglers throttled',
   failure: 'device closed mid-run',
+  frozen: 'device frozen mid-run',
 }
 
 /** The floor a mode's latency is compared with. */

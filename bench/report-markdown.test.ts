@@ -34,12 +34,23 @@ describe('renderMarkdown', () => {
     expect(rowOf('| single teacher | device closed mid-run |')).toContain('| 25/100 | 0 | 75 |')
   })
 
+  it('gives the ensemble with each K pinned, against the single teacher of the same run', () => {
+    expect(markdown).toContain("the rows above use the planner's choice, K = ")
+    // K = 2: 20 ms, twice the single teacher's 10 ms.
+    expect(rowOf('| 1 |')).toBe(
+      '| 1 | 6 | 2.00 | 10.00 | 20.00 | 1.00× | 91.00% | 92.00% | 100/100 | 0 |',
+    )
+    expect(rowOf('| 2 |')).toBe(
+      '| 2 | 3 + 3 | 4.00 | 20.00 | 40.00 | 2.00× | 92.00% | 93.00% | 100/100 | 0 |',
+    )
+  })
+
   it('tabulates early exits, failures, floors and micro-benchmarks', () => {
     expect(rowOf('| early exit, calibrated | no failure | 87')).toBe(
       '| early exit, calibrated | no failure | 87 / 13 / 0 | 84.2% | 400 | 0 |',
     )
-    expect(rowOf('| ensemble, all members | 2 (a, d) |')).toBe(
-      '| ensemble, all members | 2 (a, d) | 26 | 100/100 | 3 | 0 | 30.00 | 60.00 |',
+    expect(rowOf('| ensemble, all members | device closed mid-run | 2 (a, d) |')).toBe(
+      '| ensemble, all members | device closed mid-run | 2 (a, d) | 26 | 100/100 | 3 | 0 | 30.00 | 60.00 |',
     )
     expect(markdown).toContain(
       '| raw RTCDataChannel round trip, dashboard ↔ device | 0.50 | 1.00 | — |',
@@ -60,7 +71,9 @@ describe('renderMarkdown', () => {
   it('opens with headlines: losses under failure, the stragglers effect, ratios and accuracy', () => {
     expect(headlines(sampleReport)).toEqual([
       'Devices closed mid-run: single teacher lost 75/100 (degraded 0); ensemble, all members lost 0/100 (degraded 3).',
+      'Devices frozen mid-run (noticed by missed heartbeats): ensemble, all members lost 0/100 (degraded 1).',
       "Without failures, p50 against the single teacher's 10.00 ms: ensemble, all members 2.00×, early exit, calibrated 0.20×; accuracy single teacher 92.00%, ensemble, all members 92.00%, early exit, calibrated 92.00%.",
+      `Ensemble with K pinned, p50: K = 1 10.00 ms, K = 2 20.00 ms; the planner chose K = ${sampleReport.room.k}, the fastest measured was K = 1.`,
     ])
     const throttled = {
       ...sampleReport,
@@ -73,7 +86,7 @@ describe('renderMarkdown', () => {
         },
       ],
     }
-    expect(headlines(throttled)[1]).toBe(
+    expect(headlines(throttled)[2]).toBe(
       'Stragglers throttled 6×, p50 without → with: single teacher 10.00 → 60.00 ms (6.00×).',
     )
     expect(markdown).toContain(

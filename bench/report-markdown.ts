@@ -58,6 +58,37 @@ function scenarioTable(report: BenchReport): string[] {
   )
 }
 
+function byKTable(report: BenchReport): string[] {
+  const single = report.scenarios.find((row) => row.mode === 'single' && row.condition === 'normal')
+    ?.latency.p50Ms
+  return table(
+    [
+      'K (pinned)',
+      'devices per group',
+      'predicted ms',
+      'p50 ms',
+      'p95 ms',
+      'p50 / single teacher',
+      'accuracy (sample)',
+      'accuracy (manifest, test split)',
+      'answered',
+      'degraded',
+    ],
+    report.byK.map((row) => [
+      String(row.k),
+      row.groups.join(' + '),
+      ms(row.predictedLatencyMs),
+      ms(row.latency.p50Ms),
+      ms(row.latency.p95Ms),
+      times(ratio(row.latency.p50Ms, single ?? null)),
+      percent(row.accuracy, 2),
+      percent(row.manifestAccuracy, 2),
+      `${row.answered}/${row.requests}`,
+      String(row.degraded),
+    ]),
+  )
+}
+
 function earlyExitTable(report: BenchReport): string[] {
   const rows = report.scenarios.filter((row) => row.costReduction !== null)
   return table(
@@ -83,9 +114,20 @@ function earlyExitTable(report: BenchReport): string[] {
 function failureTable(report: BenchReport): string[] {
   const rows = report.scenarios.filter((row) => row.failure !== null)
   return table(
-    ['scenario', 'closed', 'after request', 'answered', 'degraded', 'lost', 'p50 ms', 'p95 ms'],
+    [
+      'scenario',
+      'condition',
+      'devices',
+      'after request',
+      'answered',
+      'degraded',
+      'lost',
+      'p50 ms',
+      'p95 ms',
+    ],
     rows.map((row) => [
       scenarioName(row),
+      CONDITION_LABELS[row.condition],
       `${row.failure?.closed.length ?? 0} (${row.failure?.closed.join(', ')})`,
       String(row.failure?.afterRequests ?? '—'),
       `${row.answered}/${row.requests}`,
@@ -223,10 +265,14 @@ export function headlines(report: BenchReport): string[] {
   const find = (mode: Mode, condition: Condition) =>
     report.scenarios.find((row) => row.mode === mode && row.condition === condition)
   const lines: string[] = []
-  const failed = report.scenarios.filter((row) => row.condition === 'failure')
-  if (failed.length > 0) {
+  for (const [condition, what] of [
+    ['failure', 'Devices closed mid-run'],
+    ['frozen', 'Devices frozen mid-run (noticed by missed heartbeats)'],
+  ] as const) {
+    const failed = report.scenarios.filter((row) => row.condition === condition)
+    if (failed.length === 0) continue
     lines.push(
-      `Devices closed mid-run: ${failed
+      `${what}: ${failed
         .map(
           (row) =>
             `${MODE_LABELS[row.mode]} lost ${row.lost}/${row.requests} (degraded ${row.degraded})`,
@@ -259,6 +305,16 @@ export function headlines(report: BenchReport): string[] {
         .join(', ')}; accuracy ${[single, ...others]
         .map((row) => `${MODE_LABELS[row.mode]} ${percent(row.accuracy, 2)}`)
         .join(', ')}.`,
+    )
+  }
+  const fastest = [...report.byK].sort((a, b) => a.latency.p50Ms - b.latency.p50Ms)[0]
+  if (fastest) {
+    lines.push(
+      `Ensemble with K pinned, p50: ${report.byK
+        .map((row) => `K = ${row.k} ${ms(row.latency.p50Ms)} ms`)
+        .join(
+          ', ',
+        )}; the planner chose K = ${report.room.k}, the fastest measured was K = ${fastest.k}.`,
     )
   }
   return lines
@@ -333,7 +389,9 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     `- **Stragglers are emulated** by DevTools CPU throttling (${config.throttleRate}× on one member per group and tier): a slow CPU, not a slow radio or a thermally throttled phone. ` +
       `Throttling other pages is not free on shared cores: the dashboard is never throttled, yet while the stragglers were throttled its own raw \`session.run\` took ${times(throttlingCost(report))} as long as before (sum of its models' p50s), ` +
       `and calibrated early exits, mostly answered on the dashboard alone, went from ${ms(localBefore)} to ${ms(localDuring)} ms p50. Throttled rows carry that cost.`,
-    '- **Failures are clean closes** of a browser context (the data channels close at once). A phone that walks out of range is only noticed by missed heartbeats (2 s), which this run does not show.',
+    '- **Failures are emulated** two ways: a browser context closed (its data channels close at once), and a page frozen in the debugger ' +
+      '(its socket and channels stay open but it answers nothing, not even heartbeats, so the requester notices only by silence, 2 s). ' +
+      'A radio that degrades slowly, dropping some packets first, is not shown.',
     `- **No GPU**: WASM execution only, ${config.threads} thread(s) per page.`,
     '',
     '## The room',
@@ -352,9 +410,16 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     'Latency is of answered requests. "p50 / single teacher" compares with the single-device teacher under the same condition ' +
       '(for throttled rows, the teacher on a throttled device; for failure rows, the teacher whose device was closed). ' +
       'A lost request is one that ended in an error; a degraded answer is one given without every part (an imputed group, or an early exit because a tier was gone). ' +
-      '"p50 / floor" divides by the floor measured before any throttling. Failure rows after the first run in a room whose closed devices were replaced by new ones.',
+      '"p50 / floor" divides by the floor measured before any throttling. Failure rows after the first, and every frozen row, run in a room whose closed or frozen devices were replaced by new ones.',
     '',
     ...scenarioTable(report),
+    '',
+    '### Ensemble by K',
+    '',
+    `The ensemble (all members, no failures) with each K pinned from the dashboard, in the same room; the rows above use the planner's choice, K = ${room.k}. ` +
+      'The planner ranks Ks by its predicted latency; the measured p50 shows whether it ranked them right on this machine.',
+    '',
+    ...byKTable(report),
     '',
     '### Early exit',
     '',

@@ -10,8 +10,12 @@ export type Mode =
   | 'early-exit-mixed'
   | 'cloud-only'
 
-/** What the room went through while the requests ran. */
-export type Condition = 'normal' | 'failure' | 'throttled'
+/**
+ * What the room went through while the requests ran: nothing; devices closed mid-run (their
+ * channels close at once); devices frozen mid-run (silent, noticed only by missed heartbeats);
+ * stragglers throttled.
+ */
+export type Condition = 'normal' | 'failure' | 'frozen' | 'throttled'
 
 /** One scenario: `requests` test samples, one at a time, from the dashboard page. */
 export interface ScenarioResult {
@@ -37,10 +41,27 @@ export interface ScenarioResult {
   readonly exitCounts: readonly number[] | null
   /** Early exit / cloud-only: 1 − mean cost / cloud-only cost. */
   readonly costReduction: number | null
-  /** The devices closed mid-run, and after how many answered requests. */
+  /** The devices closed (or frozen) mid-run, and after how many answered requests. */
   readonly failure: { readonly closed: readonly string[]; readonly afterRequests: number } | null
   /** The devices slowed by CPU throttling. */
   readonly throttled: { readonly devices: readonly string[]; readonly rate: number } | null
+}
+
+/** The ensemble (all members) with K pinned from the dashboard: one row per K the task ships. */
+export interface KResult {
+  readonly k: number
+  /** Devices per group, as the planner formed them for this K. */
+  readonly groups: readonly number[]
+  readonly predictedLatencyMs: number
+  readonly requests: number
+  readonly answered: number
+  readonly degraded: number
+  readonly lost: number
+  /** Percent correct of all requests on the shipped sample. */
+  readonly accuracy: number
+  /** The manifest's accuracy of this K's ensemble on the full test split. */
+  readonly manifestAccuracy: number
+  readonly latency: LatencySummary
 }
 
 /** Floors measured in the same run, on the same pages. */
@@ -151,6 +172,8 @@ export interface BenchReport {
   }
   readonly floors: Floors
   readonly scenarios: readonly ScenarioResult[]
+  /** The ensemble with each K pinned, same room, same conditions as the normal rows. */
+  readonly byK: readonly KResult[]
   readonly micro: {
     readonly mesh: MeshResult | null
     readonly runtime: readonly RuntimeResult[]

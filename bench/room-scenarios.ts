@@ -1,6 +1,7 @@
 /**
- * The room phase of `npm run bench`: warm-up, floors, then every mode without failures, with
- * stragglers throttled, and with devices closed mid-run (replaced before the next scenario).
+ * The room phase of `npm run bench`: warm-up, floors, then every mode without failures, the
+ * ensemble with each K pinned, every mode with stragglers throttled and with devices closed
+ * mid-run, and the failover modes with devices frozen mid-run (replaced before the next scenario).
  */
 import type { Manifest } from '@cohort/protocol'
 import type { Page } from '@playwright/test'
@@ -15,7 +16,14 @@ import {
   waitForDone,
 } from './dashboard-calls.ts'
 import { connectRaw, meshPing, rawPing, startRawReceiver } from './raw-channel.ts'
-import type { Condition, Floors, Mode, RoomSnapshot, ScenarioResult } from './report-types.ts'
+import type {
+  Condition,
+  Floors,
+  KResult,
+  Mode,
+  RoomSnapshot,
+  ScenarioResult,
+} from './report-types.ts'
 import type { PlanView, Room } from './room.ts'
 import { summarizeScenario } from './scenario-summary.ts'
 import { quantile, summarize } from './stats.ts'
@@ -29,6 +37,8 @@ const MODES: readonly Mode[] = [
   'early-exit-mixed',
   'cloud-only',
 ]
+/** The modes whose victims have partners to fail over to. */
+const FREEZABLE: readonly Mode[] = ['ensemble-all', 'ensemble-hedged', 'early-exit']
 const WARM_UP = 20
 /** Heartbeats keep flowing while nothing is asked: their rate is measured over this window. */
 const IDLE_WINDOW_MS = 4_000
@@ -49,6 +59,7 @@ export interface RoomResults {
   readonly room: RoomSnapshot
   readonly floors: Floors
   readonly scenarios: ScenarioResult[]
+  readonly byK: KResult[]
 }
 
 /** Single-teacher and cloud-only requests go to the cloud tier's best member (the fastest device). */
@@ -98,7 +109,7 @@ function requests(
 export async function runRoomScenarios(room: Room, options: RoomOptions): Promise<RoomResults> {
   const { manifest, samples, log } = options
   const host = room.host.page
-  const plan = await room.plan()
+  let plan = await room.plan()
   const ensemble = plan.ensemble
   const tiers = plan.earlyExit?.tiers ?? []
   if (!ensemble) throw new Error('no ensemble plan')
@@ -136,7 +147,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     const { outcomes, failure } = await run()
     const elapsedMs = performance.now() - startedAt
     const wireBytes =
-      condition === 'failure'
+      condition === 'failure' || condition === 'frozen'
         ? null
         : Math.max(0, (await room.bytesSent()) - bytesBefore - heartbeatBytesPerMs * elapsedMs)
     const row = summarizeScenario({
@@ -160,6 +171,45 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     await scenario(mode, 'normal', async () => ({
       outcomes: await requests(host, mode, plan, samples, options),
     }))
+
+  // Every K the task ships, pinned from the dashboard, in the same room; then the planner's own
+  // choice again (the same devices and profiles give the same plan).
+  const byK: KResult[] = []
+  for (const set of manifest.ensembles) {
+    const pinned = await room.pinK(set.k)
+    const ensemble = pinned.ensemble
+    if (!ensemble) throw new Error(`no ensemble plan for K=${set.k}`)
+    await runEnsemble(host, { samples: WARM_UP, redundancy: 'all', deadlineMs: options.deadlineMs })
+    const outcomes = await runEnsemble(host, {
+      samples,
+      redundancy: 'all',
+      deadlineMs: options.deadlineMs,
+    })
+    const row = summarizeScenario({
+      mode: 'ensemble-all',
+      condition: 'normal',
+      outcomes,
+      wireBytes: null,
+      exits: null,
+      cloudOnlyCost: manifest.earlyExit.cost.cloudOnly,
+    })
+    byK.push({
+      k: set.k,
+      groups: ensemble.groups.map((g) => g.members.length),
+      predictedLatencyMs: ensemble.predictedLatencyMs,
+      requests: row.requests,
+      answered: row.answered,
+      degraded: row.degraded,
+      lost: row.lost,
+      accuracy: row.accuracy,
+      manifestAccuracy: set.accuracy.test,
+      latency: row.latency,
+    })
+    log(
+      `K=${set.k} pinned: groups ${ensemble.groups.map((g) => g.members.length).join('+')}, p50 ${row.latency.p50Ms.toFixed(2)} ms, p95 ${row.latency.p95Ms.toFixed(2)} ms, accuracy ${row.accuracy.toFixed(2)}%`,
+    )
+  }
+  plan = await room.pinK(null)
 
   // Stragglers: the best member of every group and tier (the one asked first) is slowed down.
   const slowed = [
@@ -215,6 +265,29 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     })
   }
 
+  // Frozen members: nothing closes, the requester must notice the silence itself. Only the modes
+  // that have another member to turn to (a frozen single device would just time out every request).
+  log('with frozen devices')
+  for (const mode of FREEZABLE) {
+    await room.addDevices(devices - room.devices.size)
+    const now = await room.waitPlanned()
+    await requests(host, mode, now, WARM_UP, options)
+    const victims = victimsOf(mode, now)
+    await scenario(mode, 'frozen', async () => {
+      const outcomes = requests(host, mode, now, samples, options)
+      const afterRequests = await waitForDone(
+        host,
+        mode.startsWith('ensemble') ? 'ensemble' : 'early-exit',
+        closeAfter,
+      )
+      for (const id of victims) await room.freeze(id)
+      const answered = await outcomes
+      // Gone for good afterwards: new devices take their places before the next scenario.
+      for (const id of victims) await room.close(id)
+      return { outcomes: answered, failure: { closed: victims, afterRequests } }
+    })
+  }
+
   return {
     room: {
       planVersion: plan.version,
@@ -224,6 +297,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     },
     floors: { ...floors, modelsWhileThrottled },
     scenarios,
+    byK,
   }
 }
 

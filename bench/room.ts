@@ -23,6 +23,8 @@ export interface PlanView {
   readonly version: number
   readonly ensemble: {
     readonly k: number
+    readonly pinnedK: number | null
+    readonly predictedLatencyMs: number
     readonly combiner: string
     readonly groups: readonly { readonly slice: number; readonly members: readonly string[] }[]
   } | null
@@ -116,6 +118,29 @@ export class Room {
     return this.plan()
   }
 
+  /**
+   * Pins the ensemble's K from the dashboard's own control (null: the planner chooses again) and
+   * waits for the plan that has it with every device grouped. A K the room cannot form fails.
+   */
+  async pinK(k: number | null): Promise<PlanView> {
+    await this.host.page.getByTestId('ensemble-k').selectOption(k === null ? 'auto' : String(k))
+    const ids = [...this.devices.keys()].sort()
+    await this.host.page.waitForFunction(
+      ({ k, ids }) => {
+        const ensemble = (window as PlanWindow).cohort?.mesh.plan?.ensemble
+        const grouped = ensemble?.groups.flatMap((g) => g.members).sort() ?? []
+        return (
+          ensemble?.pinnedK === k &&
+          (k === null || ensemble.k === k) &&
+          JSON.stringify(grouped) === JSON.stringify(ids)
+        )
+      },
+      { k, ids },
+      { timeout: PLAN_TIMEOUT_MS, polling: 250 },
+    )
+    return this.plan()
+  }
+
   /** The dashboard's current plan. */
   async plan(): Promise<PlanView> {
     const plan = await this.host.page.evaluate(
@@ -137,6 +162,17 @@ export class Room {
     const member = this.member(deviceId)
     this.devices.delete(deviceId)
     await member.context.close()
+  }
+
+  /**
+   * Freezes a device's page: its script stops in the debugger, so its socket and data channels
+   * stay open but nothing answers, not even heartbeats (a phone that hung or walked out of range).
+   */
+  async freeze(deviceId: string): Promise<void> {
+    const member = this.member(deviceId)
+    member.cdp ??= await member.context.newCDPSession(member.page)
+    await member.cdp.send('Debugger.enable')
+    await member.cdp.send('Debugger.pause')
   }
 
   /** Slows a device's page (main thread and workers) by `rate` with DevTools CPU throttling. */

@@ -4,9 +4,10 @@
  * as SVG files in bench/results/<date>/.
  *
  * Order: the planner, the mesh and the runtime micro-benchmarks (each in a room of its own),
- * then one room of N devices: floors, every mode without failures, every mode with one member
- * per group and tier throttled, then every mode with devices closed mid-run (closed devices
- * are replaced by new ones and the room re-planned before the next scenario).
+ * then one room of N devices: floors, every mode without failures, the ensemble with each K
+ * pinned, every mode with one member per group and tier throttled, every mode with devices
+ * closed mid-run, then the ensemble and early exit with devices frozen mid-run (closed or frozen
+ * devices are replaced by new ones and the room re-planned before the next scenario).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -143,11 +144,13 @@ async function main(): Promise<void> {
         `Stragglers: DevTools \`Emulation.setCPUThrottlingRate\` ${THROTTLE}× on the best member of every ensemble group and early-exit tier ` +
         '(single teacher and cloud-only then run on a throttled device). Failures: the browser context of a device closed after a quarter ' +
         'of the requests (ensemble: the best member of every group; early exit: the best member of every tier; single teacher and cloud-only: ' +
-        'their device); new devices replace the closed ones before the next scenario.',
+        'their device); new devices replace the closed ones before the next scenario. Frozen: the same victims (ensemble and calibrated early exit only) ' +
+        'paused in the debugger after a quarter of the requests, their sockets and channels left open, then closed and replaced after the scenario.',
       room: measured.room,
       thresholds: { calibrated: manifest.earlyExit.thresholds, mixed: mixedThresholds },
       floors: measured.floors,
       scenarios: measured.scenarios,
+      byK: measured.byK,
       micro: { mesh, runtime, planner, failures: microFailures },
     }
     await write(report, args.out)

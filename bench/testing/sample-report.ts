@@ -104,7 +104,27 @@ export const sampleReport: BenchReport = {
       wireBytesPerRequest: null,
       failure: { closed: ['a', 'd'], afterRequests: 26 },
     }),
+    row({
+      mode: 'ensemble-all',
+      condition: 'frozen',
+      latency: latency(25, 2_000),
+      degraded: 1,
+      wireBytesPerRequest: null,
+      failure: { closed: ['b'], afterRequests: 25 },
+    }),
   ],
+  byK: [1, 2].map((k) => ({
+    k,
+    groups: k === 1 ? [6] : [3, 3],
+    predictedLatencyMs: 2 * k,
+    requests: 100,
+    answered: 100,
+    degraded: 0,
+    lost: 0,
+    accuracy: 90 + k,
+    manifestAccuracy: 91 + k,
+    latency: latency(10 * k, 20 * k),
+  })),
   micro: {
     mesh: {
       rounds: 3,

@@ -416,7 +416,7 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     '',
     '### Ensemble by K',
     '',
-    `The ensemble (all members, no failures) with each K pinned from the dashboard, in the same room; the rows above use the planner's choice, K = ${room.k}. ` +
+    `The ensemble (all members, no failures) with each K pinned from the dashboard, at the end of the run in the same room (its closed devices replaced); the rows above use the planner's choice, K = ${room.k}. ` +
       'The planner ranks Ks by its predicted latency; the measured p50 shows whether it ranked them right on this machine.',
     '',
     ...byKTable(report),

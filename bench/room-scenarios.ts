@@ -1,7 +1,7 @@
 /**
- * The room phase of `npm run bench`: warm-up, floors, then every mode without failures, the
- * ensemble with each K pinned, every mode with stragglers throttled and with devices closed
- * mid-run, and the failover modes with devices frozen mid-run (replaced before the next scenario).
+ * The room phase of `npm run bench`: warm-up, floors, then every mode without failures, with
+ * stragglers throttled and with devices closed mid-run, the failover modes with devices frozen
+ * mid-run (replaced before the next scenario), and last the ensemble with each K pinned.
  */
 import type { Manifest } from '@cohort/protocol'
 import type { Page } from '@playwright/test'
@@ -109,7 +109,7 @@ function requests(
 export async function runRoomScenarios(room: Room, options: RoomOptions): Promise<RoomResults> {
   const { manifest, samples, log } = options
   const host = room.host.page
-  let plan = await room.plan()
+  const plan = await room.plan()
   const ensemble = plan.ensemble
   const tiers = plan.earlyExit?.tiers ?? []
   if (!ensemble) throw new Error('no ensemble plan')
@@ -171,45 +171,6 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     await scenario(mode, 'normal', async () => ({
       outcomes: await requests(host, mode, plan, samples, options),
     }))
-
-  // Every K the task ships, pinned from the dashboard, in the same room; then the planner's own
-  // choice again (the same devices and profiles give the same plan).
-  const byK: KResult[] = []
-  for (const set of manifest.ensembles) {
-    const pinned = await room.pinK(set.k)
-    const ensemble = pinned.ensemble
-    if (!ensemble) throw new Error(`no ensemble plan for K=${set.k}`)
-    await runEnsemble(host, { samples: WARM_UP, redundancy: 'all', deadlineMs: options.deadlineMs })
-    const outcomes = await runEnsemble(host, {
-      samples,
-      redundancy: 'all',
-      deadlineMs: options.deadlineMs,
-    })
-    const row = summarizeScenario({
-      mode: 'ensemble-all',
-      condition: 'normal',
-      outcomes,
-      wireBytes: null,
-      exits: null,
-      cloudOnlyCost: manifest.earlyExit.cost.cloudOnly,
-    })
-    byK.push({
-      k: set.k,
-      groups: ensemble.groups.map((g) => g.members.length),
-      predictedLatencyMs: ensemble.predictedLatencyMs,
-      requests: row.requests,
-      answered: row.answered,
-      degraded: row.degraded,
-      lost: row.lost,
-      accuracy: row.accuracy,
-      manifestAccuracy: set.accuracy.test,
-      latency: row.latency,
-    })
-    log(
-      `K=${set.k} pinned: groups ${ensemble.groups.map((g) => g.members.length).join('+')}, p50 ${row.latency.p50Ms.toFixed(2)} ms, p95 ${row.latency.p95Ms.toFixed(2)} ms, accuracy ${row.accuracy.toFixed(2)}%`,
-    )
-  }
-  plan = await room.pinK(null)
 
   // Stragglers: the best member of every group and tier (the one asked first) is slowed down.
   const slowed = [
@@ -288,6 +249,47 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     })
   }
 
+  // Last, every K the task ships, pinned from the dashboard, in the same room with its closed
+  // devices replaced. (Last because the planner's own choice afterwards may differ: the failure
+  // evidence it has gathered by then changes its resilience estimates.)
+  log('ensemble by K')
+  await room.addDevices(devices - room.devices.size)
+  await room.waitPlanned()
+  const byK: KResult[] = []
+  for (const set of manifest.ensembles) {
+    const pinned = await room.pinK(set.k)
+    const ensemble = pinned.ensemble
+    if (!ensemble) throw new Error(`no ensemble plan for K=${set.k}`)
+    await runEnsemble(host, { samples: WARM_UP, redundancy: 'all', deadlineMs: options.deadlineMs })
+    const outcomes = await runEnsemble(host, {
+      samples,
+      redundancy: 'all',
+      deadlineMs: options.deadlineMs,
+    })
+    const row = summarizeScenario({
+      mode: 'ensemble-all',
+      condition: 'normal',
+      outcomes,
+      wireBytes: null,
+      exits: null,
+      cloudOnlyCost: manifest.earlyExit.cost.cloudOnly,
+    })
+    byK.push({
+      k: set.k,
+      groups: ensemble.groups.map((g) => g.members.length),
+      predictedLatencyMs: ensemble.predictedLatencyMs,
+      requests: row.requests,
+      answered: row.answered,
+      degraded: row.degraded,
+      lost: row.lost,
+      accuracy: row.accuracy,
+      manifestAccuracy: set.accuracy.test,
+      latency: row.latency,
+    })
+    log(
+      `K=${set.k} pinned: groups ${ensemble.groups.map((g) => g.members.length).join('+')}, p50 ${row.latency.p50Ms.toFixed(2)} ms, p95 ${row.latency.p95Ms.toFixed(2)} ms, accuracy ${row.accuracy.toFixed(2)}%`,
+    )
+  }
   return {
     room: {
       planVersion: plan.version,

@@ -4,10 +4,10 @@
  * as SVG files in bench/results/<date>/.
  *
  * Order: the planner, the mesh and the runtime micro-benchmarks (each in a room of its own),
- * then one room of N devices: floors, every mode without failures, the ensemble with each K
- * pinned, every mode with one member per group and tier throttled, every mode with devices
- * closed mid-run, then the ensemble and early exit with devices frozen mid-run (closed or frozen
- * devices are replaced by new ones and the room re-planned before the next scenario).
+ * then one room of N devices: floors, every mode without failures, every mode with one member
+ * per group and tier throttled, every mode with devices closed mid-run, the ensemble and early
+ * exit with devices frozen mid-run (closed or frozen devices are replaced by new ones and the
+ * room re-planned before the next scenario), and last the ensemble with each K pinned.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -3,6 +3,7 @@ import { IceServerSchema } from '@cohort/protocol'
 import { cac } from 'cac'
 import { banner } from './banner.ts'
 import { isWildcardHost, lanAddresses } from './lan-urls.ts'
+import { tasksIn } from './manifest-catalog.ts'
 import { REPO_ROOT, type RunningServer, startServer } from './server.ts'
 import { loadOrCreateSelfSigned, readCredentials, type TlsCredentials } from './tls.ts'
 
@@ -20,9 +21,14 @@ cli
   .option('--https', 'Serve HTTPS with a self-signed certificate kept in the state dir')
   .option('--cert <file>', 'HTTPS with this PEM certificate (needs --key)')
   .option('--key <file>', 'Private key of --cert (PEM)')
+  .option(
+    '--models <dir>',
+    'Your own models: a folder laid out like public/ (check it with npm run check-models -- <dir>)',
+  )
   .option('--ice <json>', 'ICE servers as a JSON array (or env COHORT_ICE_SERVERS)')
   .option('--max-room-size <n>', 'Members per room', { default: 64 })
   .example('npm start -- --https            # phones on the LAN get a secure context')
+  .example('npm start -- --models ~/my-models   # then open the dashboard with ?task=<your task>')
   .example('node --import tsx apps/server/src/main.ts --port 0   # prints COHORT_LISTENING <url>')
   .help()
 
@@ -49,6 +55,7 @@ async function main(options: Record<string, unknown>): Promise<void> {
       host,
       dev: options.dev === true,
       staticDir: pathOption(options.static, '--static'),
+      ownModelsDir: ownModelsOption(options.models),
       stateDir,
       secret: process.env.COHORT_SECRET,
       tls: tls?.credentials,
@@ -123,6 +130,21 @@ function integerOption(value: unknown, name: string, min: number, max: number): 
 }
 
 /** Paths given on the command line are relative to where the command runs. */
+/** `--models <dir>`: a folder with at least one task, announced so a typo is seen at once. */
+function ownModelsOption(value: unknown): string | undefined {
+  const dir = pathOption(value, '--models')
+  if (dir === undefined) return undefined
+  const tasks = tasksIn(dir)
+  if (tasks.length === 0)
+    throw new Error(
+      `--models ${dir} has no models/<task>/manifest.json (see README, "Your own models")`,
+    )
+  console.log(
+    `[cohort] your models from ${dir}: ${tasks.map((task) => `?task=${task}`).join(', ')}`,
+  )
+  return dir
+}
+
 function pathOption(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || value === '') throw new Error(`${name} needs a path`)

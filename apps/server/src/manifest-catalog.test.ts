@@ -25,7 +25,7 @@ let catalog: ManifestCatalog
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'cohort-catalog-'))
   logs = []
-  catalog = new ManifestCatalog(dir, (line) => logs.push(line))
+  catalog = new ManifestCatalog([dir], (line) => logs.push(line))
 })
 
 afterEach(() => {
@@ -46,6 +46,19 @@ describe('ManifestCatalog', () => {
     expect(catalog.get('../x')).toBeNull()
     expect(catalog.get('')).toBeNull()
     expect(logs).toEqual([])
+  })
+
+  it('takes a task from the first folder that has it (your own models before the shipped ones)', () => {
+    const own = join(dir, 'own')
+    const layered = new ManifestCatalog([own, dir], (line) => logs.push(line))
+    write('digits', JSON.stringify(shipped))
+    expect(layered.get('digits')?.classes).toEqual(shipped.classes)
+    const yours = { ...shipped, classes: (shipped.classes as string[]).map((c) => `your ${c}`) }
+    mkdirSync(join(own, 'digits'), { recursive: true })
+    writeFileSync(join(own, 'digits', 'manifest.json'), JSON.stringify(yours))
+    expect(layered.get('digits')?.classes).toEqual(yours.classes)
+    rmSync(join(own, 'digits'), { recursive: true })
+    expect(layered.get('digits')?.classes).toEqual(shipped.classes)
   })
 
   it('reads and validates a manifest', () => {

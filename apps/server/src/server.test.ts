@@ -177,6 +177,59 @@ describe('http', () => {
   })
 })
 
+describe('your own models (--models)', () => {
+  let own: RunningServer
+  const ownFile = (path: string, content: string) => {
+    const full = join(dir, 'own', path)
+    mkdirSync(join(full, '..'), { recursive: true })
+    writeFileSync(full, content)
+  }
+  beforeAll(async () => {
+    ownFile('models/mine/manifest.json', '{"task":"mine"}')
+    ownFile('models/fashion/manifest.json', '{"task":"fashion","yours":true}')
+    ownFile('data/mine-test.bin', 'samples')
+    ownFile('models/.hidden', 'never served')
+    ownFile('index.html', 'not the app')
+    own = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      staticDir: join(dir, 'web'),
+      stateDir: join(dir, 'state'),
+      ownModelsDir: join(dir, 'own'),
+      log: (line) => logs.push(line),
+    })
+  })
+  afterAll(() => own.close())
+  const getOwn = (path: string, init?: RequestInit) => fetch(`${own.url}${path}`, init)
+
+  it('serves its models and data before the shipped ones, with the same headers', async () => {
+    const mine = await getOwn('/models/mine/manifest.json')
+    expect(mine.status).toBe(200)
+    expect(mine.headers.get('content-type')?.split(';')[0]).toBe('application/json')
+    expect(mine.headers.get('cache-control')).toBe('no-cache')
+    expect(mine.headers.get('x-content-type-options')).toBe('nosniff')
+    expectIsolated(mine)
+    expect(await mine.json()).toEqual({ task: 'mine' })
+    expect(await (await getOwn('/models/fashion/manifest.json')).json()).toEqual({
+      task: 'fashion',
+      yours: true,
+    })
+    expect(await (await getOwn('/data/mine-test.bin')).text()).toBe('samples')
+  })
+
+  it('leaves everything else to the app', async () => {
+    expect(await (await getOwn('/models/fashion/teacher.onnx')).text()).toBe('onnx bytes')
+    expect(await (await getOwn('/')).text()).toBe(INDEX)
+    expect(await (await getOwn('/index.html')).text()).toBe(INDEX)
+    for (const path of ['/models/mine/missing.onnx', '/models/.hidden', '/models/%2Ehidden']) {
+      const response = await getOwn(path)
+      expect(response.status, path).toBe(404)
+      expectIsolated(response)
+    }
+    expect((await getOwn('/models/mine/manifest.json', { method: 'POST' })).status).toBe(405)
+  })
+})
+
 describe('close', () => {
   it('ends half-sent requests and reconnecting clients instead of waiting for them', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'cohort-close-'))

@@ -16,7 +16,13 @@ import {
   type RateLimitOptions,
 } from './rate-limit.ts'
 import { DEFAULT_ROOM_LIMITS, RoomRegistry } from './rooms.ts'
-import { createStaticFiles, pathnameOf, type RequestHandler, sendText } from './static-files.ts'
+import {
+  createOwnModelFiles,
+  createStaticFiles,
+  pathnameOf,
+  type RequestHandler,
+  sendText,
+} from './static-files.ts'
 import type { TlsCredentials } from './tls.ts'
 import { loadOrCreateSecret, TokenIssuer } from './tokens.ts'
 
@@ -64,6 +70,11 @@ export interface ServerOptions {
   readonly createRateLimit?: RateLimitOptions | undefined
   /** Where the tasks' manifests are read for planning. Default `<repo>/public/models`. */
   readonly modelsDir?: string | undefined
+  /**
+   * Your own models: a folder laid out like public/ (`models/<task>/manifest.json` and the files
+   * it names). Its files are served before the app's, and its tasks are planned before the shipped ones.
+   */
+  readonly ownModelsDir?: string | undefined
   /** The task a new room serves until its host picks one. Default `fashion`. */
   readonly defaultTask?: string | undefined
   /** Quiet time before changes in a room become one replan. Default 200 ms. */
@@ -129,7 +140,13 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   const coordinator = createCoordinator(httpServer, {
     registry,
-    catalog: new ManifestCatalog(options.modelsDir ?? join(REPO_ROOT, 'public', 'models'), log),
+    catalog: new ManifestCatalog(
+      [
+        ...(options.ownModelsDir ? [join(options.ownModelsDir, 'models')] : []),
+        options.modelsDir ?? join(REPO_ROOT, 'public', 'models'),
+      ],
+      log,
+    ),
     replanDebounceMs: options.replanDebounceMs ?? DEFAULT_REPLAN_DEBOUNCE_MS,
     defaultTask: options.defaultTask ?? DEFAULT_TASK,
     tokens: new TokenIssuer(secret),
@@ -187,6 +204,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     } else {
       app = createStaticFiles(options.staticDir ?? join(REPO_ROOT, 'dist', 'web'), log)
     }
+    if (options.ownModelsDir) app = createOwnModelFiles(options.ownModelsDir, log, app)
     await listen(httpServer, options.port ?? 8080, host)
   } catch (error) {
     await close()

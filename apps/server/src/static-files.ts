@@ -49,18 +49,7 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
   if (!existsSync(index)) {
     log(`no built web app in ${dir} yet: run \`npm run build\` (npm start does it for you)`)
   }
-  const serve = sirv(dir, {
-    // Look files up per request instead of listing them once: a rebuild (or new models) while
-    // the server runs must not leave it serving stale sizes or missing files.
-    dev: true,
-    etag: true,
-    // Exact paths only; app routes are mapped to index.html explicitly below.
-    extensions: [],
-    setHeaders(res, pathname) {
-      const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
-      if (type) res.setHeader('Content-Type', type)
-    },
-  })
+  const serve = fileServer(dir, log)
 
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -70,9 +59,7 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
     }
     const pathname = pathnameOf(req)
     const notFound = () => sendText(res, 404, `Not found: ${pathname}\n`)
-    // Per-request lookup serves whatever exists, so hidden files are refused here, judged on
-    // the path as sirv will decode it.
-    if (pathname === '' || /\/\./.test(safeDecodeUri(pathname))) {
+    if (isHidden(pathname)) {
       notFound()
       return
     }
@@ -87,9 +74,55 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
       }
       req.url = '/index.html'
     }
-    res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
-    // The types above are right, so browsers need not guess (and cannot be tricked into it).
-    res.setHeader('X-Content-Type-Options', 'nosniff')
+    serve(req, res, pathname, notFound)
+  }
+}
+
+/**
+ * Serves a folder laid out like public/ (your own models: `models/<task>/…` and `data/…`) in
+ * front of `next`: a model or data file found there wins; anything else goes on to `next`.
+ */
+export function createOwnModelFiles(
+  dir: string,
+  log: (line: string) => void,
+  next: RequestHandler,
+): RequestHandler {
+  const serve = fileServer(dir, log)
+  return (req, res) => {
+    const pathname = pathnameOf(req)
+    const ours =
+      (req.method === 'GET' || req.method === 'HEAD') &&
+      /^\/(?:models|data)\//.test(pathname) &&
+      !isHidden(pathname)
+    if (ours) serve(req, res, pathname, () => next(req, res))
+    else next(req, res)
+  }
+}
+
+/** Per-request lookup serves whatever exists, so hidden files are refused, judged on the path as sirv will decode it. */
+const isHidden = (pathname: string) => pathname === '' || /\/\./.test(safeDecodeUri(pathname))
+
+/** Serves the files of `dir` with their types and caching; `missing` answers what is not there. */
+function fileServer(
+  dir: string,
+  log: (line: string) => void,
+): (req: IncomingMessage, res: ServerResponse, pathname: string, missing: () => void) => void {
+  const serve = sirv(dir, {
+    // Look files up per request instead of listing them once: a rebuild (or new models) while
+    // the server runs must not leave it serving stale sizes or missing files.
+    dev: true,
+    etag: true,
+    // Exact paths only; app routes are mapped to index.html explicitly.
+    extensions: [],
+    setHeaders(res, pathname) {
+      const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
+      if (type) res.setHeader('Content-Type', type)
+      res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
+      // The types above are right, so browsers need not guess (and cannot be tricked into it).
+      res.setHeader('X-Content-Type-Options', 'nosniff')
+    },
+  })
+  return (req, res, pathname, missing) => {
     // sirv pipes a file stream without an error listener: a file deleted between its lookup and
     // its read (a rebuild) would otherwise crash the process.
     res.once('pipe', (source) => {
@@ -98,7 +131,7 @@ export function createStaticFiles(dir: string, log: (line: string) => void): Req
         res.destroy()
       })
     })
-    serve(req, res, notFound)
+    serve(req, res, missing)
   }
 }
 

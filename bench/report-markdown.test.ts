@@ -38,10 +38,10 @@ describe('renderMarkdown', () => {
     expect(markdown).toContain("the rows above use the planner's choice, K = ")
     // K = 2: 20 ms, twice the single teacher's 10 ms.
     expect(rowOf('| 1 |')).toBe(
-      '| 1 | 6 | 2.00 | 10.00 | 20.00 | 1.00× | 91.00% | 92.00% | 100/100 | 0 |',
+      '| 1 | 6 | no | 2.00 | 10.00 | 20.00 | 1.00× | 91.00% | 92.00% | 100/100 | 0 |',
     )
     expect(rowOf('| 2 |')).toBe(
-      '| 2 | 3 + 3 | 4.00 | 20.00 | 40.00 | 2.00× | 92.00% | 93.00% | 100/100 | 0 |',
+      '| 2 | 3 + 3 | yes | 4.00 | 20.00 | 40.00 | 2.00× | 92.00% | 93.00% | 100/100 | 0 |',
     )
   })
 
@@ -73,7 +73,7 @@ describe('renderMarkdown', () => {
       'Devices closed mid-run: single teacher lost 75/100 (degraded 0); ensemble, all members lost 0/100 (degraded 3).',
       'Devices frozen mid-run (noticed by missed heartbeats): ensemble, all members lost 0/100 (degraded 1).',
       "Without failures, p50 against the single teacher's 10.00 ms: ensemble, all members 2.00×, early exit, calibrated 0.20×; accuracy single teacher 92.00%, ensemble, all members 92.00%, early exit, calibrated 92.00%.",
-      `Ensemble with K pinned, p50: K = 1 10.00 ms, K = 2 20.00 ms; the planner chose K = ${sampleReport.room.k}, the fastest measured was K = 1.`,
+      `Ensemble with K pinned, p50: K = 1 10.00 ms, K = 2 20.00 ms; the planner chose K = ${sampleReport.room.k}; the fastest measured was K = 1, and of the Ks meeting the resilience target, K = 2.`,
     ])
     const throttled = {
       ...sampleReport,

@@ -53,6 +53,8 @@ export interface KResult {
   /** Devices per group, as the planner formed them for this K. */
   readonly groups: readonly number[]
   readonly predictedLatencyMs: number
+  /** Whether every group meets the planner's resilience target (it ranks Ks that do first). */
+  readonly resilienceMet: boolean
   readonly requests: number
   readonly answered: number
   readonly degraded: number

@@ -278,6 +278,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
       k: set.k,
       groups: ensemble.groups.map((g) => g.members.length),
       predictedLatencyMs: ensemble.predictedLatencyMs,
+      resilienceMet: ensemble.resilienceMet,
       requests: row.requests,
       answered: row.answered,
       degraded: row.degraded,

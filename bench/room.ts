@@ -25,6 +25,7 @@ export interface PlanView {
     readonly k: number
     readonly pinnedK: number | null
     readonly predictedLatencyMs: number
+    readonly resilienceMet: boolean
     readonly combiner: string
     readonly groups: readonly { readonly slice: number; readonly members: readonly string[] }[]
   } | null

@@ -7,6 +7,7 @@ import {
   type CohortServer,
   createRoomAsHost,
   newMemberContext,
+  runSamples,
   startCohortServer,
 } from './harness.ts'
 
@@ -68,26 +69,6 @@ const planOf = (host: Page) =>
         }
       : null
   })
-
-/** Runs `samples` of the task's test set from the host through the room. */
-const runSamples = (host: Page, samples: number) =>
-  host.evaluate(
-    (samples) =>
-      (
-        window as unknown as {
-          cohort: {
-            host: {
-              run(options: {
-                samples: number
-                redundancy: 'all'
-                deadlineMs: number
-              }): Promise<{ error: string | null; degraded: boolean }[]>
-            }
-          }
-        }
-      ).cohort.host.run({ samples, redundancy: 'all', deadlineMs: 5_000 }),
-    samples,
-  )
 
 /** The device ids the host holds an open data channel to. */
 const openLinksOf = (host: Page) =>

@@ -1,24 +1,17 @@
 import { type Browser, expect, type Page, test } from '@playwright/test'
 import { ensembleReference, loadManifest } from './ensemble-reference.ts'
-import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
+import {
+  type CohortServer,
+  createRoomAsHost,
+  joinAsDevice,
+  runSamples,
+  startCohortServer,
+} from './harness.ts'
 
 // Fashion-MNIST is the benchmark task; COHORT_E2E_TASK=digits runs the same checks on MNIST.
 const TASK = process.env.COHORT_E2E_TASK ?? 'fashion'
 const DEVICES = 6
 
-interface HostApi {
-  run(options: { samples: number; redundancy: 'all' | 'hedged'; deadlineMs: number }): Promise<
-    {
-      index: number
-      label: number
-      prediction: number | null
-      degraded: boolean
-      missingSlices: number[]
-      k: number | null
-      error: string | null
-    }[]
-  >
-}
 interface PlanSnapshot {
   version: number
   k: number
@@ -51,17 +44,6 @@ const planOf = (page: Page) =>
       ? { ...plan.ensemble, version: plan.version, profiled: [...plan.profiled].sort() }
       : null
   })
-
-const runSamples = (page: Page, samples: number, deadlineMs = 5_000) =>
-  page.evaluate(
-    ({ samples, deadlineMs }) =>
-      (window as unknown as { cohort: { host: HostApi } }).cohort.host.run({
-        samples,
-        redundancy: 'all',
-        deadlineMs,
-      }),
-    { samples, deadlineMs },
-  )
 
 /**
  * A host and DEVICES devices on TASK, once every device is planned into a group; with `k`, the
@@ -161,7 +143,7 @@ test('a silent group degrades answers without a hang, the room re-forms, and the
     frozen.push(device)
   }
   const samples = 40
-  const outcomes = await runSamples(host.page, samples, 1_000)
+  const outcomes = await runSamples(host.page, samples, { deadlineMs: 1_000 })
   expect(outcomes.filter((outcome) => outcome.error !== null)).toEqual([])
   // The first request meets the silent group before any failure report: it must be degraded.
   expect(outcomes[0]).toMatchObject({ degraded: true, missingSlices: [silent.slice], k: plan.k })

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { type Browser, type BrowserContext, expect, type Page } from '@playwright/test'
-import type { EchoOutcome, PageApi } from './page-api.ts'
+import type { EchoOutcome, PageApi, SampleOutcome } from './page-api.ts'
 
 const SERVER_MAIN = 'apps/server/src/main.ts'
 const LISTENING_MARKER = 'COHORT_LISTENING'
@@ -131,4 +131,22 @@ export function echoAll(page: Page, floatCount: number): Promise<EchoOutcome[]> 
     if (!handle) throw new Error('the page exposes no window.cohort')
     return handle.echoAll(count)
   }, floatCount)
+}
+
+/** Runs the first `samples` test samples from the dashboard `page` through the room's ensemble. */
+export function runSamples(
+  page: Page,
+  samples: number,
+  options: { redundancy?: 'all' | 'hedged'; deadlineMs?: number } = {},
+): Promise<SampleOutcome[]> {
+  const run = {
+    samples,
+    redundancy: options.redundancy ?? 'all',
+    deadlineMs: options.deadlineMs ?? 5_000,
+  }
+  return page.evaluate((run) => {
+    const handle = (window as unknown as { cohort?: PageApi }).cohort
+    if (!handle) throw new Error('the page exposes no window.cohort')
+    return handle.host.run(run)
+  }, run)
 }

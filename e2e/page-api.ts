@@ -6,7 +6,27 @@ export interface EchoOutcome {
   readonly error: string | null
 }
 
+/** One test sample through the room's ensemble, as the dashboard's run reports it. */
+export interface SampleOutcome {
+  readonly index: number
+  readonly label: number
+  readonly prediction: number | null
+  readonly degraded: boolean
+  readonly missingSlices: number[]
+  /** The K of the plan that answered. */
+  readonly k: number | null
+  readonly error: string | null
+}
+
 /** The page handle, typed for page.evaluate. */
 export interface PageApi {
   echoAll(floatCount: number): Promise<EchoOutcome[]>
+  /** The dashboard only. */
+  host: {
+    run(options: {
+      samples: number
+      redundancy: 'all' | 'hedged'
+      deadlineMs: number
+    }): Promise<SampleOutcome[]>
+  }
 }

@@ -117,6 +117,7 @@ export const sampleReport: BenchReport = {
     k,
     groups: k === 1 ? [6] : [3, 3],
     predictedLatencyMs: 2 * k,
+    resilienceMet: k === 2,
     requests: 100,
     answered: 100,
     degraded: 0,

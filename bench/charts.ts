@@ -23,6 +23,11 @@ const MODE_ORDER = Object.values(MODE_LABELS)
 const AXIS = { labelLimit: 400 } as const
 /** Legends below the plot with whole labels (the default cuts long ones). */
 const LEGEND = { orient: 'bottom', labelLimit: 400 } as const
+/** A color channel of a Vega-Lite spec. */
+type ColorEncoding = NonNullable<
+  NonNullable<Extract<TopLevelSpec, { encoding?: unknown }>['encoding']>['color']
+>
+
 const conditionColor = {
   field: 'condition',
   type: 'nominal',
@@ -109,6 +114,24 @@ function ratioChart(report: BenchReport): Chart {
   }
 }
 
+/** Horizontal bars of requests per scenario (in data order), stacked by `color`. */
+function requestsPerScenario(
+  values: readonly { scenario: string; count: number }[],
+  color: ColorEncoding,
+): TopLevelSpec {
+  return {
+    $schema: SCHEMA,
+    width: WIDTH,
+    data: { values: [...values] },
+    mark: 'bar',
+    encoding: {
+      y: { field: 'scenario', type: 'nominal', sort: null, title: null, axis: AXIS },
+      x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
+      color,
+    },
+  }
+}
+
 /** Answered (whole), degraded and lost requests per scenario with devices closed or frozen. */
 function outcomesChart(report: BenchReport): Chart {
   const values = report.scenarios
@@ -124,27 +147,17 @@ function outcomesChart(report: BenchReport): Chart {
   return {
     name: 'failures',
     title: 'Requests when devices are closed or frozen mid-run: answered, degraded, lost',
-    spec: {
-      $schema: SCHEMA,
-      width: WIDTH,
-      data: { values },
-      mark: 'bar',
-      encoding: {
-        y: { field: 'scenario', type: 'nominal', sort: null, title: null, axis: AXIS },
-        x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
-        color: {
-          field: 'outcome',
-          type: 'nominal',
-          sort: ['answered', 'degraded', 'lost'],
-          scale: {
-            domain: ['answered', 'degraded', 'lost'],
-            range: ['#4c78a8', '#f2a93b', '#e45756'],
-          },
-          title: null,
-          legend: LEGEND,
-        },
+    spec: requestsPerScenario(values, {
+      field: 'outcome',
+      type: 'nominal',
+      sort: ['answered', 'degraded', 'lost'],
+      scale: {
+        domain: ['answered', 'degraded', 'lost'],
+        range: ['#4c78a8', '#f2a93b', '#e45756'],
       },
-    },
+      title: null,
+      legend: LEGEND,
+    }),
   }
 }
 
@@ -161,17 +174,13 @@ function exitsChart(report: BenchReport): Chart {
   return {
     name: 'exits',
     title: 'Early exit: which tier answered',
-    spec: {
-      $schema: SCHEMA,
-      width: WIDTH,
-      data: { values },
-      mark: 'bar',
-      encoding: {
-        y: { field: 'scenario', type: 'nominal', sort: null, title: null, axis: AXIS },
-        x: { field: 'count', type: 'quantitative', stack: 'zero', title: 'requests' },
-        color: { field: 'exit', type: 'nominal', sort: names, title: null, legend: LEGEND },
-      },
-    },
+    spec: requestsPerScenario(values, {
+      field: 'exit',
+      type: 'nominal',
+      sort: names,
+      title: null,
+      legend: LEGEND,
+    }),
   }
 }
 

@@ -1,5 +1,11 @@
-import { type Browser, type BrowserContext, expect, type Page, test } from '@playwright/test'
-import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
+import { type Browser, expect, type Page, test } from '@playwright/test'
+import {
+  type CohortServer,
+  createRoomAsHost,
+  endTest,
+  joinAsDevice,
+  startCohortServer,
+} from './harness.ts'
 
 // Digits: the small models, so a room is planned fast on two shared cores.
 const TASK = 'digits'
@@ -31,18 +37,10 @@ interface PlanSnapshot {
 }
 
 let server: CohortServer
-// The browser outlives a test: its pages are closed with it, so they do not keep retrying a stopped server.
-let contexts: BrowserContext[] = []
 test.beforeEach(async () => {
   server = await startCohortServer()
-  contexts = []
 })
-test.afterEach(async ({ browserName: _ }, testInfo) => {
-  if (testInfo.status !== testInfo.expectedStatus)
-    console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
-  for (const context of contexts) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 const host = (page: Page) => ({
   charts: () =>
@@ -71,7 +69,6 @@ async function plannedRoom(browser: Browser, count = DEVICES) {
   const devices = []
   for (let i = 0; i < count; i++)
     devices.push(await joinAsDevice(browser, `${created.joinUrl}?task=${TASK}&threads=1`))
-  contexts.push(created.context, ...devices.map((device) => device.context))
   const ids = devices.map((device) => device.deviceId)
   const planned = async () => {
     const plan = await host(created.page).plan()

@@ -6,6 +6,7 @@ import { type Browser, type BrowserContext, expect, type Page, test } from '@pla
 import {
   type CohortServer,
   createRoomAsHost,
+  endTest,
   newMemberContext,
   runSamples,
   startCohortServer,
@@ -197,11 +198,7 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browser }) => {
-  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
-  for (const context of browser.contexts()) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 test('a device shows joining, downloading with rising progress, ready, then serving a count that rises', async ({
   browser,

@@ -1,7 +1,13 @@
 import { type Browser, expect, type Page, test } from '@playwright/test'
 import { type ExitTable, exitTable, expectAt, thresholdsForShares } from './early-exit-reference.ts'
 import { loadManifest } from './ensemble-reference.ts'
-import { type CohortServer, createRoomAsHost, joinAsDevice, startCohortServer } from './harness.ts'
+import {
+  type CohortServer,
+  createRoomAsHost,
+  endTest,
+  joinAsDevice,
+  startCohortServer,
+} from './harness.ts'
 
 // Early exit runs on whichever task has shipped models; fashion is the benchmark task.
 const TASK = process.env.COHORT_E2E_TASK ?? 'fashion'
@@ -58,13 +64,7 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browser }, testInfo) => {
-  if (testInfo.status !== testInfo.expectedStatus)
-    console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
-  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
-  for (const context of browser.contexts()) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 const tiersOf = (page: Page) =>
   page.evaluate(() => (window as unknown as Window).cohort.mesh.plan?.earlyExit?.tiers ?? null)

@@ -3,6 +3,7 @@ import { ensembleReference, loadManifest } from './ensemble-reference.ts'
 import {
   type CohortServer,
   createRoomAsHost,
+  endTest,
   joinAsDevice,
   runSamples,
   startCohortServer,
@@ -23,11 +24,7 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browser }) => {
-  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
-  for (const context of browser.contexts()) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 const planOf = (page: Page) =>
   page.evaluate(() => {

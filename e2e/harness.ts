@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { type Browser, type BrowserContext, expect, type Page } from '@playwright/test'
+import {
+  type Browser,
+  type BrowserContext,
+  expect,
+  type Page,
+  type TestInfo,
+} from '@playwright/test'
 import type { EchoOutcome, PageApi, SampleOutcome } from './page-api.ts'
 
 const SERVER_MAIN = 'apps/server/src/main.ts'
@@ -66,6 +72,21 @@ export async function startCohortServer(
       if (!options.stateDir) rmSync(stateDir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * Ends a test: every page is closed, so none keeps loading the shared cores (or reconnecting)
+ * during the next test; the server stops; a failed test prints the end of the server's log.
+ */
+export async function endTest(
+  browser: Browser,
+  server: CohortServer | undefined,
+  testInfo: TestInfo,
+): Promise<void> {
+  if (server && testInfo.status !== testInfo.expectedStatus)
+    console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
+  for (const context of browser.contexts()) await context.close()
+  await server?.stop()
 }
 
 /** How a member's browser context is prepared. */

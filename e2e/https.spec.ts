@@ -8,6 +8,7 @@ import {
   type CohortServer,
   createRoomAsHost,
   echoAll,
+  endTest,
   joinAsDevice,
   startCohortServer,
   waitForOpenLinks,
@@ -16,11 +17,7 @@ import {
 // `npm start -- --https`: phones on a LAN only get a secure context (threads, WebGPU, wake lock,
 // WebCrypto, the Cache API) over HTTPS, so a device joining over it must get all of that.
 let server: CohortServer
-test.afterEach(async ({ browser }) => {
-  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
-  for (const context of browser.contexts()) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 test('a device joins over --https with a self-signed certificate and gets a secure, isolated context', async ({
   browser,

@@ -3,6 +3,7 @@ import {
   type CohortServer,
   createRoomAsHost,
   echoAll,
+  endTest,
   joinAsDevice,
   startCohortServer,
   waitForOpenLinks,
@@ -29,11 +30,7 @@ const RECORD_PEER_CONNECTIONS = `
 `
 
 let server: CohortServer
-test.afterEach(async ({ browser }) => {
-  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
-  for (const context of browser.contexts()) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 test('ICE servers from --ice reach the peer connections of every member', async ({ browser }) => {
   server = await startCohortServer({ args: ['--ice', JSON.stringify(ICE_SERVERS)] })

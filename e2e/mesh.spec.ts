@@ -3,6 +3,7 @@ import {
   type CohortServer,
   createRoomAsHost,
   echoAll,
+  endTest,
   joinAsDevice,
   startCohortServer,
   waitForOpenLinks,
@@ -15,11 +16,7 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browser }) => {
-  // Pages of this test must not keep loading the shared cores (or reconnecting) during the next one.
-  for (const context of browser.contexts()) await context.close()
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 test('devices join by the dashboard URL, talk peer to peer, notice departures and resume after reload', async ({
   browser,

@@ -16,6 +16,7 @@ import { ensembleReference, loadManifest } from './ensemble-reference.ts'
 import {
   type CohortServer,
   createRoomAsHost,
+  endTest,
   joinAsDevice,
   runSamples,
   startCohortServer,
@@ -44,9 +45,8 @@ test.beforeEach(() => {
     .replace('"task": "digits"', `"task": "${TASK}"`)
   writeFileSync(manifest, renamed)
 })
-test.afterEach(async ({ browser }) => {
-  for (const context of browser.contexts()) await context.close()
-  await server?.stop()
+test.afterEach(async ({ browser }, testInfo) => {
+  await endTest(browser, server, testInfo)
   rmSync(root, { recursive: true, force: true })
 })
 

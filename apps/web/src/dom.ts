@@ -21,6 +21,29 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element
 }
 
+/**
+ * A whole-number field from `min` to `max` that reports each valid number typed into it. Controls
+ * are rebuilt now and then, so the caller keeps the value and passes it back in.
+ */
+export function numberInput(
+  label: string,
+  value: number,
+  range: { readonly min: number; readonly max: number },
+  changed: (value: number) => void,
+): HTMLInputElement {
+  return h('input', {
+    type: 'number',
+    min: range.min,
+    max: range.max,
+    value,
+    'aria-label': label,
+    oninput: (event: Event) => {
+      const typed = Number((event.target as HTMLInputElement).value)
+      if (Number.isInteger(typed) && typed >= range.min && typed <= range.max) changed(typed)
+    },
+  })
+}
+
 /** Replaces an element's children. */
 export function mount(parent: Element, ...children: Node[]): void {
   parent.replaceChildren(...children)

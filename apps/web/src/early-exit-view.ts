@@ -1,5 +1,5 @@
 import type { Plan } from '@cohort/protocol'
-import { h } from './dom.ts'
+import { h, numberInput } from './dom.ts'
 import type {
   EarlyExitPrediction,
   EarlyExitRunOptions,
@@ -79,27 +79,18 @@ export function earlyExitControls(
   rerender: () => void,
 ): HTMLElement[] {
   const thresholds = controls.thresholds ?? calibrated
-  const samples = h('input', {
-    type: 'number',
-    min: 1,
-    max: 1000,
-    value: controls.samples,
-    'aria-label': 'Samples',
-    oninput: (event: Event) => {
-      controls.samples = Number((event.target as HTMLInputElement).value) || controls.samples
-    },
+  const samples = numberInput('Samples', controls.samples, { min: 1, max: 1000 }, (samples) => {
+    controls.samples = samples
   })
-  const deadline = h('input', {
-    type: 'number',
-    min: 1,
-    max: 60_000,
-    value: controls.deadlineMs,
-    'aria-label': 'Deadline (ms)',
-    title: 'Deadline per request, ms',
-    oninput: (event: Event) => {
-      controls.deadlineMs = Number((event.target as HTMLInputElement).value) || controls.deadlineMs
+  const deadline = numberInput(
+    'Deadline (ms)',
+    controls.deadlineMs,
+    { min: 1, max: 60_000 },
+    (deadlineMs) => {
+      controls.deadlineMs = deadlineMs
     },
-  })
+  )
+  deadline.title = 'Deadline per request, ms'
   const start = h(
     'button',
     { 'data-testid': 'run-early-exit', 'data-run': true, disabled: session.isRunning },

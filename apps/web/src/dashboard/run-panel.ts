@@ -1,6 +1,6 @@
 import type { PeerStatus } from '@cohort/mesh'
 import type { DeviceId } from '@cohort/protocol'
-import { h } from '../dom.ts'
+import { h, numberInput } from '../dom.ts'
 import type { EarlyExitSession } from '../early-exit-session.ts'
 import { type EarlyExitControls, earlyExitControls, earlyExitFigures } from '../early-exit-view.ts'
 import type { HostSession, RunOptions, RunStats } from '../host-session.ts'
@@ -35,6 +35,9 @@ export interface RunPanelContext {
   readonly feed: RunFeed
   readonly rerender: () => void
 }
+
+/** How many test samples a run may take. */
+const SAMPLES = { min: 1, max: 1000 } as const
 
 const MODES: readonly [RunMode, string][] = [
   ['single', 'single device (the teacher)'],
@@ -185,17 +188,8 @@ const openDevices = (context: RunPanelContext) =>
 
 function ensembleControls(state: RunPanelState, context: RunPanelContext): Node[] {
   const { session } = context
-  const samples = h('input', {
-    type: 'number',
-    min: 1,
-    max: 1000,
-    value: state.ensemble.samples,
-    'aria-label': 'Samples',
-    // Controls are rebuilt when the mode changes: settings live in the state, not the element.
-    oninput: (event: Event) => {
-      const samples = Number((event.target as HTMLInputElement).value)
-      if (samples > 0) state.ensemble = { ...state.ensemble, samples }
-    },
+  const samples = numberInput('Samples', state.ensemble.samples, SAMPLES, (samples) => {
+    state.ensemble = { ...state.ensemble, samples }
   })
   const redundancy = h(
     'select',
@@ -234,16 +228,8 @@ function singleControls(state: RunPanelState, context: RunPanelContext): Node[] 
   const open = openDevices(context)
   if (!open.some((peer) => peer.info.deviceId === state.single.deviceId))
     state.single.deviceId = open[0]?.info.deviceId ?? null
-  const samples = h('input', {
-    type: 'number',
-    min: 1,
-    max: 1000,
-    value: state.single.samples,
-    'aria-label': 'Samples',
-    oninput: (event: Event) => {
-      const samples = Number((event.target as HTMLInputElement).value)
-      if (samples > 0) state.single.samples = samples
-    },
+  const samples = numberInput('Samples', state.single.samples, SAMPLES, (samples) => {
+    state.single.samples = samples
   })
   const device = h(
     'select',

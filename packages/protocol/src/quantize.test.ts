@@ -71,9 +71,13 @@ describe('quantizeActivation', () => {
             expect(Math.min(...q)).toBe(0)
           }
           const step = a.scale[n] as number
+          // Half a step, plus float32 rounding: the scale, q * scale and min + q * scale are each
+          // rounded to float32 (half an ulp, 2^-24 relative) at magnitudes up to |lo| + |hi|, and
+          // the scale's rounding is multiplied by q (up to 255 steps of it).
+          const rounding = (Math.abs(lo) + Math.abs(hi)) * 2 ** -24 * 4 + 1e-6
           for (let i = 0; i < size; i++) {
             const err = Math.abs((back[n * size + i] as number) - (row[i] as number))
-            expect(err).toBeLessThanOrEqual(step / 2 + Math.abs(row[i] as number) * 1e-6 + 1e-6)
+            expect(err).toBeLessThanOrEqual(step / 2 + rounding)
           }
         }
       }),

@@ -8,6 +8,7 @@ import {
   type CohortServer,
   createRoomAsHost,
   joinAsDevice,
+  waitForModelsReady,
   waitForOpenLinks,
 } from '../e2e/harness.ts'
 import { connectRaw, meshPing, rawBulk, rawPing, startRawReceiver } from './raw-channel.ts'
@@ -66,12 +67,7 @@ export async function measureMesh(
     // Measure the channels, not model loading: a device page downloads, verifies, calibrates and
     // profiles its models right after joining, which on two shared cores starves the pages'
     // network threads for seconds (long enough for heartbeats to miss and links to drop).
-    for (const device of [a, b]) {
-      await device.page
-        .getByTestId('models')
-        .and(device.page.locator('[data-phase="ready"]'))
-        .waitFor({ timeout: 180_000 })
-    }
+    for (const device of [a, b]) await waitForModelsReady(device.page)
     await connectRaw(a.page, b.page)
     await startRawReceiver(b.page, options.bulkMiB * 1024 * 1024)
     const meshPings: number[] = []

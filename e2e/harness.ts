@@ -140,6 +140,17 @@ export async function joinAsDevice(browser: Browser, joinUrl: string, options: M
   return { context, page, deviceId }
 }
 
+/**
+ * Waits until a device page has downloaded, verified, calibrated and profiled its models. Until
+ * then its loading takes the shared cores for seconds, long enough for links to miss heartbeats:
+ * tests of the mesh and signaling measure those, not model loading.
+ */
+export async function waitForModelsReady(page: Page): Promise<void> {
+  await expect(page.getByTestId('models')).toHaveAttribute('data-phase', 'ready', {
+    timeout: 180_000,
+  })
+}
+
 /** Waits until `page` holds open data channels to exactly `count` peers. */
 export async function waitForOpenLinks(page: Page, count: number): Promise<void> {
   await expect(page.locator('tr[data-link="open"]')).toHaveCount(count, { timeout: 30_000 })

@@ -6,6 +6,7 @@ import {
   endTest,
   joinAsDevice,
   startCohortServer,
+  waitForModelsReady,
   waitForOpenLinks,
 } from './harness.ts'
 
@@ -31,6 +32,7 @@ test('devices join by the dashboard URL, talk peer to peer, notice departures an
 
   // Every member holds a data channel to every other: the host plus the other devices.
   for (const device of devices) await waitForOpenLinks(device.page, DEVICES)
+  for (const device of devices) await waitForModelsReady(device.page)
   await expect(host.page.getByTestId('devices').locator('tr[data-peer]')).toHaveCount(DEVICES)
   for (const id of ids)
     await expect(host.page.locator(`tr[data-peer="${id}"]`)).toHaveAttribute('data-link', 'open')
@@ -75,6 +77,7 @@ test('a silent peer is declared gone within 3 s even when no close event fires',
   const b = await joinAsDevice(browser, host.joinUrl)
   await waitForOpenLinks(a.page, 2)
   await waitForOpenLinks(b.page, 2)
+  for (const device of [a, b]) await waitForModelsReady(device.page)
 
   // Freeze b's main thread: its socket and data channels stay open, but it stops speaking.
   const cdp = await b.context.newCDPSession(b.page)

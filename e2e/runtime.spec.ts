@@ -3,6 +3,7 @@ import { chromiumArgs } from '../playwright.config.ts'
 import {
   type CohortServer,
   createRoomAsHost,
+  endTest,
   newMemberContext,
   startCohortServer,
 } from './harness.ts'
@@ -86,9 +87,7 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async () => {
-  await server.stop()
-})
+test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 
 test('a device downloads its models with progress, runs them in its worker, survives a worker crash, profiles itself, and reloads from cache', async ({
   browser,

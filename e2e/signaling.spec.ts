@@ -10,8 +10,10 @@ import {
   type CohortServer,
   createRoomAsHost,
   echoAll,
+  endTest,
   joinAsDevice,
   startCohortServer,
+  waitForModelsReady,
   waitForOpenLinks,
 } from './harness.ts'
 
@@ -20,9 +22,9 @@ const sockets: Socket[] = []
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async () => {
+test.afterEach(async ({ browser }, testInfo) => {
   for (const socket of sockets.splice(0)) socket.disconnect()
-  await server.stop()
+  await endTest(browser, server, testInfo)
 })
 
 /** A socket.io client that speaks to the coordinator directly, as an attacker or a buggy client would. */
@@ -53,6 +55,7 @@ test('malformed signaling messages get typed errors while the room keeps working
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
   await waitForOpenLinks(a.page, 2)
+  for (const device of [a, b]) await waitForModelsReady(device.page)
 
   const raw = await rawClient()
   const welcome = await raw.send({

@@ -20,6 +20,8 @@ export interface CohortServer {
   readonly url: string
   readonly port: number
   readonly stateDir: string
+  /** The server's process id (benchmarks read its memory). */
+  readonly pid: number
   /** Everything the server logged so far. */
   readonly log: string[]
   /** Kills the process (SIGKILL simulates a crash) and waits for it to exit. */
@@ -65,6 +67,7 @@ export async function startCohortServer(
     url,
     port: Number(new URL(url).port),
     stateDir,
+    pid: child.pid ?? -1,
     log,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)

@@ -213,9 +213,8 @@ describe('rooms over socket.io', () => {
       expect(reply, JSON.stringify(message).slice(0, 80)).toMatchObject({ type: 'error', code })
       expect(reply.type === 'error' && reply.message).toMatch(/^Invalid signaling message/)
     }
-    expect(logs.filter((l) => / from .*: Invalid signaling message/.test(l))).toHaveLength(
-      cases.length,
-    )
+    // Logged, but one line per kind of error and sender, so a flood cannot flood the log.
+    expect(logs.filter((l) => / from .*: Invalid signaling message/.test(l))).toHaveLength(2)
 
     // Without an acknowledgement the error still reaches the sender, as a push.
     bad.send({ type: 'nope' })
@@ -311,7 +310,10 @@ describe('rooms over socket.io', () => {
 
   it('rate-limits a flooding socket and lets it back in after refill', async () => {
     let clock = 1_000_000
-    const server = await start({ rateLimit: { burst: 5, perSecond: 2 }, now: () => clock })
+    const server = await start({
+      limits: { perSocket: { burst: 5, perSecond: 2 } },
+      now: () => clock,
+    })
     const c = await client(server)
     for (let i = 0; i < 5; i++) expect(await c.request({ type: 'leave' })).toEqual({ type: 'ok' })
     expect(await c.request({ type: 'leave' })).toMatchObject({
@@ -332,7 +334,10 @@ describe('rooms over socket.io', () => {
 
   it('limits room creation per address, not per socket', async () => {
     let clock = 1_000_000
-    const server = await start({ createRateLimit: { burst: 2, perSecond: 1 }, now: () => clock })
+    const server = await start({
+      limits: { creates: { burst: 2, perSecond: 1 } },
+      now: () => clock,
+    })
     const first = await client(server)
     await createRoom(first)
     await createRoom(first)

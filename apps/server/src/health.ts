@@ -1,34 +1,78 @@
-import type { ServerResponse } from 'node:http'
-import { PROTOCOL_VERSION } from '@cohort/protocol'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { HostKeySchema, PROTOCOL_VERSION, type RoomCode, RoomCodeSchema } from '@cohort/protocol'
+import { isLoopback } from './client-address.ts'
 
 /** The path load balancers, tests and benchmarks poll. */
 export const HEALTH_PATH = '/healthz'
 
-/** What the health endpoint reports. */
+/** The request header that shows a room's host key: `<ROOMCODE>:<hostKey>`. */
+export const HOST_KEY_HEADER = 'x-cohort-host-key'
+
+/**
+ * What the health endpoint reports. Liveness is for anyone; the rest tells a stranger how busy
+ * the server is and where it sits on its LAN, so it goes only to whoever may know.
+ */
 export interface Health {
   readonly ok: true
-  readonly rooms: number
-  readonly members: number
   readonly uptimeS: number
   readonly protocolVersion: number
-  /** Origins on this machine's LAN addresses: what a page opened on localhost shows phones. */
-  readonly joinOrigins: readonly string[]
+  /** Rooms held; for requests from this machine only. */
+  readonly rooms?: number
+  /** Members in all rooms; for requests from this machine only. */
+  readonly members?: number
+  /**
+   * Origins on this machine's LAN addresses, what a dashboard opened on localhost shows phones;
+   * for requests from this machine or with a valid host key.
+   */
+  readonly joinOrigins?: readonly string[]
 }
 
-/** Builds the health report from live counts. */
+/** Who asks: the operator (this machine), a room's host (its key), or anyone at all. */
+export type HealthAudience = 'operator' | 'host' | 'anyone'
+
+/** Proxies name the client they forward for; such a request is not from this machine. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
+
+/**
+ * Who `req` comes from. A loopback peer is the operator unless it is a reverse proxy on this
+ * machine forwarding someone else (it says so in a forwarding header); otherwise a valid host key
+ * in `X-Cohort-Host-Key` makes a host.
+ */
+export function healthAudience(
+  req: IncomingMessage,
+  verifyHostKey: (room: RoomCode, key: string) => boolean,
+): HealthAudience {
+  const forwarded = FORWARDING_HEADERS.some((name) => req.headers[name] !== undefined)
+  if (isLoopback(req.socket.remoteAddress) && !forwarded) return 'operator'
+  const shown = req.headers[HOST_KEY_HEADER]
+  if (typeof shown !== 'string') return 'anyone'
+  const colon = shown.indexOf(':')
+  const room = RoomCodeSchema.safeParse(shown.slice(0, colon))
+  const key = HostKeySchema.safeParse(shown.slice(colon + 1))
+  if (colon < 0 || !room.success || !key.success) return 'anyone'
+  return verifyHostKey(room.data, key.data) ? 'host' : 'anyone'
+}
+
+/** Builds the health report from live counts, with what `audience` may see. */
 export function health(
+  audience: HealthAudience,
   stats: { rooms: number; members: number },
   startedAt: number,
   now: number,
   joinOrigins: readonly string[] = [],
 ): Health {
-  return {
+  const liveness = {
     ok: true,
-    rooms: stats.rooms,
-    members: stats.members,
     uptimeS: Math.floor((now - startedAt) / 1000),
     protocolVersion: PROTOCOL_VERSION,
-    joinOrigins,
+  } as const
+  switch (audience) {
+    case 'operator':
+      return { ...liveness, rooms: stats.rooms, members: stats.members, joinOrigins }
+    case 'host':
+      return { ...liveness, joinOrigins }
+    case 'anyone':
+      return liveness
   }
 }
 

@@ -1,9 +1,6 @@
 /**
- * Sent on every response: threaded WASM needs a cross-origin isolated page (COOP + COEP), and
- * CORP keeps our files from being embedded by other origins under their own COEP.
+ * The full security header set (security-headers.ts) under its old name, which coordinator.ts
+ * still imports for engine.io's polling responses; switch that import to `SECURITY_HEADERS` and
+ * delete this file.
  */
-export const isolationHeaders: Readonly<Record<string, string>> = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-}
+export { SECURITY_HEADERS as isolationHeaders } from './security-headers.ts'

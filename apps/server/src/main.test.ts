@@ -114,7 +114,15 @@ describe('cli', () => {
     const cli = run(['--help'])
     const [code] = await cli.exited
     expect(code).toBe(0)
-    for (const flag of ['--port', '--host', '--dev', '--static', '--state-dir', '--ice']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--dev',
+      '--static',
+      '--state-dir',
+      '--ice',
+      '--allow-origin',
+    ]) {
       expect(cli.output()).toContain(flag)
     }
   })
@@ -124,5 +132,19 @@ describe('cli', () => {
     const [code] = await cli.exited
     expect(code).toBe(1)
     expect(cli.output()).toMatch(/--port must be an integer/)
+  })
+
+  it('rejects an --allow-origin that is not an origin before it starts', async () => {
+    const cli = run([
+      '--allow-origin',
+      'https://a.example,https://b.example/app',
+      '--https',
+      '--state-dir',
+      dir,
+    ])
+    const [code] = await cli.exited
+    expect(code).toBe(1)
+    expect(cli.output()).toMatch(/--allow-origin: "https:\/\/b\.example\/app" is not an origin/)
+    expect(cli.output()).not.toMatch(/self-signed/)
   })
 })

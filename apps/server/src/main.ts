@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { IceServerSchema } from '@cohort/protocol'
 import { cac } from 'cac'
+import { parseAllowedOrigins } from './allowed-origins.ts'
 import { banner } from './banner.ts'
 import { isWildcardHost, lanAddresses } from './lan-urls.ts'
 import { tasksIn } from './manifest-catalog.ts'
@@ -27,6 +28,10 @@ cli
   )
   .option('--ice <json>', 'ICE servers as a JSON array (or env COHORT_ICE_SERVERS)')
   .option('--max-room-size <n>', 'Members per room', { default: 64 })
+  .option(
+    '--allow-origin <origin>',
+    'Let pages from this origin (e.g. https://example.org:8443) open sockets too; repeat it or separate with commas',
+  )
   .example('npm start -- --https            # phones on the LAN get a secure context')
   .example('npm start -- --models ~/my-models   # then open the dashboard with ?task=<your task>')
   .example('node --import tsx apps/server/src/main.ts --port 0   # prints COHORT_LISTENING <url>')
@@ -47,6 +52,7 @@ async function main(options: Record<string, unknown>): Promise<void> {
   const host = options.host
   if (typeof host !== 'string' || host === '') throw new Error('--host needs an address')
   const stateDir = pathOption(options.stateDir, '--state-dir') ?? resolve(REPO_ROOT, '.cohort')
+  const allowedOrigins = allowedOriginsOption(options.allowOrigin)
   const tls = tlsOption(options, host, stateDir)
   let server: RunningServer
   try {
@@ -61,6 +67,7 @@ async function main(options: Record<string, unknown>): Promise<void> {
       tls: tls?.credentials,
       iceServers: iceServersOption(options.ice ?? process.env.COHORT_ICE_SERVERS),
       maxRoomSize: integerOption(options.maxRoomSize, '--max-room-size', 1, 1024),
+      allowedOrigins,
     })
   } catch (error) {
     if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
@@ -119,6 +126,14 @@ function tlsOption(
   const generated = loadOrCreateSelfSigned(stateDir, addresses)
   if (generated.created) console.log(`[cohort] created a self-signed certificate in ${stateDir}`)
   return { credentials: generated, selfSigned: true }
+}
+
+function allowedOriginsOption(value: unknown): string[] {
+  try {
+    return parseAllowedOrigins(value)
+  } catch (error) {
+    throw new Error(`--allow-origin: ${error instanceof Error ? error.message : String(error)}`)
+  }
 }
 
 function integerOption(value: unknown, name: string, min: number, max: number): number {

@@ -21,12 +21,16 @@ function setup(limits: { maxMembers?: number; maxRooms?: number; emptyRoomGraceM
   }
 }
 
+/** Where test connections come from, with no seat limit unless a test sets one. */
+const FROM = { address: '10.0.0.1', seatsPerAddress: null }
+
 function joined(registry: RoomRegistry, connectionId: string, room = A, deviceId?: DeviceId) {
   const result = registry.join({
     connectionId,
     room,
     role: 'device',
     label: connectionId,
+    ...FROM,
     ...(deviceId ? { deviceId } : {}),
   })
   if (!result.ok) throw new Error(result.error.message)
@@ -48,12 +52,18 @@ describe('RoomRegistry', () => {
 
   it('refuses unknown rooms and full rooms', () => {
     const { registry } = setup({ maxMembers: 2 })
-    const missing = registry.join({ connectionId: 's1', room: A, role: 'device', label: '' })
+    const missing = registry.join({
+      connectionId: 's1',
+      room: A,
+      role: 'device',
+      label: '',
+      ...FROM,
+    })
     expect(missing).toMatchObject({ ok: false, error: { code: 'room-not-found' } })
     registry.create(A)
     joined(registry, 's1')
     joined(registry, 's2')
-    const full = registry.join({ connectionId: 's3', room: A, role: 'device', label: '' })
+    const full = registry.join({ connectionId: 's3', room: A, role: 'device', label: '', ...FROM })
     expect(full).toMatchObject({ ok: false, error: { code: 'room-full' } })
     expect(registry.stats().members).toBe(2)
   })
@@ -155,7 +165,53 @@ describe('RoomRegistry', () => {
       room: A,
       role: 'host',
       label: '  Ada\u0000s\nphone\u2028 ',
+      ...FROM,
     })
     expect(result.ok && result.value.member.label).toBe('Ada s phone')
+  })
+
+  it('limits the seats one address takes, and a locked room takes only returning members', () => {
+    const { registry } = setup()
+    registry.create(A)
+    const limited = (connectionId: string, address: string, deviceId?: DeviceId) =>
+      registry.join({
+        connectionId,
+        room: A,
+        role: 'device',
+        label: connectionId,
+        address,
+        seatsPerAddress: 2,
+        ...(deviceId ? { deviceId } : {}),
+      })
+    const first = limited('s1', '10.0.0.9')
+    expect(limited('s2', '10.0.0.9').ok).toBe(true)
+    expect(limited('s3', '10.0.0.9')).toMatchObject({ ok: false, error: { code: 'room-full' } })
+    expect(limited('s3', '10.0.0.8').ok).toBe(true)
+    // A reload of a seated device takes its own seat back, not a new one.
+    if (!first.ok) throw new Error('first join failed')
+    expect(limited('s4', '10.0.0.9', first.value.member.deviceId).ok).toBe(true)
+
+    expect(registry.setLocked(A, true)).toBe(true)
+    expect(registry.isLocked(A)).toBe(true)
+    expect(limited('s5', '10.0.0.7')).toMatchObject({ ok: false, error: { code: 'room-locked' } })
+    expect(limited('s6', '10.0.0.9', first.value.member.deviceId).ok).toBe(true)
+    registry.setLocked(A, false)
+    expect(limited('s5', '10.0.0.7').ok).toBe(true)
+  })
+
+  it('deletes a room with its members at once', () => {
+    const { registry } = setup()
+    registry.create(A)
+    joined(registry, 's1')
+    joined(registry, 's2')
+    expect(
+      registry
+        .delete(A)
+        .map((member) => member.connectionId)
+        .sort(),
+    ).toEqual(['s1', 's2'])
+    expect(registry.has(A)).toBe(false)
+    expect(registry.memberOf('s1')).toBeUndefined()
+    expect(registry.stats()).toEqual({ rooms: 0, members: 0 })
   })
 })

@@ -18,6 +18,8 @@ export interface Member {
   readonly joinedAt: number
   /** The socket id; a member is replaced, never mutated, when a reload brings a new socket. */
   readonly connectionId: string
+  /** Where the connection comes from (an address key), for seat limits and bans. */
+  readonly address: string
 }
 
 /** Limits that keep one room or one client from exhausting the server. */
@@ -45,6 +47,10 @@ export interface JoinRequest {
   readonly label: string
   /** A device id proven by a resume token; absent for a new identity. */
   readonly deviceId?: DeviceId
+  /** The connection's address key. */
+  readonly address: string
+  /** Seats one address may hold in this room; null when its seats are not limited. */
+  readonly seatsPerAddress: number | null
 }
 
 /** A member that left a room, and who is still there to be told. */
@@ -77,6 +83,8 @@ interface Room {
   readonly members: Map<DeviceId, Member>
   /** When the last member left (or the room was created); null while anyone is in it. */
   emptySince: number | null
+  /** A locked room takes no new identities; members coming back (resumed ids, hosts) still may. */
+  locked: boolean
 }
 
 /**
@@ -115,7 +123,7 @@ export class RoomRegistry {
         message: 'This server holds too many rooms right now; try again in a few minutes.',
       })
     }
-    this.#rooms.set(room, { members: new Map(), emptySince: this.#now() })
+    this.#rooms.set(room, { members: new Map(), emptySince: this.#now(), locked: false })
     return ok(undefined)
   }
 
@@ -134,11 +142,29 @@ export class RoomRegistry {
     const freed = new Set<DeviceId>()
     if (current?.room === request.room) freed.add(current.deviceId)
     if (previous) freed.add(previous.deviceId)
+    if (room.locked && request.deviceId === undefined && request.role !== 'host') {
+      return err({
+        code: 'room-locked',
+        message: `Room ${request.room} is locked: its host takes no new devices right now.`,
+      })
+    }
     if (room.members.size - freed.size >= this.#limits.maxMembers) {
       return err({
         code: 'room-full',
-        message: `Room ${request.room} is full (${this.#limits.maxMembers} members); ask the host for another room.`,
+        message: `Room ${request.room} is full: it holds at most ${this.#limits.maxMembers} members, hosts included. Ask the host to remove a device or to start the server with a larger --max-room-size.`,
       })
+    }
+    if (request.seatsPerAddress !== null) {
+      let seats = 0
+      for (const member of room.members.values()) {
+        if (member.address === request.address && !freed.has(member.deviceId)) seats++
+      }
+      if (seats >= request.seatsPerAddress) {
+        return err({
+          code: 'room-full',
+          message: `Your network address already holds ${request.seatsPerAddress} seats in room ${request.room}, the most one address may take (--seats-per-address).`,
+        })
+      }
     }
 
     const left = this.leave(request.connectionId)
@@ -154,6 +180,7 @@ export class RoomRegistry {
       label: cleanLabel(request.label),
       joinedAt: this.#now(),
       connectionId: request.connectionId,
+      address: request.address,
     }
     room.members.set(deviceId, member)
     room.emptySince = null
@@ -180,6 +207,28 @@ export class RoomRegistry {
     const entry = this.#byConnection.get(connectionId)
     const member = entry && this.#rooms.get(entry.room)?.members.get(entry.deviceId)
     return entry && member ? { room: entry.room, member } : undefined
+  }
+
+  /** Locks or unlocks a room; false when there is no such room. */
+  setLocked(room: RoomCode, locked: boolean): boolean {
+    const entry = this.#rooms.get(room)
+    if (!entry) return false
+    entry.locked = locked
+    return true
+  }
+
+  /** Whether a room takes no new identities. */
+  isLocked(room: RoomCode): boolean {
+    return this.#rooms.get(room)?.locked ?? false
+  }
+
+  /** Deletes a room at once, members and all; returns the members it held. */
+  delete(room: RoomCode): readonly Member[] {
+    const entry = this.#rooms.get(room)
+    if (!entry) return []
+    this.#rooms.delete(room)
+    for (const member of entry.members.values()) this.#byConnection.delete(member.connectionId)
+    return [...entry.members.values()]
   }
 
   /** The members of a room (empty when the room does not exist). */

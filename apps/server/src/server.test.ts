@@ -7,6 +7,7 @@ import { PROTOCOL_VERSION } from '@cohort/protocol'
 import { io } from 'socket.io-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningServer, startServer } from './server.ts'
+import { expectSecured } from './testing/http.ts'
 
 const INDEX = '<!doctype html><title>Cohort</title>'
 
@@ -45,18 +46,12 @@ afterAll(async () => {
 
 const get = (path: string, init?: RequestInit) => fetch(`${server.url}${path}`, init)
 
-function expectIsolated(response: Response): void {
-  expect(response.headers.get('cross-origin-opener-policy')).toBe('same-origin')
-  expect(response.headers.get('cross-origin-embedder-policy')).toBe('require-corp')
-  expect(response.headers.get('cross-origin-resource-policy')).toBe('same-origin')
-}
-
 describe('http', () => {
   it('reports health', async () => {
     const response = await get('/healthz')
     expect(response.status).toBe(200)
     expect(response.headers.get('cache-control')).toBe('no-store')
-    expectIsolated(response)
+    expectSecured(response)
     expect(await response.json()).toEqual({
       ok: true,
       rooms: 0,
@@ -75,7 +70,7 @@ describe('http', () => {
       expect(response.status).toBe(200)
       expect(response.headers.get('content-type')).toMatch(/^text\/html/)
       expect(response.headers.get('cache-control')).toBe('no-cache')
-      expectIsolated(response)
+      expectSecured(response)
       expect(await response.text()).toBe(INDEX)
     },
   )
@@ -96,7 +91,7 @@ describe('http', () => {
     expect(response.headers.get('content-type')?.split(';')[0]).toBe(type)
     expect(response.headers.get('cache-control')).toBe(cache)
     expect(response.headers.get('x-content-type-options')).toBe('nosniff')
-    expectIsolated(response)
+    expectSecured(response)
   })
 
   it('revalidates with an ETag', async () => {
@@ -107,7 +102,7 @@ describe('http', () => {
       headers: { 'if-none-match': etag! },
     })
     expect(again.status).toBe(304)
-    expectIsolated(again)
+    expectSecured(again)
   })
 
   it.each([
@@ -122,7 +117,7 @@ describe('http', () => {
   ])('answers %s with a 404, not the app', async (path) => {
     const response = await get(path)
     expect(response.status).toBe(404)
-    expectIsolated(response)
+    expectSecured(response)
     expect(await response.text()).not.toContain('<title>')
   })
 
@@ -172,7 +167,7 @@ describe('http', () => {
   it('isolates socket.io polling responses too', async () => {
     const response = await get('/socket.io/?EIO=4&transport=polling')
     expect(response.status).toBe(200)
-    expectIsolated(response)
+    expectSecured(response)
     expect(await response.text()).toMatch(/"maxPayload":65536/)
   })
 })
@@ -208,7 +203,7 @@ describe('your own models (--models)', () => {
     expect(mine.headers.get('content-type')?.split(';')[0]).toBe('application/json')
     expect(mine.headers.get('cache-control')).toBe('no-cache')
     expect(mine.headers.get('x-content-type-options')).toBe('nosniff')
-    expectIsolated(mine)
+    expectSecured(mine)
     expect(await mine.json()).toEqual({ task: 'mine' })
     expect(await (await getOwn('/models/fashion/manifest.json')).json()).toEqual({
       task: 'fashion',
@@ -224,7 +219,7 @@ describe('your own models (--models)', () => {
     for (const path of ['/models/mine/missing.onnx', '/models/.hidden', '/models/%2Ehidden']) {
       const response = await getOwn(path)
       expect(response.status, path).toBe(404)
-      expectIsolated(response)
+      expectSecured(response)
     }
     expect((await getOwn('/models/mine/manifest.json', { method: 'POST' })).status).toBe(405)
   })

@@ -5,17 +5,17 @@ import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IceServer } from '@cohort/protocol'
+import { normalizeOrigin } from './allowed-origins.ts'
+import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from './client-limits.ts'
 import { type AnyHttpServer, createCoordinator } from './coordinator.ts'
-import { HEALTH_PATH, health, sendHealth } from './health.ts'
-import { isolationHeaders } from './isolation-headers.ts'
+import { HEALTH_PATH, health, healthAudience, sendHealth } from './health.ts'
+import { validHost } from './host-header.ts'
 import { listeningUrls } from './lan-urls.ts'
 import { ManifestCatalog } from './manifest-catalog.ts'
-import {
-  DEFAULT_CREATE_RATE_LIMIT,
-  DEFAULT_RATE_LIMIT,
-  type RateLimitOptions,
-} from './rate-limit.ts'
+import { acceptPlainHttp, type PlainHttp } from './plain-http.ts'
+import { Revocations } from './revocations.ts'
 import { DEFAULT_ROOM_LIMITS, RoomRegistry } from './rooms.ts'
+import { securityHeaders } from './security-headers.ts'
 import {
   createOwnModelFiles,
   createStaticFiles,
@@ -31,6 +31,15 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 /** How long close() waits for clients to finish their goodbyes before cutting them off. */
 const CLOSE_GRACE_MS = 2_000
+
+/** Time a client has to send a request's headers (Node's default is 60 s): slow-loris defence. */
+export const HEADERS_TIMEOUT_MS = 15_000
+
+/** Time a client has to send a whole request; ours are small (a polling POST is at most 64 KiB). */
+export const REQUEST_TIMEOUT_MS = 30_000
+
+/** Time a client has to finish the TLS handshake (Node's default is 120 s). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000
 
 /** The task rooms serve by default: Fashion-MNIST, hard enough for exits and ensembles to matter. */
 export const DEFAULT_TASK = 'fashion'
@@ -64,10 +73,15 @@ export interface ServerOptions {
   readonly emptyRoomGraceMs?: number | undefined
   /** How often empty rooms are swept. Default one minute (or the grace period if shorter). */
   readonly sweepIntervalMs?: number | undefined
-  /** Per-socket message budget. Default a burst of 400, then 100/s. */
-  readonly rateLimit?: RateLimitOptions | undefined
-  /** Room creations per client address. Default a burst of 20, then one per 3 s. */
-  readonly createRateLimit?: RateLimitOptions | undefined
+  /** The budgets clients meet (messages, joins, sockets, seats); defaults in client-limits.ts. */
+  readonly limits?: Partial<ClientLimits> | undefined
+  /**
+   * Origins besides the server's own whose pages may open sockets (`--allow-origin`), like
+   * `https://example.org:8443`; normalized as browsers send them, anything else is an error.
+   */
+  readonly allowedOrigins?: readonly string[] | undefined
+  /** How long a resume token proves its device. Default a day. */
+  readonly resumeTokenLifetimeMs?: number | undefined
   /** Where the tasks' manifests are read for planning. Default `<repo>/public/models`. */
   readonly modelsDir?: string | undefined
   /**
@@ -111,7 +125,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     maxRooms: options.maxRooms ?? DEFAULT_ROOM_LIMITS.maxRooms,
     emptyRoomGraceMs: options.emptyRoomGraceMs ?? DEFAULT_ROOM_LIMITS.emptyRoomGraceMs,
   }
-  const secret = loadOrCreateSecret(options.stateDir ?? join(REPO_ROOT, '.cohort'), options.secret)
+  const stateDir = options.stateDir ?? join(REPO_ROOT, '.cohort')
+  const allowedOrigins = (options.allowedOrigins ?? []).map(normalizeOrigin)
+  const secret = loadOrCreateSecret(stateDir, options.secret)
+  const tokens = new TokenIssuer(secret, now, options.resumeTokenLifetimeMs)
+  const revocations = new Revocations(stateDir, now)
   const registry = new RoomRegistry(limits, now)
   const startedAt = now()
   // Where phones can reach this server; known once the port is bound.
@@ -119,13 +137,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
 
   // Replaced before the port opens; the placeholder only keeps the type honest.
   let app: RequestHandler = (_req, res) => sendText(res, 503, 'Starting.\n')
+  const headersFor = (req: IncomingMessage) =>
+    securityHeaders({ host: validHost(req.headers.host), secure: !!options.tls, dev: options.dev })
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    for (const [name, value] of Object.entries(isolationHeaders)) res.setHeader(name, value)
     try {
-      if (pathnameOf(req) === HEALTH_PATH) {
-        sendHealth(res, health(registry.stats(), startedAt, now(), joinOrigins))
-      } else {
+      if (pathnameOf(req) !== HEALTH_PATH) {
         app(req, res)
+      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD')
+        sendText(res, 405, 'Health is read with GET or HEAD.\n')
+      } else {
+        const audience = healthAudience(req, (room, key) => tokens.verifyHostKey(room, key))
+        sendHealth(res, health(audience, registry.stats(), startedAt, now(), joinOrigins))
       }
     } catch (error) {
       log(`request ${req.method} ${req.url} failed: ${String(error)}`)
@@ -134,9 +157,21 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     }
   }
   const protocol = options.tls ? 'https' : 'http'
-  const httpServer: AnyHttpServer = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-    : createServer(onRequest)
+  const timeouts = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }
+  let plainHttp: PlainHttp | undefined
+  let httpServer: AnyHttpServer
+  if (options.tls) {
+    const { cert, key } = options.tls
+    const httpsServer = createHttpsServer(
+      { cert, key, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...timeouts },
+      onRequest,
+    )
+    // Before anything else listens for its connections: it holds them until their first byte.
+    plainHttp = acceptPlainHttp(httpsServer, headersFor)
+    httpServer = httpsServer
+  } else {
+    httpServer = createServer(timeouts, onRequest)
+  }
 
   const coordinator = createCoordinator(httpServer, {
     registry,
@@ -149,10 +184,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ),
     replanDebounceMs: options.replanDebounceMs ?? DEFAULT_REPLAN_DEBOUNCE_MS,
     defaultTask: options.defaultTask ?? DEFAULT_TASK,
-    tokens: new TokenIssuer(secret),
+    tokens,
+    revocations,
     iceServers: options.iceServers ?? [],
-    rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT,
-    createRateLimit: options.createRateLimit ?? DEFAULT_CREATE_RATE_LIMIT,
+    limits: { ...DEFAULT_CLIENT_LIMITS, ...options.limits },
+    allowedOrigins,
     // Never spin: a zero grace period still sweeps at most once a second.
     sweepIntervalMs: Math.max(
       1_000,
@@ -161,6 +197,12 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     sharedUpgrades: options.dev === true,
     now,
     log,
+  })
+
+  // engine.io takes 'request' over and answers its own errors past its 'headers' hook: the
+  // security headers go on every response before anyone (engine.io, the app) starts one.
+  httpServer.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(headersFor(req))) res.setHeader(name, value)
   })
 
   // Every TCP connection, so that close() can cut the ones that do not say goodbye in time.
@@ -179,6 +221,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       httpServer.close()
       // In-flight responses (a model download) end now; WebSockets get a proper close below.
       httpServer.closeAllConnections()
+      plainHttp?.closeAll()
       const force = setTimeout(() => {
         for (const socket of connections) socket.destroy()
       }, CLOSE_GRACE_MS)

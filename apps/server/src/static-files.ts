@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs'
+import { existsSync, type Stats } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { extname, join } from 'node:path'
+import { assertNever } from '@cohort/protocol'
 import sirv from 'sirv'
+import { byteRange } from './byte-range.ts'
 
 /** Vite's content-hashed output: a changed file gets a new name, so it can be cached forever. */
 const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -114,12 +116,13 @@ function fileServer(
     etag: true,
     // Exact paths only; app routes are mapped to index.html explicitly.
     extensions: [],
-    setHeaders(res, pathname) {
+    setHeaders(res, pathname, stats) {
+      // Called after the lookup, so the file's size is known: the only place to judge a Range.
+      const satisfiable = fitRangeForSirv(res.req, stats)
       const type = CONTENT_TYPES[extname(pathname).toLowerCase()]
-      if (type) res.setHeader('Content-Type', type)
+      if (type && satisfiable) res.setHeader('Content-Type', type)
       res.setHeader('Cache-Control', pathname.startsWith('/assets/') ? IMMUTABLE : REVALIDATE)
-      // The types above are right, so browsers need not guess (and cannot be tricked into it).
-      res.setHeader('X-Content-Type-Options', 'nosniff')
+      res.setHeader('Accept-Ranges', 'bytes')
     },
   })
   return (req, res, pathname, missing) => {
@@ -132,6 +135,38 @@ function fileServer(
       })
     })
     serve(req, res, missing)
+  }
+}
+
+/**
+ * Judges the request's Range and rewrites it into the one form sirv reads correctly; false when
+ * the answer is a 416. sirv's own parsing is naive: `bytes=5-2` made it open a read stream that
+ * throws (the socket was destroyed, not answered), `bytes=-5` served the first bytes instead of
+ * the last, `bytes=0-0` the whole file, `bytes=abc` and `bytes=-0` a 206 of everything.
+ */
+function fitRangeForSirv(req: IncomingMessage, stats: Stats): boolean {
+  // §14.2: Range is defined for GET only; If-Range holds only for an unchanged strong validator,
+  // and our ETags are weak, so only the exact Last-Modified date keeps a Range in force.
+  const ifRange = req.headers['if-range']
+  const applies =
+    req.method === 'GET' && (ifRange === undefined || ifRange === stats.mtime.toUTCString())
+  const range = applies ? byteRange(req.headers.range, stats.size) : ({ kind: 'whole' } as const)
+  switch (range.kind) {
+    case 'whole':
+      delete req.headers.range
+      return true
+    case 'part':
+      // sirv reads an end of 0 as "to the end", so `bytes=0-0` cannot be said to it; a whole
+      // 200 answers any Range request correctly (§14.2), just with more bytes.
+      if (range.end === 0) delete req.headers.range
+      else req.headers.range = `bytes=${range.start}-${range.end}`
+      return true
+    case 'unsatisfiable':
+      // A start at the size is what makes sirv answer 416 with `Content-Range: bytes */size`.
+      req.headers.range = `bytes=${stats.size}-`
+      return false
+    default:
+      return assertNever(range)
   }
 }
 

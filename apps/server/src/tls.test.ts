@@ -1,13 +1,16 @@
 import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { get } from 'node:https'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PROTOCOL_VERSION, type ServerReply, SIGNALING_EVENT } from '@cohort/protocol'
 import { io } from 'socket.io-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startServer } from './server.ts'
+import { rawExchange } from './testing/http.ts'
 import { KEY_FILE, loadOrCreateSelfSigned } from './tls.ts'
 
 const hasOpenssl = (() => {
@@ -89,6 +92,50 @@ describe.skipIf(!hasOpenssl)('self-signed certificates', () => {
       }
     } finally {
       await server.close()
+    }
+  })
+
+  it('redirects plain http on its port to https, and closes what it holds on close()', async () => {
+    const tls = loadOrCreateSelfSigned(dir, [])
+    const server = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      tls,
+      staticDir: dir,
+      stateDir: dir,
+      log: () => undefined,
+    })
+    let closed = false
+    try {
+      const plain = await fetch(`http://127.0.0.1:${server.port}/r/ABC?task=digits`, {
+        redirect: 'manual',
+      })
+      expect(plain.status).toBe(307)
+      expect(plain.headers.get('location')).toBe(`${server.url}/r/ABC?task=digits`)
+      expect(plain.headers.get('x-frame-options')).toBe('DENY')
+      expect(await rawExchange(server.port, Buffer.from([1, 2, 3, 13, 10, 13, 10]))).toMatch(
+        /^HTTP\/1\.1 400 /,
+      )
+
+      // A silent connection and a half-sent plain request do not hold close() up.
+      const held = await Promise.all(
+        ['', 'GET / HTTP/1.1\r\n'].map(async (bytes) => {
+          const socket = connect(server.port, '127.0.0.1')
+          await once(socket, 'connect')
+          if (bytes) socket.write(bytes)
+          socket.resume()
+          // Cut off is what is asked for here: a reset counts as closed (once() would reject).
+          socket.on('error', () => undefined)
+          const closed = new Promise((resolve) => socket.once('close', resolve))
+          // Wrapped: a promise returned as it is would be awaited here.
+          return { closed }
+        }),
+      )
+      await server.close()
+      closed = true
+      await Promise.all(held.map((socket) => socket.closed))
+    } finally {
+      if (!closed) await server.close()
     }
   })
 })

@@ -50,18 +50,35 @@ describe('TokenIssuer', () => {
     const id = device('abcdef0123')
     const token = issuer.resumeToken(a, id)
     expect(token.startsWith(id)).toBe(true)
-    expect(issuer.verifyResumeToken(a, token)).toBe(id)
-    expect(issuer.verifyResumeToken(b, token)).toBeNull()
+    expect(issuer.verifyResumeToken(a, token)).toMatchObject({ valid: true, deviceId: id })
+    expect(issuer.verifyResumeToken(b, token)).toEqual({ valid: false, why: 'forged' })
     // Another id with the first one's MAC must not verify.
-    expect(issuer.verifyResumeToken(a, `abcdef0124${token.slice(10)}`)).toBeNull()
-    expect(issuer.verifyResumeToken(a, token.slice(0, -1))).toBeNull()
-    expect(issuer.verifyResumeToken(a, 'short')).toBeNull()
-    expect(issuer.verifyResumeToken(a, `${'A'.repeat(10)}${token.slice(10)}`)).toBeNull()
+    const forged = { valid: false, why: 'forged' }
+    expect(issuer.verifyResumeToken(a, `abcdef0124${token.slice(10)}`)).toEqual(forged)
+    expect(issuer.verifyResumeToken(a, token.slice(0, -1))).toEqual(forged)
+    expect(issuer.verifyResumeToken(a, 'short')).toEqual(forged)
+    expect(issuer.verifyResumeToken(a, `${'A'.repeat(10)}${token.slice(10)}`)).toEqual(forged)
+  })
+
+  it('lets a resume token expire a lifetime after it was issued, and binds its issue time', () => {
+    let clock = Date.UTC(2026, 11, 2)
+    const timed = new TokenIssuer(Buffer.alloc(32, 7), () => clock, 60_000)
+    const id = device('abcdef0123')
+    const token = timed.resumeToken(a, id)
+    clock += 59_000
+    expect(timed.verifyResumeToken(a, token)).toMatchObject({ valid: true, deviceId: id })
+    clock += 1_000
+    expect(timed.verifyResumeToken(a, token)).toEqual({ valid: false, why: 'expired' })
+    // Moving the issue time forward breaks the MAC: a token cannot be made younger.
+    const issuedAt = token.slice(10, 17)
+    const younger = (Number.parseInt(issuedAt, 36) + 60).toString(36).padStart(7, '0')
+    const tampered = `${token.slice(0, 10)}${younger}${token.slice(17)}`
+    expect(timed.verifyResumeToken(a, tampered)).toEqual({ valid: false, why: 'forged' })
   })
 
   it('host keys and resume tokens are different things', () => {
     const key = issuer.hostKey(a)
-    expect(issuer.verifyResumeToken(a, key)).toBeNull()
+    expect(issuer.verifyResumeToken(a, key)).toEqual({ valid: false, why: 'forged' })
   })
 
   it('depends on the secret', () => {

@@ -41,18 +41,44 @@ export function createDeviceId(): DeviceId {
   return DeviceIdSchema.parse(id)
 }
 
+/** How long a resume token proves its device: a day covers a school day and a reload the next morning. */
+export const DEFAULT_RESUME_TOKEN_LIFETIME_MS = 24 * 60 * 60_000
+
+/** The issue time inside a resume token: seconds since 1970 in base 36, 7 digits (until year 4400). */
+const ISSUED_AT_DIGITS = 7
+
+/** What a resume token says, once its MAC checks out. */
+export type ResumeProof =
+  | { readonly valid: true; readonly deviceId: DeviceId; readonly issuedAt: number }
+  | { readonly valid: false; readonly why: 'forged' | 'expired' }
+
 /**
- * Issues and checks host keys and resume tokens. Both are HMACs of the room (and device) under one
- * server secret, so the server keeps no token table and a restart with the same secret still
- * recognises every token it ever issued.
+ * Issues and checks host keys and resume tokens. Both are HMACs under one server secret, so the
+ * server keeps no token table and a restart with the same secret still recognises them. A host key
+ * is bound to its room; a resume token to its room, its device and the time it was issued, and it
+ * expires `lifetimeMs` later (every welcome hands out a fresh one, so only an absence that long
+ * costs a device its id). Revoking one is the revocation list's job.
  */
 export class TokenIssuer {
   readonly #secret: Buffer
+  readonly #now: () => number
+  readonly #lifetimeMs: number
 
   /** @param secret at least 16 bytes of key material */
-  constructor(secret: Buffer) {
+  constructor(
+    secret: Buffer,
+    now: () => number = Date.now,
+    lifetimeMs: number = DEFAULT_RESUME_TOKEN_LIFETIME_MS,
+  ) {
     if (secret.length < 16) throw new Error('the token secret must be at least 16 bytes')
     this.#secret = secret
+    this.#now = now
+    this.#lifetimeMs = lifetimeMs
+  }
+
+  /** How long a resume token is valid after it was issued. */
+  get resumeTokenLifetimeMs(): number {
+    return this.#lifetimeMs
   }
 
   /** The key that proves the host role in `room`. */
@@ -67,15 +93,25 @@ export class TokenIssuer {
 
   /** The token that gives `deviceId` back to whoever presents it when rejoining `room`. */
   resumeToken(room: RoomCode, deviceId: DeviceId): ResumeToken {
-    return ResumeTokenSchema.parse(`${deviceId}${this.#mac(`device:${room}:${deviceId}`)}`)
+    const issuedAt = Math.floor(this.#now() / 1000)
+      .toString(36)
+      .padStart(ISSUED_AT_DIGITS, '0')
+    const mac = this.#mac(`device:${room}:${deviceId}:${issuedAt}`)
+    return ResumeTokenSchema.parse(`${deviceId}${issuedAt}${mac}`)
   }
 
-  /** The device id a resume token proves for `room`, or null when it was not issued for it. */
-  verifyResumeToken(room: RoomCode, token: string): DeviceId | null {
-    const parsed = DeviceIdSchema.safeParse(token.slice(0, -MAC_LENGTH))
-    if (!parsed.success) return null
-    const expected = this.#mac(`device:${room}:${parsed.data}`)
-    return safeEqual(token.slice(-MAC_LENGTH), expected) ? parsed.data : null
+  /** What `token` proves for `room`: its device id while valid, else why not. */
+  verifyResumeToken(room: RoomCode, token: string): ResumeProof {
+    const body = token.slice(0, -MAC_LENGTH)
+    const issuedAt = body.slice(-ISSUED_AT_DIGITS)
+    const parsed = DeviceIdSchema.safeParse(body.slice(0, -ISSUED_AT_DIGITS))
+    if (!parsed.success || !/^[0-9a-z]{7}$/.test(issuedAt)) return { valid: false, why: 'forged' }
+    const expected = this.#mac(`device:${room}:${parsed.data}:${issuedAt}`)
+    if (!safeEqual(token.slice(-MAC_LENGTH), expected)) return { valid: false, why: 'forged' }
+    const issuedAtMs = Number.parseInt(issuedAt, 36) * 1000
+    // A token from the future (a clock stepped back) is as good as one issued now.
+    if (this.#now() - issuedAtMs >= this.#lifetimeMs) return { valid: false, why: 'expired' }
+    return { valid: true, deviceId: parsed.data, issuedAt: issuedAtMs }
   }
 
   #mac(message: string): string {

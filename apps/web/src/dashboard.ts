@@ -1,10 +1,10 @@
-import type { PeerStatus } from '@cohort/mesh'
 import { type DeviceId, formatRoomCode, type RoomCode } from '@cohort/protocol'
 import QRCode from 'qrcode'
 import type { LiveCharts } from './dashboard/charts.ts'
 import type { DigitAnswer } from './dashboard/digit-classifier.ts'
 import { ensembleKControl, pinnedKFromUrl } from './dashboard/ensemble-k-control.ts'
 import { EventLog, eventLogView } from './dashboard/event-log.ts'
+import { RoomControls } from './dashboard/room-controls.ts'
 import { logReports, logRequest, roomLogger } from './dashboard/room-events.ts'
 import { roomView } from './dashboard/room-view.ts'
 import { RttProbe } from './dashboard/rtt-probe.ts'
@@ -53,6 +53,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     pinnedK = k
     void mesh.tellCoordinator({ type: 'set-ensemble-k', k })
   })
+  const controls = new RoomControls(mesh)
   let session: HostSession | null = null
   let earlyExit: EarlyExitSession | null = null
   const qr = h('img', { alt: 'QR code of the join URL', 'data-testid': 'join-qr' })
@@ -84,6 +85,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       h('p', { class: 'url' }, joinLink),
       h('p', { class: 'muted' }, 'Room code'),
       h('p', { class: 'code mono' }, formatRoomCode(room)),
+      controls.element,
     ),
   )
   const liveCard = h('div')
@@ -94,19 +96,6 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     h('p', { class: 'muted' }, 'Charts appear once the models are loaded.'),
   )
   const logCard = h('div')
-  const removeButton = (peer: PeerStatus) =>
-    h(
-      'button',
-      {
-        class: 'secondary',
-        'data-testid': `remove-${peer.info.deviceId}`,
-        title: 'Disconnect this device (fault injection)',
-        onclick: () => {
-          void mesh.tellCoordinator({ type: 'remove-device', deviceId: peer.info.deviceId })
-        },
-      },
-      'Disconnect',
-    )
 
   const log = new EventLog()
   const feed = new RunFeed()
@@ -149,7 +138,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       h(
         'section',
         { class: 'card', 'data-testid': 'devices' },
-        peersTable(devices, 'Waiting for devices to join…', removeButton),
+        peersTable(devices, 'Waiting for devices to join…', (peer) => controls.deviceActions(peer)),
       ),
       h('h2', {}, 'Room'),
       h('section', { class: 'card' }, roomView(mesh.plan, devices, served)),
@@ -160,6 +149,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       h('h3', {}, 'Early-exit tiers'),
       tiersView(mesh.plan),
     )
+    controls.update()
     runPanel.update()
     updateCharts()
     // Only a changed log is re-rendered, so reading it is not disturbed by every frame of a run.

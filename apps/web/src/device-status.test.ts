@@ -67,6 +67,10 @@ describe('deviceStatus', () => {
       text: 'Removed',
     })
     expect(phaseOf({ ended: 'replaced' })).toBe('left')
+    expect(deviceStatus({ ...base, ended: 'ended' })).toMatchObject({
+      phase: 'left',
+      text: 'Room ended',
+    })
     const refused = deviceStatus({ ...base, signaling: 'failed', joinError: 'No such room.' })
     expect(refused).toMatchObject({ phase: 'error', detail: 'No such room.' })
     const broken = deviceStatus({

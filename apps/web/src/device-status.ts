@@ -31,7 +31,7 @@ export interface DeviceStatusInput {
   /** Whether the coordinator ever welcomed this page (a later `connecting` is a reconnect). */
   readonly everJoined: boolean
   /** Why the page stopped for good, if it did. */
-  readonly ended: 'left' | 'removed' | 'replaced' | null
+  readonly ended: 'left' | 'removed' | 'replaced' | 'ended' | null
   /** Why a join failed for good (room gone, version mismatch, …). */
   readonly joinError: string | null
   /** Null until the runtime's chunk has loaded. */
@@ -98,6 +98,8 @@ export function deviceStatus(input: DeviceStatusInput): DeviceStatus {
       return status('left', 'Removed', 'The host took this device out of the room.')
     case 'replaced':
       return status('left', 'Moved to another tab', 'This device continues in the other tab.')
+    case 'ended':
+      return status('left', 'Room ended', 'The host ended this room. Thank you for helping.')
     case null:
       break
   }

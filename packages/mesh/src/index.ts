@@ -1,6 +1,14 @@
+export type { BadFrameLimits } from './bad-frames.ts'
 export type { ByteChannel } from './byte-channel.ts'
 export { type LinkState, Mesh, type MeshEvent, type MeshOptions, type PeerStatus } from './mesh.ts'
-export { DEFAULT_HEARTBEAT, type HeartbeatOptions } from './peer-session.ts'
+export {
+  DEFAULT_HEARTBEAT,
+  DEFAULT_RECEIVE_LIMITS,
+  type HeartbeatOptions,
+  type ReceiveLimits,
+  type ReceiveStats,
+  type SessionEndReason,
+} from './peer-session.ts'
 export type {
   HandlerReply,
   IncomingRequest,
@@ -15,3 +23,4 @@ export {
   type SignalingState,
   type Welcome,
 } from './signaling-client.ts'
+export type { AssemblerLimits } from './transfer.ts'

@@ -1,6 +1,6 @@
 import type { DeviceId, PeerInfo, RoomCode, SignalData } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Mesh } from './mesh.ts'
+import { Mesh, type MeshEvent } from './mesh.ts'
 import type { PeerLinkOptions } from './peer-link.ts'
 import type { SignalingHandlers, SignalingState, Welcome } from './signaling-client.ts'
 import { memoryChannelPair } from './testing/memory-channel.ts'
@@ -197,6 +197,62 @@ describe('Mesh reconnection by the larger id', () => {
     await vi.advanceTimersByTimeAsync(5_000)
     expect(fakes.links).toHaveLength(2)
     expect(fakes.links[1]?.options.initiator).toBe(false)
+    mesh.leave()
+  })
+})
+
+describe('Mesh bad messages', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+    fakes.links.length = 0
+    fakes.signaling = null
+  })
+  afterEach(() => {
+    vi.restoreAllMocks()
+    vi.useRealTimers()
+  })
+
+  it('logs a garbage flood in a few lines and cuts the flooder off as misbehaving', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    // The peer's heartbeats land nowhere here: a long deadAfterMs keeps silence out of the way.
+    const mesh = new Mesh({
+      room: 'ROOM' as RoomCode,
+      role: 'device',
+      label: 'phone',
+      heartbeat: { intervalMs: 400, deadAfterMs: 600_000 },
+    })
+    const events: MeshEvent[] = []
+    mesh.subscribe((event) => void events.push(event))
+    welcome([HOST])
+    await vi.advanceTimersByTimeAsync(0)
+    openLink(0)
+    const deliver = (count: number) => {
+      for (let frame = 0; frame < count; frame++)
+        fakes.links[0]?.options.onData(new Uint8Array([1, 2, 3]))
+    }
+    const badMessages = () =>
+      events.flatMap((event) => (event.type === 'bad-message' ? [event.count] : []))
+
+    // 600 bad frames (under the cut-off): one line at once, one summary when the interval is up.
+    deliver(600)
+    expect(warn).toHaveBeenCalledTimes(1)
+    expect(warn.mock.calls[0]?.[0]).toMatch(/bad message from zzzz00001: chunk of 3 bytes/)
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(warn).toHaveBeenCalledTimes(2)
+    expect(warn.mock.calls[1]?.[0]).toMatch(/599 bad messages from zzzz00001 in the last 10 s/)
+    expect(badMessages()).toEqual([1, 599])
+    expect(mesh.peers()[0]?.link).toBe('open')
+
+    // A flood past 1,000 a second ends the link with a typed reason, in one more line.
+    deliver(5_000)
+    expect(warn).toHaveBeenCalledTimes(3)
+    expect(badMessages()).toEqual([1, 599, 1_001])
+    expect(events).toContainEqual({
+      type: 'peer-gone',
+      deviceId: HOST.deviceId,
+      reason: 'misbehaving',
+    })
+    expect(mesh.peers()[0]?.link).toBe('closed')
     mesh.leave()
   })
 })

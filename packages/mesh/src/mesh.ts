@@ -50,9 +50,18 @@ export type MeshEvent =
   | { readonly type: 'welcome'; readonly welcome: Welcome }
   | { readonly type: 'peers' }
   | { readonly type: 'peer-gone'; readonly deviceId: DeviceId; readonly reason: string }
-  | { readonly type: 'bad-message'; readonly from: DeviceId; readonly error: CohortError }
+  /** Bad frames from a peer, at most one event per report interval: the latest and how many. */
+  | {
+      readonly type: 'bad-message'
+      readonly from: DeviceId
+      readonly error: CohortError
+      readonly count: number
+    }
   | { readonly type: 'plan'; readonly plan: Plan }
-  | { readonly type: 'removed'; readonly reason: 'removed' | 'replaced' }
+  /** This member must stop: the host removed it or ended the room, or another tab took over. */
+  | { readonly type: 'removed'; readonly reason: 'removed' | 'replaced' | 'ended' }
+  /** The host locked or unlocked the room. */
+  | { readonly type: 'room-locked'; readonly locked: boolean }
 
 interface PeerEntry {
   info: PeerInfo
@@ -90,6 +99,7 @@ export class Mesh {
   private readonly listeners = new Set<(event: MeshEvent) => void>()
   private welcome: Welcome | null = null
   private latestPlan: Plan | null = null
+  private locked = false
   private closed = false
 
   constructor(private readonly options: MeshOptions) {
@@ -109,6 +119,11 @@ export class Mesh {
   /** The room's latest plan, once the coordinator has sent one. */
   get plan(): Plan | null {
     return this.latestPlan
+  }
+
+  /** Whether the room takes new members (as of the last welcome or lock change). */
+  get roomLocked(): boolean {
+    return this.locked
   }
 
   /** Sends a message to the coordinator (profile, report, host controls) and waits for its answer. */
@@ -169,6 +184,7 @@ export class Mesh {
 
   private onWelcome(welcome: Welcome): void {
     this.welcome = welcome
+    this.locked = welcome.locked
     this.emit({ type: 'welcome', welcome })
     const present = new Set(welcome.peers.map((peer) => peer.deviceId))
     for (const deviceId of [...this.entries.keys()]) {
@@ -215,6 +231,14 @@ export class Mesh {
         return
       case 'signal':
         this.onSignal(push.from, push.linkId, push.data)
+        return
+      case 'room-locked':
+        this.locked = push.locked
+        this.emit({ type: 'room-locked', locked: push.locked })
+        return
+      case 'room-ended':
+        this.emit({ type: 'removed', reason: 'ended' })
+        this.leave()
         return
       case 'error':
         console.warn(`cohort: coordinator error ${push.code}: ${push.message}`)
@@ -264,9 +288,15 @@ export class Mesh {
           channel,
           (method) => this.handlers.get(method),
           {
-            onBadMessage: (error) => {
-              console.warn(`cohort: bad message from ${peerId}: ${error.message}`)
-              this.emit({ type: 'bad-message', from: peerId, error })
+            // The session calls this at a bounded rate, however fast bad frames come.
+            onBadMessage: (error, count, periodMs) => {
+              const seconds = Math.round(periodMs / 1000)
+              console.warn(
+                count === 1
+                  ? `cohort: bad message from ${peerId}: ${error.message}`
+                  : `cohort: ${count} bad messages from ${peerId} in the last ${seconds} s, the latest: ${error.message}`,
+              )
+              this.emit({ type: 'bad-message', from: peerId, error, count })
             },
             onEnd: (reason) => this.onSessionEnd(entry, linkId, reason),
           },

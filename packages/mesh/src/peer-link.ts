@@ -1,6 +1,6 @@
 import type { IceServer, SignalData } from '@cohort/protocol'
 import SimplePeer from 'simple-peer/simplepeer.min.js'
-import type { ByteChannel } from './byte-channel.ts'
+import { type ByteChannel, messageBytes } from './byte-channel.ts'
 
 /** A WebRTC connection attempt that never opens fails silently; this bounds it. */
 export const CONNECT_TIMEOUT_MS = 15_000
@@ -67,8 +67,12 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
     }
     // Take the messages before simple-peer's stream layer does: it buffers and re-emits every
     // message through a Node-style Readable, which costs about 40% of the channel's throughput.
-    channel.onmessage = (event: MessageEvent<unknown>) => {
-      if (event.data instanceof ArrayBuffer) options.onData(new Uint8Array(event.data))
+    channel.onmessage = (event: MessageEvent<unknown>) => options.onData(messageBytes(event.data))
+    // simple-peer (when not the initiator) adopts any data channel the peer opens later and
+    // buffers its messages in a stream nobody reads: a peer could fill this page's memory
+    // through a second channel. Cohort uses one channel per link, so refuse any other.
+    if (internals._pc) {
+      internals._pc.ondatachannel = (event: RTCDataChannelEvent) => event.channel.close()
     }
     options.onOpen(adaptChannel(channel, internals._pc))
   })

@@ -6,6 +6,7 @@ import {
   splitIntoChunks,
 } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { DEFAULT_BAD_FRAME_LIMITS } from './bad-frames.ts'
 import { type HeartbeatOptions, PeerSession, type SessionEndReason } from './peer-session.ts'
 import type { RpcHandler, RpcReply } from './rpc.ts'
 import { type MemoryChannelEnd, memoryChannelPair } from './testing/memory-channel.ts'
@@ -15,7 +16,10 @@ const BOB = 'bob000001' as DeviceId
 const HEARTBEAT: HeartbeatOptions = { intervalMs: 100, deadAfterMs: 500 }
 
 interface SessionLog {
+  /** The latest error of each bad-message report. */
   readonly bad: CohortError[]
+  /** How many bad frames each report stands for. */
+  readonly badCounts: number[]
   readonly ended: SessionEndReason[]
 }
 
@@ -26,8 +30,8 @@ function connect(handlers: {
 }) {
   const [aliceEnd, bobEnd] = memoryChannelPair()
   const logs = {
-    alice: { bad: [], ended: [] } as SessionLog,
-    bob: { bad: [], ended: [] } as SessionLog,
+    alice: { bad: [], badCounts: [], ended: [] } as SessionLog,
+    bob: { bad: [], badCounts: [], ended: [] } as SessionLog,
   }
   const open = (self: 'alice' | 'bob', peer: DeviceId, end: MemoryChannelEnd): PeerSession => {
     const log = logs[self]
@@ -36,7 +40,10 @@ function connect(handlers: {
       end,
       (method) => handlers[self]?.[method],
       {
-        onBadMessage: (error) => void log.bad.push(error),
+        onBadMessage: (error, count) => {
+          log.bad.push(error)
+          log.badCounts.push(count)
+        },
         onEnd: (reason) => void log.ended.push(reason),
       },
       HEARTBEAT,
@@ -152,11 +159,13 @@ describe('PeerSession', () => {
     rig.bobEnd.send(chunks[1] ?? new Uint8Array())
     await vi.advanceTimersByTimeAsync(0)
 
-    expect(rig.logs.alice.bad.map((error) => error.code)).toEqual([
-      'bad-frame',
-      'bad-frame',
-      'bad-frame',
-    ])
+    // All three are counted; the first is reported at once, the other two folded into one
+    // report after the report interval.
+    expect(rig.alice.receiveStats.badFrames).toBe(3)
+    expect(rig.logs.alice.bad.map((error) => error.code)).toEqual(['bad-frame'])
+    await vi.advanceTimersByTimeAsync(DEFAULT_BAD_FRAME_LIMITS.reportIntervalMs)
+    expect(rig.logs.alice.bad.map((error) => error.code)).toEqual(['bad-frame', 'bad-frame'])
+    expect(rig.logs.alice.badCounts).toEqual([1, 2])
     expect(rig.alice.open).toBe(true)
 
     const tensor = {

@@ -59,6 +59,9 @@ type CohortSocket = Socket<ServerToClientEvents, ClientToServerEvents>
 const FATAL_JOIN_ERRORS: ReadonlySet<ErrorCode> = new Set([
   'room-not-found',
   'room-full',
+  'room-locked',
+  'room-ended',
+  'banned',
   'forbidden',
   'version-mismatch',
   'bad-message',

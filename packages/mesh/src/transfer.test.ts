@@ -10,10 +10,10 @@ import {
 } from '@cohort/protocol'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { ChunkAssembler } from './chunk-assembler.ts'
 import { type MemoryChannelEnd, memoryChannelPair } from './testing/memory-channel.ts'
 import {
   type AssemblerLimits,
-  ChunkAssembler,
   ChunkSender,
   chunkPayloadBytes,
   DEFAULT_ASSEMBLER_LIMITS,
@@ -336,7 +336,12 @@ describe('ChunkAssembler rejects misbehaving peers', () => {
     expect(assembler.openTransfers).toBe(leftovers)
   }
 
-  const limits: AssemblerLimits = { maxMessageBytes: 10 * room, maxOpenTransfers: 4 }
+  const limits: AssemblerLimits = {
+    maxMessageBytes: 10 * room,
+    maxOpenBytes: 100 * room,
+    maxOpenTransfers: 4,
+    idleMs: 30_000,
+  }
 
   it('rejects an out-of-order chunk', () => {
     withBystander(limits, (assembler) => {
@@ -480,7 +485,7 @@ describe('ChunkAssembler rejects misbehaving peers', () => {
       maxLength: 30,
     })
     // Junk uses transfer ids 1..8, so with 16 slots it can never crowd out the bystander.
-    const roomy: AssemblerLimits = { maxMessageBytes: 10 * room, maxOpenTransfers: 16 }
+    const roomy: AssemblerLimits = { ...limits, maxOpenTransfers: 16 }
     fc.assert(
       fc.property(junk, (chunks) => {
         withBystander(

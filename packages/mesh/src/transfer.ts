@@ -1,13 +1,4 @@
-import {
-  CHUNK_HEADER_BYTES,
-  CohortError,
-  decodeChunk,
-  err,
-  ok,
-  type Result,
-  splitIntoChunks,
-  toCohortError,
-} from '@cohort/protocol'
+import { CHUNK_HEADER_BYTES, CohortError, splitIntoChunks, toCohortError } from '@cohort/protocol'
 import type { ByteChannel } from './byte-channel.ts'
 
 /** Pause sending while this many bytes wait in the channel (far below Chromium's 16 MiB cap). */
@@ -17,39 +8,105 @@ export const LOW_WATER_BYTES = 256 * 1024
 /** Chunks are at most this big even when the channel allows more, so transfers interleave. */
 export const MAX_CHUNK_BYTES = 256 * 1024
 
+const MiB = 1024 * 1024
+
+/**
+ * What one peer may have a receiver hold (one assembler per peer link). The sender keeps to the
+ * same numbers, so a well-behaved peer never meets them.
+ */
+export interface AssemblerLimits {
+  /** Largest message, in bytes. */
+  readonly maxMessageBytes: number
+  /** Most bytes the open transfers (started, not finished) may announce together. */
+  readonly maxOpenBytes: number
+  /** Most transfers open at once. */
+  readonly maxOpenTransfers: number
+  /** An open transfer with no new chunk for this long is dropped and its bytes released. */
+  readonly idleMs: number
+}
+
+/**
+ * The largest legitimate messages are tensor frames: the shipped models move a few KiB per
+ * sample (a 1×28×28 float32 input is 3 KiB, a uint8 activation 64×7×7 about 3 KiB), a model
+ * brought with --models and 3×224×224 float32 inputs about 600 KiB; the diagnostics echo 1 MiB
+ * and the mesh benchmark sends 4 MiB tensors, four in flight. So a message is at most 16 MiB
+ * (4× the largest we send) and a peer's open transfers announce at most 32 MiB together (the
+ * benchmark's 16 MiB in flight, twice over). A sender round-robins at most 64 transfers within
+ * those 32 MiB, so one of them waits at most for about 16 MiB of the others' chunks between two
+ * of its own: 30 s without a chunk covers links down to about 0.6 MB/s, far slower than any
+ * request deadline allows.
+ */
+export const DEFAULT_ASSEMBLER_LIMITS: AssemblerLimits = {
+  maxMessageBytes: 16 * MiB,
+  maxOpenBytes: 32 * MiB,
+  maxOpenTransfers: 64,
+  idleMs: 30_000,
+}
+
 interface PendingTransfer {
   readonly chunks: Iterator<Uint8Array>
+  /** Bytes the receiver reserves from the first chunk to the last (0: one chunk, or released). */
+  openBytes: number
+  /** Chunks still to hand to the channel. */
+  remaining: number
   readonly resolve: () => void
   readonly reject: (error: CohortError) => void
 }
 
 /**
  * Sends messages as chunks with backpressure. Transfers are interleaved chunk by chunk, so a
- * small request is never stuck behind a large tensor.
+ * small request is never stuck behind a large tensor. A transfer of several chunks starts only
+ * when the receiver's limits (the same AssemblerLimits) have room for it, so a well-behaved
+ * sender never has a transfer refused; a message of one chunk is never held open and always goes.
  */
 export class ChunkSender {
   private readonly queue: PendingTransfer[] = []
+  /** Transfers of several chunks waiting for the receiver's room, oldest first. */
+  private readonly waiting: PendingTransfer[] = []
+  private openBytes = 0
+  private openCount = 0
   private nextTransferId = 1
   private pumping = false
   private closedWith: CohortError | null = null
   private cancelDrainWait: (() => void) | null = null
   private readonly chunkBytes: number
 
-  constructor(private readonly channel: ByteChannel) {
+  constructor(
+    private readonly channel: ByteChannel,
+    private readonly limits: AssemblerLimits = DEFAULT_ASSEMBLER_LIMITS,
+  ) {
     this.chunkBytes = Math.min(channel.maxMessageSize, MAX_CHUNK_BYTES)
   }
 
   /** Resolves once every chunk of `message` is handed to the channel. */
   send(message: Uint8Array): Promise<void> {
     if (this.closedWith) return Promise.reject(this.closedWith)
+    const largest = Math.min(this.limits.maxMessageBytes, this.limits.maxOpenBytes)
+    if (message.length > largest) {
+      return Promise.reject(
+        new CohortError(
+          'payload-too-large',
+          `a peer message is at most ${largest} bytes, this one is ${message.length}: send less per request`,
+        ),
+      )
+    }
     const transferId = this.nextTransferId
     this.nextTransferId = (this.nextTransferId + 1) >>> 0 || 1
+    const room = Math.floor(this.chunkBytes) - CHUNK_HEADER_BYTES
+    const count = room > 0 ? Math.max(1, Math.ceil(message.length / room)) : 1
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({
+      const transfer: PendingTransfer = {
         chunks: splitIntoChunks(message, transferId, this.chunkBytes),
+        openBytes: count > 1 ? message.length : 0,
+        remaining: count,
         resolve,
         reject,
-      })
+      }
+      if (transfer.openBytes === 0) this.queue.push(transfer)
+      else {
+        this.waiting.push(transfer)
+        this.startWaiting()
+      }
       void this.pump()
     })
   }
@@ -60,6 +117,20 @@ export class ChunkSender {
     this.closedWith = error
     this.cancelDrainWait?.()
     for (const transfer of this.queue.splice(0)) transfer.reject(error)
+    for (const transfer of this.waiting.splice(0)) transfer.reject(error)
+  }
+
+  /** Starts waiting transfers, oldest first, while the receiver has room (none overtakes). */
+  private startWaiting(): void {
+    const { maxOpenBytes, maxOpenTransfers } = this.limits
+    for (let next = this.waiting[0]; next; next = this.waiting[0]) {
+      if (this.openCount >= maxOpenTransfers || this.openBytes + next.openBytes > maxOpenBytes)
+        return
+      this.waiting.shift()
+      this.openBytes += next.openBytes
+      this.openCount++
+      this.queue.push(next)
+    }
   }
 
   private async pump(): Promise<void> {
@@ -74,6 +145,7 @@ export class ChunkSender {
         try {
           next = transfer.chunks.next()
         } catch (error) {
+          this.finished(transfer)
           transfer.reject(toCohortError(error, 'bad-frame'))
           continue
         }
@@ -88,11 +160,21 @@ export class ChunkSender {
           transfer.reject(this.closedWith ?? new CohortError('peer-gone', 'data channel closed'))
           break
         }
+        // The receiver frees the transfer's room on its last chunk, and the channel is ordered.
+        if (--transfer.remaining === 0) this.finished(transfer)
         this.queue.push(transfer)
       }
     } finally {
       this.pumping = false
     }
+  }
+
+  private finished(transfer: PendingTransfer): void {
+    if (transfer.openBytes === 0) return
+    this.openBytes -= transfer.openBytes
+    this.openCount--
+    transfer.openBytes = 0
+    this.startWaiting()
   }
 
   private drained(): Promise<void> {
@@ -106,93 +188,6 @@ export class ChunkSender {
         resolve()
       }
     })
-  }
-}
-
-/** Limits that keep a misbehaving peer from exhausting memory. */
-export interface AssemblerLimits {
-  readonly maxMessageBytes: number
-  readonly maxOpenTransfers: number
-}
-
-/** Defaults: 256 MiB per message, 64 transfers in flight per peer. */
-export const DEFAULT_ASSEMBLER_LIMITS: AssemblerLimits = {
-  maxMessageBytes: 256 * 1024 * 1024,
-  maxOpenTransfers: 64,
-}
-
-interface OpenTransfer {
-  readonly bytes: Uint8Array
-  received: number
-  nextIndex: number
-}
-
-/** Reassembles chunks into messages, one buffer allocated per message. */
-export class ChunkAssembler {
-  private readonly open = new Map<number, OpenTransfer>()
-
-  constructor(private readonly limits: AssemblerLimits = DEFAULT_ASSEMBLER_LIMITS) {}
-
-  /** Takes one chunk; returns the whole message when this chunk completes it, null before. */
-  push(bytes: Uint8Array): Result<Uint8Array | null, CohortError> {
-    const decoded = decodeChunk(bytes)
-    if (!decoded.ok) return decoded
-    const chunk = decoded.value
-    if (chunk.first && chunk.last) {
-      if (chunk.index !== 0 || chunk.payload.length !== chunk.totalBytes) {
-        return this.fail(chunk.transferId, 'single chunk does not hold its whole transfer')
-      }
-      return ok(chunk.payload)
-    }
-    let transfer = this.open.get(chunk.transferId)
-    if (chunk.first) {
-      if (transfer) return this.fail(chunk.transferId, 'transfer started twice')
-      if (chunk.totalBytes > this.limits.maxMessageBytes) {
-        return this.fail(
-          chunk.transferId,
-          `message of ${chunk.totalBytes} bytes exceeds ${this.limits.maxMessageBytes}`,
-        )
-      }
-      if (this.open.size >= this.limits.maxOpenTransfers) {
-        return this.fail(
-          chunk.transferId,
-          `more than ${this.limits.maxOpenTransfers} transfers in flight`,
-        )
-      }
-      transfer = { bytes: new Uint8Array(chunk.totalBytes), received: 0, nextIndex: 0 }
-      this.open.set(chunk.transferId, transfer)
-    }
-    if (!transfer) return this.fail(chunk.transferId, 'chunk of a transfer that never started')
-    if (chunk.index !== transfer.nextIndex || chunk.totalBytes !== transfer.bytes.length) {
-      return this.fail(chunk.transferId, `chunk ${chunk.index} out of order or inconsistent`)
-    }
-    if (transfer.received + chunk.payload.length > transfer.bytes.length) {
-      return this.fail(chunk.transferId, 'chunks overrun the announced size')
-    }
-    transfer.bytes.set(chunk.payload, transfer.received)
-    transfer.received += chunk.payload.length
-    transfer.nextIndex++
-    if (!chunk.last) return ok(null)
-    this.open.delete(chunk.transferId)
-    if (transfer.received !== transfer.bytes.length) {
-      return err(
-        new CohortError(
-          'bad-frame',
-          `transfer ${chunk.transferId} ended short of its announced size`,
-        ),
-      )
-    }
-    return ok(transfer.bytes)
-  }
-
-  /** Transfers started and not finished. */
-  get openTransfers(): number {
-    return this.open.size
-  }
-
-  private fail(transferId: number, why: string): Result<never, CohortError> {
-    this.open.delete(transferId)
-    return err(new CohortError('bad-frame', `transfer ${transferId}: ${why}`))
   }
 }
 

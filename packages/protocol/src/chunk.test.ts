@@ -7,9 +7,12 @@ import {
   CHUNK_MAGIC,
   type Chunk,
   decodeChunk,
+  firstChunkProblem,
   splitIntoChunks,
 } from './chunk.ts'
 import { CohortError, type ErrorCode } from './errors.ts'
+import { RequestIdSchema } from './ids.ts'
+import { encodePeerMessage, MAX_FRAMES_PER_MESSAGE, MAX_META_BYTES } from './peer-message.ts'
 import type { Result } from './result.ts'
 import { PROTOCOL_VERSION } from './version.ts'
 
@@ -290,5 +293,89 @@ describe('decoding malformed chunks', () => {
     for (let cut = 0; cut < CHUNK_HEADER_BYTES; cut++) {
       expectError(decodeChunk(bytes.subarray(0, cut)), 'bad-frame', /shorter/)
     }
+  })
+})
+
+describe("reading a transfer's peer message header from its first chunk", () => {
+  const requestId = RequestIdSchema.parse('r1')
+  const tensor = (length: number) => ({
+    kind: 'request' as const,
+    requestId,
+    name: 'x',
+    dtype: 'uint8' as const,
+    dims: [length],
+    data: new Uint8Array(length),
+  })
+  const message = fc.oneof(
+    fc
+      .record({ sentAt: fc.double({ noNaN: true }) })
+      .map(({ sentAt }) => encodePeerMessage({ type: 'heartbeat', sentAt })),
+    fc
+      .string({ maxLength: 1_000 })
+      .map((text) =>
+        encodePeerMessage({ type: 'error', requestId, code: 'internal', message: text }),
+      ),
+    fc
+      .array(fc.integer({ min: 0, max: 3_000 }), { maxLength: 5 })
+      .map((lengths) =>
+        encodePeerMessage(
+          { type: 'request', requestId, method: 'echo', deadlineMs: 1_000 },
+          lengths.map(tensor),
+        ),
+      ),
+  )
+  /** A peer message header built by hand: magic, version, frame count, meta length. */
+  const header = (fields: { magic?: number; version?: number; frames?: number; meta?: number }) => {
+    const bytes = new Uint8Array(64)
+    const view = new DataView(bytes.buffer)
+    view.setUint32(0, fields.magic ?? 0x4348504d)
+    view.setUint8(4, fields.version ?? PROTOCOL_VERSION)
+    view.setUint16(6, fields.frames ?? 0)
+    view.setUint32(8, fields.meta ?? 20)
+    return bytes
+  }
+
+  it('accepts the first chunk of every real peer message at any chunk size', () => {
+    fc.assert(
+      fc.property(
+        message,
+        fc.integer({ min: CHUNK_HEADER_BYTES + 1, max: 2_000 }),
+        (bytes, max) => {
+          const [first] = [...splitIntoChunks(bytes, 1, max)].map((chunk) =>
+            unwrap(decodeChunk(chunk)),
+          )
+          if (!first) throw new Error('no chunk')
+          expect(firstChunkProblem(first.payload, first.totalBytes)).toBeNull()
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('knows the exact size of a message without frames', () => {
+    const heartbeat = encodePeerMessage({ type: 'heartbeat', sentAt: 1 })
+    expect(firstChunkProblem(heartbeat, heartbeat.length)).toBeNull()
+    expect(firstChunkProblem(heartbeat, heartbeat.length + 8)).toMatch(/without frames/)
+    expect(firstChunkProblem(heartbeat, 16 * 1024 * 1024)).toMatch(/without frames/)
+  })
+
+  it('refuses what cannot be a peer message of the announced size', () => {
+    expect(firstChunkProblem(header({ magic: 1 }), 1_000)).toMatch(/does not start/)
+    expect(firstChunkProblem(header({ version: PROTOCOL_VERSION + 1 }), 1_000)).toMatch(/version/)
+    expect(firstChunkProblem(header({ frames: MAX_FRAMES_PER_MESSAGE + 1 }), 1e6)).toMatch(/frames/)
+    expect(firstChunkProblem(header({ meta: MAX_META_BYTES + 1 }), 1e6)).toMatch(/meta/)
+    // Two frames need at least 2 × 24 bytes after the 40 of header and meta.
+    expect(firstChunkProblem(header({ frames: 2, meta: 20 }), 40 + 47)).toMatch(/too few/)
+    expect(firstChunkProblem(header({ frames: 2, meta: 20 }), 40 + 48)).toBeNull()
+  })
+
+  it('cannot judge a payload shorter than the header, and never throws', () => {
+    expect(firstChunkProblem(new Uint8Array(15), 1e9)).toBeNull()
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(), (bytes, total) => {
+        const problem = firstChunkProblem(bytes, total)
+        expect(problem === null || typeof problem === 'string').toBe(true)
+      }),
+    )
   })
 })

@@ -1,4 +1,5 @@
 import { CohortError } from './errors.ts'
+import { MAX_FRAMES_PER_MESSAGE, MAX_META_BYTES, PEER_MESSAGE_MAGIC } from './peer-message.ts'
 import { err, ok, type Result } from './result.ts'
 import { PROTOCOL_VERSION } from './version.ts'
 
@@ -88,4 +89,42 @@ export function decodeChunk(bytes: Uint8Array): Result<Chunk, CohortError> {
     last: (flags & CHUNK_LAST) !== 0,
     payload: bytes.subarray(CHUNK_HEADER_BYTES),
   })
+}
+
+// A transfer carries one peer message, whose 16-byte header leads the first chunk's payload.
+// These are the fields of that header a receiver reads before it holds any of the transfer;
+// peer-message.ts owns the layout, and chunk.test.ts checks real messages against this reading.
+const MESSAGE_HEADER_BYTES = 16
+const MESSAGE_VERSION_OFFSET = 4
+const MESSAGE_FRAME_COUNT_OFFSET = 6
+const MESSAGE_META_LENGTH_OFFSET = 8
+// The least a frame adds to a message: its 8-byte length prefix and a 16-byte frame header.
+const MIN_FRAME_BYTES = 24
+const align8 = (n: number) => Math.ceil(n / 8) * 8
+
+/**
+ * Why a transfer that starts with this first-chunk payload and announces `totalBytes` cannot
+ * carry a peer message, or null when it can (or when the payload is too short to tell, which no
+ * real channel's chunk is). Messages without frames (heartbeat, cancel, error) have exactly the
+ * size their meta gives; a message with frames needs room for them. Never throws.
+ */
+export function firstChunkProblem(payload: Uint8Array, totalBytes: number): string | null {
+  if (payload.length < MESSAGE_HEADER_BYTES) return null
+  const view = new DataView(payload.buffer, payload.byteOffset, MESSAGE_HEADER_BYTES)
+  if (view.getUint32(0) !== PEER_MESSAGE_MAGIC) return 'does not start with a peer message'
+  const version = view.getUint8(MESSAGE_VERSION_OFFSET)
+  if (version !== PROTOCOL_VERSION)
+    return `carries a peer message of protocol version ${version}, expected ${PROTOCOL_VERSION}`
+  const frameCount = view.getUint16(MESSAGE_FRAME_COUNT_OFFSET)
+  const metaLength = view.getUint32(MESSAGE_META_LENGTH_OFFSET)
+  if (frameCount > MAX_FRAMES_PER_MESSAGE)
+    return `announces ${frameCount} frames, more than ${MAX_FRAMES_PER_MESSAGE}`
+  if (metaLength > MAX_META_BYTES)
+    return `announces a meta of ${metaLength} bytes, more than ${MAX_META_BYTES}`
+  const metaEnd = align8(MESSAGE_HEADER_BYTES + metaLength)
+  if (frameCount === 0 && totalBytes !== metaEnd)
+    return `announces ${totalBytes} bytes for a message without frames, which takes ${metaEnd}`
+  if (totalBytes < metaEnd + frameCount * MIN_FRAME_BYTES)
+    return `announces ${totalBytes} bytes, too few for ${frameCount} frames`
+  return null
 }

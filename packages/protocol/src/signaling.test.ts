@@ -51,6 +51,7 @@ const welcome = {
       credential: 'c',
     },
   ],
+  locked: false,
 }
 
 const validClientMessages: [string, unknown][] = [
@@ -97,12 +98,17 @@ const validClientMessages: [string, unknown][] = [
     },
   ],
   ['leave', { type: 'leave' }],
+  ['remove-device', { type: 'remove-device', deviceId: DEVICE }],
+  ['remove-device with a ban', { type: 'remove-device', deviceId: DEVICE, ban: true }],
+  ['lock-room', { type: 'lock-room', locked: true }],
+  ['end-room', { type: 'end-room' }],
 ]
 
 const validServerReplies: [string, unknown][] = [
   ['room-created', { type: 'room-created', room: ROOM, hostKey: HOST_KEY }],
   ['welcome', welcome],
   ['welcome to an empty room', { ...welcome, resumed: true, peers: [], iceServers: [] }],
+  ['welcome to a locked room', { ...welcome, locked: true }],
   ['ok', { type: 'ok' }],
   [
     'error',
@@ -126,6 +132,8 @@ const validServerPushes: [string, unknown][] = [
   ]),
   ['signal', { type: 'signal', from: DEVICE, linkId: LINK, data: candidate }],
   ['error', { type: 'error', code: 'version-mismatch', message: 'Reload the page.' }],
+  ['room-locked', { type: 'room-locked', locked: true }],
+  ['room-ended', { type: 'room-ended' }],
 ]
 
 describe('valid signaling messages', () => {
@@ -237,6 +245,7 @@ describe('invalid server messages', () => {
     ],
     ['a room-created without a host key', { type: 'room-created', room: ROOM }],
     ['a welcome with resumed as a string', { ...welcome, resumed: 'false' }],
+    ['a welcome without locked', { ...welcome, locked: undefined }],
     ['a welcome with peers as an object', { ...welcome, peers: {} }],
     [
       'a welcome with a peer label over 80 characters',

@@ -97,8 +97,19 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('profile'), profile: DeviceProfileSchema }),
   /** A requester's failure evidence: requests sent to devices and how many got no answer. */
   z.object({ type: z.literal('report'), outcomes: z.array(DeviceOutcomeSchema).max(256) }),
-  /** Host only: disconnect a device (fault injection, or an unwanted guest). */
-  z.object({ type: z.literal('remove-device'), deviceId: DeviceIdSchema }),
+  /**
+   * Host only: disconnect a device (fault injection, or an unwanted guest). Its resume token is
+   * revoked, so it cannot come back as itself; `ban` also refuses its address for the room's life.
+   */
+  z.object({
+    type: z.literal('remove-device'),
+    deviceId: DeviceIdSchema,
+    ban: z.boolean().optional(),
+  }),
+  /** Host only: a locked room takes no new members (members coming back still may). */
+  z.object({ type: z.literal('lock-room'), locked: z.boolean() }),
+  /** Host only: every member is sent away and the room's code, host key and tokens stop working. */
+  z.object({ type: z.literal('end-room') }),
 ])
 /** Everything a client may send to the coordinator. */
 export type ClientMessage = z.infer<typeof ClientMessageSchema>
@@ -116,6 +127,8 @@ export const ServerReplySchema = z.discriminatedUnion('type', [
     resumed: z.boolean(),
     peers: z.array(PeerInfoSchema),
     iceServers: z.array(IceServerSchema),
+    /** Whether the room takes new members. */
+    locked: z.boolean(),
   }),
   z.object({ type: z.literal('ok') }),
   z.object({
@@ -145,6 +158,10 @@ export const ServerPushSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('error'), code: ErrorCodeSchema, message: z.string() }),
   /** The room's current plan, after every replan and to every newcomer. */
   z.object({ type: z.literal('plan'), plan: PlanSchema }),
+  /** The host locked or unlocked the room. */
+  z.object({ type: z.literal('room-locked'), locked: z.boolean() }),
+  /** The host ended the room: every member is disconnected after this. */
+  z.object({ type: z.literal('room-ended') }),
 ])
 /** What the coordinator pushes to members of a room. */
 export type ServerPush = z.infer<typeof ServerPushSchema>

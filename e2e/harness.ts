@@ -90,7 +90,24 @@ export async function endTest(
     console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
   for (const context of browser.contexts()) await context.close()
   await server?.stop()
+  const violations = cspViolations.splice(0)
+  if (violations.length > 0) {
+    throw new Error(`the pages broke their Content-Security-Policy:\n${violations.join('\n')}`)
+  }
 }
+
+/** What any member page reported breaking the server's Content-Security-Policy; endTest fails on it. */
+const cspViolations: string[] = []
+
+/**
+ * Reports every CSP violation of the page, its workers included, to the console with a marker:
+ * the `securitypolicyviolation` event names the directive and the blocked URL.
+ */
+const REPORT_CSP_VIOLATIONS = `(() => {
+  const report = (event) =>
+    console.error('cohort-csp-violation ' + event.violatedDirective + ' ' + (event.blockedURI || 'inline'))
+  globalThis.addEventListener('securitypolicyviolation', report)
+})()`
 
 /** How a member's browser context is prepared. */
 export interface MemberOptions {
@@ -111,6 +128,14 @@ export async function newMemberContext(
   // Scripts run through tsx (benchmarks) keep function names with an `__name` helper that
   // page.evaluate bodies then reference inside the page: give the page a no-op one.
   await context.addInitScript('globalThis.__name = (target) => target')
+  await context.addInitScript(REPORT_CSP_VIOLATIONS)
+  // Chromium also logs a violation it reports nowhere else (a worker's, say) to the console.
+  context.on('console', (message) => {
+    const text = message.text()
+    if (text.startsWith('cohort-csp-violation') || /Content Security Policy/i.test(text)) {
+      cspViolations.push(`${message.location().url}: ${text.slice(0, 300)}`)
+    }
+  })
   if (options.initScript) await context.addInitScript(options.initScript)
   return context
 }

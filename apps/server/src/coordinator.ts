@@ -13,7 +13,6 @@ import {
 import { Server, type Socket } from 'socket.io'
 import { addressKey } from './client-address.ts'
 import { type ClientLimits, MessageBudgets } from './client-limits.ts'
-import { isolationHeaders } from './isolation-headers.ts'
 import type { ManifestCatalog } from './manifest-catalog.ts'
 import { isAllowedOrigin } from './origin-check.ts'
 import { refusal } from './permissions.ts'
@@ -21,6 +20,7 @@ import type { Revocations } from './revocations.ts'
 import { type AfterReply, createRoomActions, errorReply, type Sender } from './room-actions.ts'
 import { RoomPlans } from './room-plans.ts'
 import type { RoomRegistry } from './rooms.ts'
+import { SECURITY_HEADERS } from './security-headers.ts'
 import { ThrottledLog } from './throttled-log.ts'
 import type { TokenIssuer } from './tokens.ts'
 
@@ -116,9 +116,9 @@ export function createCoordinator(
       engineSocket.once('close', () => budgets.closed(address))
     },
   )
-  // Polling responses come from engine.io, not from our request handler: isolate them too.
+  // Polling responses come from engine.io, not from our request handler: they get the headers too.
   io.engine.on('headers', (headers: Record<string, string>) => {
-    Object.assign(headers, isolationHeaders)
+    Object.assign(headers, SECURITY_HEADERS)
   })
   io.engine.on(
     'connection_error',

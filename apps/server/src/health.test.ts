@@ -78,6 +78,7 @@ describe('health', () => {
       rooms: 2,
       members: 5,
       joinOrigins: ['http://192.168.1.5:8080'],
+      memory: { rssBytes: expect.any(Number), heapUsedBytes: expect.any(Number) },
     })
   })
 })

@@ -1,12 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { HostKeySchema, PROTOCOL_VERSION, type RoomCode, RoomCodeSchema } from '@cohort/protocol'
+import {
+  HOST_KEY_HEADER,
+  HostKeySchema,
+  PROTOCOL_VERSION,
+  type RoomCode,
+  RoomCodeSchema,
+} from '@cohort/protocol'
 import { isLoopback } from './client-address.ts'
 
 /** The path load balancers, tests and benchmarks poll. */
 export const HEALTH_PATH = '/healthz'
-
-/** The request header that shows a room's host key: `<ROOMCODE>:<hostKey>`. */
-export const HOST_KEY_HEADER = 'x-cohort-host-key'
 
 /**
  * What the health endpoint reports. Liveness is for anyone; the rest tells a stranger how busy
@@ -25,6 +28,8 @@ export interface Health {
    * for requests from this machine or with a valid host key.
    */
   readonly joinOrigins?: readonly string[]
+  /** The process's memory, for soaks and dashboards of the operator; this machine only. */
+  readonly memory?: { readonly rssBytes: number; readonly heapUsedBytes: number }
 }
 
 /** Who asks: the operator (this machine), a room's host (its key), or anyone at all. */
@@ -68,7 +73,16 @@ export function health(
   } as const
   switch (audience) {
     case 'operator':
-      return { ...liveness, rooms: stats.rooms, members: stats.members, joinOrigins }
+      return {
+        ...liveness,
+        rooms: stats.rooms,
+        members: stats.members,
+        joinOrigins,
+        memory: {
+          rssBytes: process.memoryUsage.rss(),
+          heapUsedBytes: process.memoryUsage().heapUsed,
+        },
+      }
     case 'host':
       return { ...liveness, joinOrigins }
     case 'anyone':

@@ -60,6 +60,7 @@ describe('http', () => {
       protocolVersion: PROTOCOL_VERSION,
       // Bound to loopback: no LAN origin to offer phones.
       joinOrigins: [],
+      memory: { rssBytes: expect.any(Number), heapUsedBytes: expect.any(Number) },
     })
   })
 

@@ -1,4 +1,10 @@
-import { type DeviceId, formatRoomCode, type RoomCode } from '@cohort/protocol'
+import {
+  type DeviceId,
+  formatRoomCode,
+  HOST_KEY_HEADER,
+  type HostKey,
+  type RoomCode,
+} from '@cohort/protocol'
 import QRCode from 'qrcode'
 import type { LiveCharts } from './dashboard/charts.ts'
 import type { DigitAnswer } from './dashboard/digit-classifier.ts'
@@ -70,7 +76,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   showJoinUrl(joinUrl)
   // A dashboard opened on localhost would show phones a URL they cannot open: use a LAN address.
   if (/^(localhost|127\.|\[::1\])/.test(location.hostname)) {
-    void lanOrigin().then((origin) => {
+    void lanOrigin(room, hostKey).then((origin) => {
       if (origin) showJoinUrl(joinUrl.replace(location.origin, origin))
     })
   }
@@ -306,10 +312,14 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
   )
 }
 
-/** The server's first LAN origin (from its health report), or null when it has none. */
-async function lanOrigin(): Promise<string | null> {
+/**
+ * The server's first LAN origin (from its health report), or null when it has none. The report
+ * names it only to this machine or to a room's host, hence the key.
+ */
+async function lanOrigin(room: RoomCode, hostKey: HostKey): Promise<string | null> {
   try {
-    const report: unknown = await (await fetch('/healthz')).json()
+    const headers = { [HOST_KEY_HEADER]: `${room}:${hostKey}` }
+    const report: unknown = await (await fetch('/healthz', { headers })).json()
     const origins = (report as { joinOrigins?: unknown }).joinOrigins
     return Array.isArray(origins) && typeof origins[0] === 'string' ? origins[0] : null
   } catch {

@@ -1,3 +1,5 @@
+import './zod-config.ts'
+
 export * from './chunk.ts'
 export * from './errors.ts'
 export * from './ids.ts'

@@ -21,6 +21,9 @@ import {
  * reply passes a socket.io acknowledgement; the reply is a ServerReply.
  */
 
+/** The HTTP header in which a host shows its room's key to `/healthz`: `<ROOMCODE>:<hostKey>`. */
+export const HOST_KEY_HEADER = 'x-cohort-host-key'
+
 /** The socket.io event name used in both directions. */
 export const SIGNALING_EVENT = 'message'
 

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import { isLoopback } from './client-address.ts'
 import { KeyedBuckets, type RateLimitOptions, TokenBucket } from './rate-limit.ts'
 
@@ -30,6 +31,8 @@ export interface ClientLimits {
   readonly loopbackTakesAnySeats: boolean
   /** Messages dropped in a row before a socket is cut off: a flood then costs no more parsing. */
   readonly dropsBeforeDisconnect: number
+  /** How long an address whose socket was cut off may open no new one (ms). */
+  readonly cutOffCoolDownMs: number
 }
 
 /** Defaults; `npm start -- --help` names the options that change them. */
@@ -47,7 +50,36 @@ export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
   socketsPerAddress: 128,
   seatsPerAddress: 16,
   loopbackTakesAnySeats: true,
-  dropsBeforeDisconnect: 200,
+  dropsBeforeDisconnect: 100,
+  cutOffCoolDownMs: 10_000,
+}
+
+const BudgetSchema = z.object({ burst: z.number().min(1), perSecond: z.number().min(0) })
+const CountSchema = z.number().int().min(1)
+
+/** Client limits as `--limits` takes them (JSON), checked before the server starts. */
+export const ClientLimitsSchema = z.object({
+  perSocket: BudgetSchema,
+  perAddress: BudgetSchema,
+  strangers: BudgetSchema,
+  refusedJoins: BudgetSchema,
+  creates: BudgetSchema,
+  connects: BudgetSchema,
+  socketsPerAddress: CountSchema,
+  seatsPerAddress: CountSchema,
+  loopbackTakesAnySeats: z.boolean(),
+  dropsBeforeDisconnect: CountSchema,
+  cutOffCoolDownMs: z.number().min(0),
+}) satisfies z.ZodType<ClientLimits>
+
+/** Limits to change; the others keep their defaults. */
+export type LimitOverrides = { readonly [K in keyof ClientLimits]?: ClientLimits[K] | undefined }
+
+/** The defaults with `overrides` applied, checked (a zero burst would refuse everything). */
+export function clientLimits(overrides: LimitOverrides = {}): ClientLimits {
+  const merged: Record<string, unknown> = { ...DEFAULT_CLIENT_LIMITS }
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value
+  return ClientLimitsSchema.parse(merged)
 }
 
 /** Which budget refused a message. */
@@ -67,6 +99,8 @@ export class MessageBudgets {
   readonly #connects: KeyedBuckets
   readonly #strangers: TokenBucket
   readonly #openSockets = new Map<string, number>()
+  /** Addresses whose socket was cut off, and until when they may not open another. */
+  readonly #coolingDown = new Map<string, number>()
 
   constructor(limits: ClientLimits, now: () => number) {
     this.#limits = limits
@@ -112,11 +146,23 @@ export class MessageBudgets {
   }
 
   /** Whether `address` may open another socket: not too many open, not too many too fast. */
-  mayConnect(address: string): 'ok' | 'too many sockets from this address' | 'connecting too fast' {
+  mayConnect(
+    address: string,
+  ): 'ok' | 'too many sockets from this address' | 'connecting too fast' | 'cut off for flooding' {
+    const until = this.#coolingDown.get(address)
+    if (until !== undefined) {
+      if (this.#now() < until) return 'cut off for flooding'
+      this.#coolingDown.delete(address)
+    }
     if ((this.#openSockets.get(address) ?? 0) >= this.#limits.socketsPerAddress) {
       return 'too many sockets from this address'
     }
     return this.#connects.take(address) ? 'ok' : 'connecting too fast'
+  }
+
+  /** A socket of `address` was cut off for flooding: the address waits before it opens another. */
+  cutOff(address: string): void {
+    this.#coolingDown.set(address, this.#now() + this.#limits.cutOffCoolDownMs)
   }
 
   /** A socket of `address` opened. */
@@ -142,5 +188,8 @@ export class MessageBudgets {
     this.#refusedJoins.sweep()
     this.#creates.sweep()
     this.#connects.sweep()
+    const now = this.#now()
+    for (const [address, until] of this.#coolingDown)
+      if (until <= now) this.#coolingDown.delete(address)
   }
 }

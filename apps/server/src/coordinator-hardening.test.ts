@@ -278,6 +278,9 @@ describe('limits per address', () => {
     expect(harness.logs.some((line) => line.includes('after 20 dropped messages in a row'))).toBe(
       true,
     )
+    // Its address cools down before it may open another socket.
+    await expect(TestClient.connect(server.url)).rejects.toThrow()
+    expect(harness.logs.some((line) => line.includes('cut off for flooding'))).toBe(true)
   })
 
   it('caps the sockets one address holds open', async () => {

@@ -176,13 +176,15 @@ export function createCoordinator(
       if (overBudget) {
         dropped++
         quiet.log(
-          `rate-limited ${socket.id}`,
+          `rate-limited ${sender.address}`,
           `rate-limited ${actions.describe(socket.id)} from ${sender.address} (${overBudget} budget)`,
         )
         if (dropped >= options.limits.dropsBeforeDisconnect) {
-          log(
+          quiet.log(
+            `cut off ${sender.address}`,
             `cut off ${actions.describe(socket.id)} from ${sender.address} after ${dropped} dropped messages in a row`,
           )
+          budgets.cutOff(sender.address)
           socket.disconnect(true)
           return null
         }
@@ -221,7 +223,7 @@ export function createCoordinator(
       const data: ErrorData =
         typeof error === 'string' ? { code: 'bad-message', message: error } : error
       quiet.log(
-        `${data.code} ${socket.id}`,
+        `${data.code} ${sender.address}`,
         `${data.code} from ${actions.describe(socket.id)}: ${data.message}`,
       )
       return errorReply(data)

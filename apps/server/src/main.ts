@@ -3,6 +3,7 @@ import { IceServerSchema } from '@cohort/protocol'
 import { cac } from 'cac'
 import { parseAllowedOrigins } from './allowed-origins.ts'
 import { banner } from './banner.ts'
+import { ClientLimitsSchema, type LimitOverrides } from './client-limits.ts'
 import { isWildcardHost, lanAddresses } from './lan-urls.ts'
 import { tasksIn } from './manifest-catalog.ts'
 import { REPO_ROOT, type RunningServer, startServer } from './server.ts'
@@ -27,7 +28,15 @@ cli
     'Your own models: a folder laid out like public/ (check it with npm run check-models -- <dir>)',
   )
   .option('--ice <json>', 'ICE servers as a JSON array (or env COHORT_ICE_SERVERS)')
-  .option('--max-room-size <n>', 'Members per room', { default: 64 })
+  .option('--max-room-size <n>', 'Members per room, hosts included', { default: 64 })
+  .option(
+    '--seats-per-address <n>',
+    'Seats one network address may take in a room (raise it when a class shares one NAT address)',
+  )
+  .option(
+    '--limits <json>',
+    'Client limits to change, as JSON (keys of ClientLimits, see README "Limits")',
+  )
   .option(
     '--allow-origin <origin>',
     'Let pages from this origin (e.g. https://example.org:8443) open sockets too; repeat it or separate with commas',
@@ -68,6 +77,19 @@ async function main(options: Record<string, unknown>): Promise<void> {
       iceServers: iceServersOption(options.ice ?? process.env.COHORT_ICE_SERVERS),
       maxRoomSize: integerOption(options.maxRoomSize, '--max-room-size', 1, 1024),
       allowedOrigins,
+      limits: {
+        ...limitsOption(options.limits),
+        ...(options.seatsPerAddress === undefined
+          ? {}
+          : {
+              seatsPerAddress: integerOption(
+                options.seatsPerAddress,
+                '--seats-per-address',
+                1,
+                1024,
+              ),
+            }),
+      },
     })
   } catch (error) {
     if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
@@ -126,6 +148,22 @@ function tlsOption(
   const generated = loadOrCreateSelfSigned(stateDir, addresses)
   if (generated.created) console.log(`[cohort] created a self-signed certificate in ${stateDir}`)
   return { credentials: generated, selfSigned: true }
+}
+
+function limitsOption(value: unknown): LimitOverrides {
+  if (value === undefined) return {}
+  let json: unknown
+  try {
+    json = JSON.parse(String(value))
+  } catch {
+    throw new Error('--limits must be JSON, e.g. {"seatsPerAddress":64}')
+  }
+  const parsed = ClientLimitsSchema.partial().strict().safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new Error(`--limits: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'is invalid'}`)
+  }
+  return parsed.data
 }
 
 function allowedOriginsOption(value: unknown): string[] {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IceServer } from '@cohort/protocol'
 import { normalizeOrigin } from './allowed-origins.ts'
-import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from './client-limits.ts'
+import { clientLimits, type LimitOverrides } from './client-limits.ts'
 import { type AnyHttpServer, createCoordinator } from './coordinator.ts'
 import { HEALTH_PATH, health, healthAudience, sendHealth } from './health.ts'
 import { validHost } from './host-header.ts'
@@ -74,7 +74,7 @@ export interface ServerOptions {
   /** How often empty rooms are swept. Default one minute (or the grace period if shorter). */
   readonly sweepIntervalMs?: number | undefined
   /** The budgets clients meet (messages, joins, sockets, seats); defaults in client-limits.ts. */
-  readonly limits?: Partial<ClientLimits> | undefined
+  readonly limits?: LimitOverrides | undefined
   /**
    * Origins besides the server's own whose pages may open sockets (`--allow-origin`), like
    * `https://example.org:8443`; normalized as browsers send them, anything else is an error.
@@ -187,7 +187,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     tokens,
     revocations,
     iceServers: options.iceServers ?? [],
-    limits: { ...DEFAULT_CLIENT_LIMITS, ...options.limits },
+    limits: clientLimits(options.limits),
     allowedOrigins,
     // Never spin: a zero grace period still sweeps at most once a second.
     sweepIntervalMs: Math.max(

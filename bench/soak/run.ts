@@ -13,7 +13,13 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Browser, type BrowserContext, chromium, type Page } from '@playwright/test'
-import { createRoomAsHost, joinAsDevice, runSamples, startCohortServer } from '../../e2e/harness.ts'
+import {
+  createRoomAsHost,
+  joinAsDevice,
+  runSamples,
+  startCohortServer,
+  waitForModelsReady,
+} from '../../e2e/harness.ts'
 import { chromiumArgs } from '../../playwright.config.ts'
 import { fitSlope, rssBytes, rssOfCommand } from './memory.ts'
 
@@ -112,6 +118,16 @@ async function main(): Promise<void> {
       churn.joined++
     }
     for (let i = 0; i < MAX_DEVICES - 1; i++) await addDevice()
+    // Requests start once every first device is ready and the room has a plan made from them.
+    for (const device of devices) await waitForModelsReady(device.page)
+    await host.page.waitForFunction(
+      (count) => {
+        type Handle = { cohort?: { mesh?: { plan?: { profiled: unknown[] } | null } } }
+        return ((window as Handle).cohort?.mesh?.plan?.profiled.length ?? 0) >= count
+      },
+      devices.length,
+      { timeout: 180_000 },
+    )
     log(`room of ${devices.length} devices; streaming for ${MINUTES} min`)
 
     // The request stream: runs of RUN_SAMPLES, all members and hedged in turn, until the end.

@@ -12,18 +12,23 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { DEFAULT_BAD_FRAME_LIMITS } from './bad-frames.ts'
 import { messageBytes } from './byte-channel.ts'
-import type { HeartbeatOptions, PeerSession } from './peer-session.ts'
-import type { RpcHandler, RpcReply } from './rpc.ts'
-import { reportedBadFrames, type SessionSide, sessionPair } from './testing/session-pair.ts'
+import type { PeerSession } from './peer-session.ts'
+import type { RpcReply } from './rpc.ts'
+import {
+  ALICE,
+  BOB,
+  CAROL,
+  echo,
+  reportedBadFrames,
+  type SessionSide,
+  sessionPair,
+  TEST_HEARTBEAT,
+} from './testing/session-pair.ts'
 import { DEFAULT_ASSEMBLER_LIMITS, MAX_CHUNK_BYTES } from './transfer.ts'
 
-const ALICE = 'alice0001' as DeviceId
-const BOB = 'bob000001' as DeviceId
-const CAROL = 'carol0001' as DeviceId
-const HEARTBEAT: HeartbeatOptions = { intervalMs: 100, deadAfterMs: 500 }
+const HEARTBEAT = TEST_HEARTBEAT
 const MiB = 1024 * 1024
 const REQUEST_ID = RequestIdSchema.parse('r1')
-const echo: RpcHandler = async (request) => ({ frames: request.frames })
 
 /** The first chunk of a real 2 MiB echo request: a well-formed start of a transfer. */
 function realFirstChunk(transferId: number): Uint8Array {

@@ -1,4 +1,4 @@
-import type { CohortError, DeviceId } from '@cohort/protocol'
+import { type CohortError, type DeviceId, DeviceIdSchema } from '@cohort/protocol'
 import {
   DEFAULT_RECEIVE_LIMITS,
   type HeartbeatOptions,
@@ -8,6 +8,15 @@ import {
 } from '../peer-session.ts'
 import type { RpcHandler } from '../rpc.ts'
 import { type MemoryChannelEnd, memoryChannelPair } from './memory-channel.ts'
+
+/** Peers of the receive-path tests. */
+export const ALICE = DeviceIdSchema.parse('alice0001')
+export const BOB = DeviceIdSchema.parse('bob000001')
+export const CAROL = DeviceIdSchema.parse('carol0001')
+/** Fast heartbeats, so fake time runs few ticks. */
+export const TEST_HEARTBEAT: HeartbeatOptions = { intervalMs: 100, deadAfterMs: 500 }
+/** A handler that answers a request with its own frames. */
+export const echo: RpcHandler = async (request) => ({ frames: request.frames })
 
 /** What one side's session reported. */
 export interface SessionLog {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect, type Page, test } from '@playwright/test'
 import {
   type CohortServer,
@@ -64,4 +67,32 @@ test('the host locks the room, removes and bans devices and ends the room, and e
   await expectDeviceStatus(c.page, 'left', /ended this room/)
   await c.page.reload()
   await expectDeviceStatus(c.page, 'error', /was ended by its host/)
+})
+
+test('a locked room stays locked after the coordinator restarts: the dashboard tells it again', async ({
+  browser,
+}) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'cohort-lock-restart-'))
+  await server.stop()
+  server = await startCohortServer({ stateDir })
+  try {
+    const host = await createRoomAsHost(browser, server)
+    await host.page.getByTestId('lock-room').click()
+    await expect(host.page.getByTestId('room-lock-state')).toHaveAttribute('data-locked', 'true')
+
+    await server.stop('SIGKILL')
+    await expect(host.page.getByTestId('status')).not.toHaveAttribute('data-state', 'joined')
+    server = await startCohortServer({ port: server.port, stateDir })
+    await expect(host.page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+    // The room was re-created from the host key, unlocked, and the dashboard locked it again.
+    await expect
+      .poll(() => server.log.some((line) => / locked$/.test(line)), { timeout: 15_000 })
+      .toBe(true)
+    const newcomer = await (await newMemberContext(browser)).newPage()
+    await newcomer.goto(host.joinUrl)
+    await expectDeviceStatus(newcomer, 'error', /locked/)
+  } finally {
+    await server.stop()
+    rmSync(stateDir, { recursive: true, force: true })
+  }
 })

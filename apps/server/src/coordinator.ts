@@ -164,6 +164,8 @@ export function createCoordinator(
     }
     const bucket = budgets.socketBucket()
     let dropped = 0
+    // Packets already read off a socket that was cut off still arrive: they are ignored.
+    let cut = false
 
     /** The reply to one inbound event (the ack already taken off `args`); never throws. */
     const receive = (
@@ -171,6 +173,7 @@ export function createCoordinator(
       args: readonly unknown[],
       afterReply: AfterReply,
     ): ServerReply | null => {
+      if (cut) return null
       const standing = registry.memberOf(socket.id)?.member.role ?? 'stranger'
       const overBudget = budgets.admit(bucket, sender.address, standing !== 'stranger')
       if (overBudget) {
@@ -185,6 +188,7 @@ export function createCoordinator(
             `cut off ${actions.describe(socket.id)} from ${sender.address} after ${dropped} dropped messages in a row`,
           )
           budgets.cutOff(sender.address)
+          cut = true
           socket.disconnect(true)
           return null
         }

@@ -15,7 +15,21 @@ export class RoomControls {
   /** What the element shows, so that a frame with nothing new leaves the buttons alone. */
   #shown = ''
 
-  constructor(private readonly mesh: Mesh) {}
+  /** Whether the host wants the room locked, kept across reconnects. */
+  #wantLocked: boolean | null = null
+
+  constructor(private readonly mesh: Mesh) {
+    // A restarted coordinator has forgotten the lock: the dashboard tells it again on rejoin,
+    // as it does the task and K.
+    mesh.subscribe((event) => {
+      if (event.type === 'room-locked') this.#wantLocked = event.locked
+      if (event.type !== 'welcome') return
+      if (this.#wantLocked === null) this.#wantLocked = event.welcome.locked
+      else if (this.#wantLocked !== event.welcome.locked) {
+        this.#tell({ type: 'lock-room', locked: this.#wantLocked })
+      }
+    })
+  }
 
   /** Redraws the controls when the room's state changed. */
   update(): void {

@@ -80,6 +80,9 @@ const errors = new Map<string, number>()
 async function heapOf(page: Page): Promise<number> {
   try {
     const cdp = await page.context().newCDPSession(page)
+    // The live heap, not the garbage a lazy collector has not reclaimed yet: a slope of the
+    // latter says when V8 last ran a full collection, not whether the page leaks.
+    await cdp.send('HeapProfiler.collectGarbage')
     const { usedSize } = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number }
     await cdp.detach()
     return usedSize
@@ -271,7 +274,8 @@ process. Every ${CHURN_MS / 1000} s one device joins, leaves (Leave button), is 
 (main thread paused in the debugger for ${FREEZE_MS / 1000} s, then thawed or closed), while the dashboard
 streams runs of ${RUN_SAMPLES} samples through the ensemble (all members and hedged in turn, deadline
 ${DEADLINE_MS} ms). Memory is read once a minute: the server's RSS (/proc) and V8 heap (its
-loopback health report), the dashboard's and the live devices' JS heaps (CDP), and the summed RSS
+loopback health report), the dashboard's and the live devices' JS heaps (CDP, after a full
+garbage collection, so the live heap is what is read), and the summed RSS
 of every Chromium process (shared pages counted in each).
 
 ## Requests

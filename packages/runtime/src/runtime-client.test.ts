@@ -1,3 +1,4 @@
+import { queryObjects } from 'node:v8'
 import { afterEach, beforeAll, describe, expect, test } from 'vitest'
 import type { RunResult, RuntimeApi, TensorMap } from './api.ts'
 import { LocalRuntime } from './local-runtime.ts'
@@ -210,6 +211,22 @@ describe('RuntimeClient', () => {
     expect(client.restarts).toBe(0)
     expect(await client.models()).toEqual([])
     expect(client.restarts).toBe(1)
+  })
+
+  test('a long-lived worker keeps nothing per finished call', async () => {
+    // Each call races the worker's death; the soak found a reaction kept on the worker's
+    // lifetime per call (two promises and their closures), so a page's heap grew without end.
+    const { client } = startClient()
+    await client.configure({ numThreads: 1 })
+    await client.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const input = tinyInput([[1, 2, 3, 4]])
+    for (let i = 0; i < 100; i++) await client.run('tiny', input)
+    // queryObjects runs a full collection first: the count is of live promises only.
+    const before = queryObjects(Promise, { format: 'count' })
+    const calls = 2_000
+    for (let i = 0; i < calls; i++) await client.run('tiny', input)
+    const after = queryObjects(Promise, { format: 'count' })
+    expect(after - before).toBeLessThan(calls / 20)
   })
 
   test('dispose fails pending and later calls with cancelled', async () => {

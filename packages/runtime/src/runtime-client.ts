@@ -143,10 +143,17 @@ interface Generation {
   readonly remote: Remote<WorkerApi>
   /** Settles once the worker is configured and has reloaded the kept models. */
   ready: Promise<void>
-  /** Resolves with the error that killed it. */
-  readonly died: Promise<RuntimeError>
+  /** Marks it dead and tells every call still waiting on it why. */
   readonly kill: (error: RuntimeError) => void
   dead: boolean
+  /** The error that killed it, once it has died. */
+  deathError: RuntimeError | null
+  /**
+   * How each call still in flight learns of the death. A call removes its own when it settles:
+   * a reaction chained on one shared "died" promise would instead be kept for the worker's whole
+   * life, two promises and their closures per call (the dashboard's heap grew 14 MiB/h so).
+   */
+  readonly deathWatchers: Set<(error: RuntimeError) => void>
   /** Calls (not pings) in flight on this worker, oldest first: when sent, and how long they may take. */
   readonly open: Map<
     number,
@@ -394,10 +401,11 @@ export class RuntimeClient implements RuntimeApi {
     budgetMs: number,
     blocking = false,
   ): Promise<Parsed<T>> {
-    if (gen.dead) return { ok: false, error: await gen.died }
+    if (gen.deathError) return { ok: false, error: gen.deathError }
     const seq = ++this.invocations
     gen.open.set(seq, { sentAt: performance.now(), budgetMs, blocking })
     this.startWatchdog()
+    let watcher: (error: RuntimeError) => void = noop
     try {
       const answer = invoke(gen.remote).then(
         (reply): Parsed<T> => {
@@ -414,10 +422,14 @@ export class RuntimeClient implements RuntimeApi {
           ),
         }),
       )
-      const died = gen.died.then((error): Parsed<T> => ({ ok: false, error }))
+      const died = new Promise<Parsed<T>>((resolve) => {
+        watcher = (error) => resolve({ ok: false, error })
+        gen.deathWatchers.add(watcher)
+      })
       return await Promise.race([answer, died])
     } finally {
       gen.open.delete(seq)
+      gen.deathWatchers.delete(watcher)
     }
   }
 
@@ -425,21 +437,20 @@ export class RuntimeClient implements RuntimeApi {
 
   private startGeneration(number: number): Generation {
     const handle = this.createWorker()
-    let kill: (error: RuntimeError) => void = () => undefined
-    const died = new Promise<RuntimeError>((resolve) => {
-      kill = resolve
-    })
     const gen: Generation = {
       number,
       handle,
       remote: wrap<WorkerApi>(handle.endpoint),
       ready: Promise.resolve(),
-      died,
       kill: (error) => {
         gen.dead = true
-        kill(error)
+        gen.deathError = error
+        for (const watcher of gen.deathWatchers) watcher(error)
+        gen.deathWatchers.clear()
       },
       dead: false,
+      deathError: null,
+      deathWatchers: new Set(),
       open: new Map(),
       lastAnswerAt: 0,
       pingSentAt: null,

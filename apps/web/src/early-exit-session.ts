@@ -15,7 +15,6 @@ import {
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
 import { type DeviceId, type Manifest, type SampleSet, sampleInput } from '@cohort/protocol'
-import type { RunListener } from './dashboard/run-feed.ts'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
@@ -30,6 +29,18 @@ export interface EarlyExitRunOptions {
 }
 
 /** One sample's early-exit outcome (plain data, so tests can read it through page.evaluate). */
+/** A request of an early-exit run that just finished. */
+export interface EarlyExitFinishedRequest {
+  readonly mode: 'early-exit'
+  readonly outcome: EarlyExitSampleOutcome
+}
+
+/** What the early-exit session tells about its runs as they stream. */
+export interface EarlyExitRunListener {
+  started(mode: 'early-exit', total: number): void
+  finished(request: EarlyExitFinishedRequest): void
+}
+
 export interface EarlyExitSampleOutcome {
   readonly index: number
   readonly label: number
@@ -113,7 +124,7 @@ export class EarlyExitSession {
     private readonly runtime: RuntimePageHandle,
     private readonly tracker: OutcomeTracker,
     private readonly changed: () => void,
-    private readonly listener: RunListener,
+    private readonly listener: EarlyExitRunListener,
   ) {}
 
   /** The manifest's calibrated thresholds (empty before the manifest is fetched). */

@@ -15,7 +15,6 @@ import {
   type SampleSet,
   sampleInput,
 } from '@cohort/protocol'
-import type { RunListener } from './dashboard/run-feed.ts'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
@@ -68,8 +67,15 @@ export interface RunStats {
   readonly p95Ms: number | null
 }
 
-/** What the host session tells the page, besides its runs (`RunListener`). */
-export interface HostSessionEvents extends RunListener {
+/** A request of a host run that just finished, in its mode's own terms. */
+export type HostFinishedRequest =
+  | { readonly mode: 'ensemble'; readonly outcome: SampleOutcome }
+  | { readonly mode: 'single'; readonly outcome: SingleOutcome }
+
+/** What the host session tells the page: its runs as they stream, and the rest. */
+export interface HostSessionEvents {
+  started(mode: HostFinishedRequest['mode'], total: number): void
+  finished(request: HostFinishedRequest): void
   /** Something the view shows changed. */
   changed(): void
   /** Per device, requests and misses just reported to the coordinator. */

@@ -1,14 +1,11 @@
-import type { EarlyExitSampleOutcome } from '../early-exit-session.ts'
-import type { SampleOutcome, SingleOutcome } from '../host-session.ts'
+import type { EarlyExitFinishedRequest } from '../early-exit-session.ts'
+import type { HostFinishedRequest } from '../host-session.ts'
 import type { RunMode, RunPoint } from './series.ts'
 
 /** A request of a run that just finished, in its mode's own terms. */
-export type FinishedRequest =
-  | { readonly mode: 'ensemble'; readonly outcome: SampleOutcome }
-  | { readonly mode: 'single'; readonly outcome: SingleOutcome }
-  | { readonly mode: 'early-exit'; readonly outcome: EarlyExitSampleOutcome }
+export type FinishedRequest = HostFinishedRequest | EarlyExitFinishedRequest
 
-/** What a session tells about its runs as they stream. */
+/** What the sessions tell about their runs as they stream. */
 export interface RunListener {
   started(mode: RunMode, total: number): void
   finished(request: FinishedRequest): void

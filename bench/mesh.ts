@@ -3,6 +3,7 @@
  * tensor goodput through Cohort's mesh and through a raw RTCDataChannel on the same pair,
  * alternating round by round so machine noise hits both alike.
  */
+import { quantile } from '@cohort/protocol'
 import type { Browser, Page } from '@playwright/test'
 import {
   type CohortServer,
@@ -13,7 +14,7 @@ import {
 } from '../e2e/harness.ts'
 import { connectRaw, meshPing, rawBulk, rawPing, startRawReceiver } from './raw-channel.ts'
 import type { MeshResult } from './report-types.ts'
-import { quantile, summarize } from './stats.ts'
+import { summarize } from './stats.ts'
 
 const TENSOR_MIB = 4
 

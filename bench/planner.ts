@@ -2,9 +2,10 @@
  * Planner micro-benchmark: planEnsemble on synthetic rooms of 10 to 1,000 devices (speeds over
  * two orders of magnitude, LAN links, 0.5–20% failure), pure computation in this process.
  */
+
 import { type DeviceSpec, planEnsemble, type StudentSetSpec } from '@cohort/planner'
+import { quantile } from '@cohort/protocol'
 import type { PlannerResult } from './report-types.ts'
-import { quantile } from './stats.ts'
 
 const SIZES = [10, 100, 1_000]
 const REPEATS = 21

@@ -1,4 +1,5 @@
 /** The readable report (`bench/results/<date>.md`) of one run, from its JSON alone. */
+import { median } from '@cohort/protocol'
 import { baselineOf, CONDITION_LABELS, floorOf, MODE_LABELS } from './labels.ts'
 import type { BenchReport, Condition, Mode, ScenarioResult } from './report-types.ts'
 import { ratio } from './stats.ts'
@@ -177,8 +178,6 @@ function microSection(report: BenchReport): string[] {
   const { mesh, runtime, planner, failures } = report.micro
   for (const failure of failures) lines.push(`**Failed** — ${failure}`, '')
   if (mesh) {
-    const median = (values: readonly number[]) =>
-      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN
     lines.push(
       `### Mesh vs raw data channel (two device pages, ${mesh.rounds} alternating rounds)`,
       '',

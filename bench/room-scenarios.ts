@@ -3,7 +3,7 @@
  * stragglers throttled and with devices closed mid-run, the failover modes with devices frozen
  * mid-run (replaced before the next scenario), and last the ensemble with each K pinned.
  */
-import type { Manifest } from '@cohort/protocol'
+import { type Manifest, quantile } from '@cohort/protocol'
 import type { Page } from '@playwright/test'
 import {
   modelTimings,
@@ -26,7 +26,7 @@ import type {
 } from './report-types.ts'
 import type { PlanView, Room } from './room.ts'
 import { summarizeScenario } from './scenario-summary.ts'
-import { quantile, summarize } from './stats.ts'
+import { summarize } from './stats.ts'
 
 /** Every mode, in the report's order. */
 const MODES: readonly Mode[] = [

@@ -1,11 +1,5 @@
-/** Order statistics of a benchmark's samples (nearest rank, as the dashboard computes them). */
-
-/** The `q` quantile (0..1) of `values` by nearest rank; NaN for no values. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
-}
+/** Summaries of a benchmark's samples, by the repo's one quantile rule (@cohort/protocol). */
+import { quantile } from '@cohort/protocol'
 
 /** The arithmetic mean; NaN for no values. */
 export function mean(values: readonly number[]): number {

@@ -1,3 +1,4 @@
+import { quantile } from '@cohort/protocol'
 import { type Browser, expect, type Page, test } from '@playwright/test'
 import { type ExitTable, exitTable, expectAt, thresholdsForShares } from './early-exit-reference.ts'
 import { loadManifest } from './ensemble-reference.ts'
@@ -283,10 +284,6 @@ test('a tight deadline produces deadline-exits, each answer within the deadline 
 }) => {
   test.setTimeout(600_000)
   const { host } = await room(browser)
-  const quantile = (values: number[], q: number) => {
-    const sorted = [...values].sort((a, b) => a - b)
-    return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
-  }
   // The chain as it runs here and now, every sample to the cloud with time to spare.
   const probe = await runEarlyExit(host.page, {
     samples: 100,

@@ -14,7 +14,13 @@ import {
   type ThresholdPrediction,
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
-import { type DeviceId, type Manifest, type SampleSet, sampleInput } from '@cohort/protocol'
+import {
+  type DeviceId,
+  type Manifest,
+  quantileOfSorted,
+  type SampleSet,
+  sampleInput,
+} from '@cohort/protocol'
 import type { RuntimePageHandle } from './device-runtime.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
@@ -252,10 +258,7 @@ export class EarlyExitSession {
       })),
     )
     const latencies = answered.map((outcome) => outcome.latencyMs).sort((a, b) => a - b)
-    const quantile = (q: number) =>
-      latencies.length === 0
-        ? null
-        : (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? null)
+    const quantile = (q: number) => (latencies.length === 0 ? null : quantileOfSorted(latencies, q))
     return {
       running: this.running,
       total: this.total,

@@ -11,6 +11,7 @@ import {
   type CohortError,
   type DeviceId,
   type DeviceOutcome,
+  quantileOfSorted,
   type Result,
   type SampleSet,
   sampleInput,
@@ -225,10 +226,7 @@ export class HostSession {
     const answered = this.outcomes.filter((outcome) => outcome.prediction !== null)
     const latencies = answered.map((outcome) => outcome.latencyMs).sort((a, b) => a - b)
     const correct = answered.filter((outcome) => outcome.prediction === outcome.label).length
-    const quantile = (q: number) =>
-      latencies.length === 0
-        ? null
-        : (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? null)
+    const quantile = (q: number) => (latencies.length === 0 ? null : quantileOfSorted(latencies, q))
     return {
       running: this.running,
       total: this.total,

@@ -1,4 +1,4 @@
-import type { DeviceId, DeviceOutcome } from '@cohort/protocol'
+import { type DeviceId, type DeviceOutcome, quantile } from '@cohort/protocol'
 
 const HISTORY = 64
 
@@ -40,8 +40,7 @@ export class OutcomeTracker {
   p95(deviceId: DeviceId): number | null {
     const history = this.latencies.get(deviceId)
     if (!history || history.length < 5) return null
-    const sorted = [...history].sort((a, b) => a - b)
-    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))] ?? null
+    return quantile(history, 0.95)
   }
 
   /** Outcomes since the last drain; the tracker starts counting afresh. */

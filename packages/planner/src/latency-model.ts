@@ -2,6 +2,7 @@
  * The latency model: how long a device takes to answer one remote call for a model, from its
  * profile (measured ms per model) and its link to the requester.
  */
+import { median } from '@cohort/protocol'
 
 /** What the planner knows about a device. */
 export interface DeviceSpec {
@@ -40,15 +41,6 @@ export function measuredThroughput(
     if (model && ms > 0) rates.push(model.macs / ms)
   }
   return rates.length === 0 ? null : median(rates)
-}
-
-/** The median of a non-empty list. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? 0)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2
 }
 
 /**

@@ -1,7 +1,14 @@
-import { type DeviceProfile, DeviceProfileSchema, err, ok, type Result } from '@cohort/protocol'
+import {
+  type DeviceProfile,
+  DeviceProfileSchema,
+  err,
+  median,
+  ok,
+  quantile,
+  type Result,
+} from '@cohort/protocol'
 import type { ExecutionProvider, InputSpec, RuntimeApi } from './api.ts'
 import { randomInputs } from './inputs.ts'
-import { median, percentile } from './stats.ts'
 
 /**
  * The device profile: what this device measured about itself, the planner's input. Times are
@@ -72,9 +79,9 @@ export async function measureDeviceProfile(
       modelId: model.id,
       // A run can measure 0 ms on a coarse clock; the planner wants a positive cost.
       medianMs: Math.max(median(bench.ms), 0.001),
-      p95Ms: percentile(bench.ms, 95),
+      p95Ms: quantile(bench.ms, 0.95),
       roundTripMedianMs: median(trips),
-      roundTripP95Ms: percentile(trips, 95),
+      roundTripP95Ms: quantile(trips, 0.95),
       runs,
     })
   }

@@ -1,7 +1,7 @@
+import { median } from '@cohort/protocol'
 import type { ExecutionProvider, InputSpec, RuntimeApi, TensorMap } from './api.ts'
 import { zeroInputs } from './inputs.ts'
 import { toRuntimeError } from './runtime-error.ts'
-import { median } from './stats.ts'
 
 /**
  * Chooses the execution provider by measuring, never by availability alone: a headless or

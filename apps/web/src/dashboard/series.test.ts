@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { exitHistogram, liveSeries, quantile, type RunPoint, summarize } from './series.ts'
+import { exitHistogram, liveSeries, type RunPoint, summarize } from './series.ts'
 
 const point = (
   atMs: number,
@@ -13,15 +13,6 @@ const point = (
   exitIndex: null,
   cost: null,
   ...extra,
-})
-
-describe('quantile', () => {
-  it('uses the runs’ rank rule and is null without data', () => {
-    expect(quantile([], 0.5)).toBeNull()
-    expect(quantile([1, 2, 3, 4], 0.5)).toBe(3)
-    expect(quantile([1, 2, 3, 4], 0.95)).toBe(4)
-    expect(quantile([7], 0.95)).toBe(7)
-  })
 })
 
 describe('liveSeries', () => {

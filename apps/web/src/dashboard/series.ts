@@ -1,3 +1,5 @@
+import { quantileOfSorted } from '@cohort/protocol'
+
 /** Which kind of request a run sends. */
 export type RunMode = 'single' | 'ensemble' | 'early-exit'
 
@@ -46,10 +48,9 @@ export const DEFAULT_SERIES_OPTIONS: SeriesOptions = {
   cloudOnlyCost: null,
 }
 
-/** The q-quantile of ascending `sorted` (the same rank rule as the runs' stats). */
-export function quantile(sorted: readonly number[], q: number): number | null {
-  if (sorted.length === 0) return null
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null
+/** The q-quantile of ascending `sorted` by the repo's one rule; null for no latencies. */
+function quantile(sorted: readonly number[], q: number): number | null {
+  return sorted.length === 0 ? null : quantileOfSorted(sorted, q)
 }
 
 /** Derives every chart's series from a run's points (in the order they finished). */

@@ -1,28 +1,5 @@
-import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
 import { batchOneDims, randomInputs, zeroInputs } from './inputs.ts'
-import { median, percentile } from './stats.ts'
-
-describe('percentile', () => {
-  test('nearest rank on small samples', () => {
-    expect(median([3, 1, 2])).toBe(2)
-    expect(percentile([1, 2, 3, 4], 50)).toBe(2)
-    expect(percentile([5, 1, 4, 2, 3], 95)).toBe(5)
-    expect(percentile([7], 1)).toBe(7)
-    expect(median([])).toBeNaN()
-  })
-
-  test('is always one of the values, and monotone in p', () => {
-    fc.assert(
-      fc.property(fc.array(fc.double({ noNaN: true }), { minLength: 1 }), (values) => {
-        const p50 = percentile(values, 50)
-        const p95 = percentile(values, 95)
-        expect(values).toContain(p50)
-        expect(p95).toBeGreaterThanOrEqual(p50)
-      }),
-    )
-  })
-})
 
 describe('timing inputs', () => {
   const specs = [

@@ -55,10 +55,9 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
     const receivedAt = now()
     const facts = segmentFacts(deps.manifest, params.segment)
     if (!deps.available().has(facts.id))
-      return err(new CohortError('no-handler', `this device has not loaded ${facts.id} yet`))
+      return err(new CohortError('not-loaded', `this device has not loaded ${facts.id} yet`))
     const input = hopInput(deps.manifest, params, frame)
-    if (typeof input === 'string')
-      return err(new CohortError('bad-message', `${facts.id} ${input}`))
+    if (typeof input === 'string') return err(new CohortError('bad-input', `${facts.id} ${input}`))
     const output = await runSegment(deps.runner, deps.manifest, params.segment, input, signal)
     const confidence = exitConfidence(output.logits)
     const [next] = params.route

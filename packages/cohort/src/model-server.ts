@@ -26,12 +26,12 @@ export function modelServer(
     if (!entry)
       throw new CohortError('bad-message', `${modelId} is not a model of task ${manifest.task}`)
     if (!available().has(modelId))
-      throw new CohortError('no-handler', `this device has not loaded ${modelId} yet`)
+      throw new CohortError('not-loaded', `this device has not loaded ${modelId} yet`)
     const inputs: Record<string, Float32TensorData> = {}
     for (const spec of entry.inputs) {
       const frame = request.frames.find((candidate) => candidate.name === spec.name)
       if (frame?.dtype !== 'float32') {
-        throw new CohortError('bad-message', `${modelId} needs a float32 tensor named ${spec.name}`)
+        throw new CohortError('bad-input', `${modelId} needs a float32 tensor named ${spec.name}`)
       }
       const fits =
         frame.dims.length === spec.shape.length &&
@@ -40,7 +40,7 @@ export function modelServer(
         )
       if (!fits) {
         throw new CohortError(
-          'bad-message',
+          'bad-input',
           `${spec.name} has shape ${JSON.stringify(frame.dims)}, ${modelId} takes ${JSON.stringify(spec.shape)}`,
         )
       }

@@ -236,6 +236,21 @@ describe('RpcEndpoint', () => {
       /shape mismatch/,
     ],
     ['a thrown string is handler-failed', 'kaput', 'handler-failed', /kaput/],
+    [
+      "another package's error keeps its wire code (the runtime's not-loaded)",
+      Object.assign(new Error('mnist-student-0 is not loaded'), {
+        name: 'RuntimeError',
+        code: 'not-loaded',
+      }),
+      'not-loaded',
+      /is not loaded/,
+    ],
+    [
+      'an error whose code is no wire code is handler-failed',
+      Object.assign(new Error('EPIPE'), { code: 'EPIPE' }),
+      'handler-failed',
+      /EPIPE/,
+    ],
   ] as const)(
     'answers a throwing handler with a typed error: %s',
     async (_name, thrown, code, message) => {

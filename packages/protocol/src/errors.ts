@@ -22,6 +22,17 @@ export const ErrorCodeSchema = z.enum([
   'handler-failed',
   'not-connected',
   'no-plan',
+  // A device's runtime failed; its own code crosses the wire, so a requester can tell a model
+  // that is not loaded yet from bad inputs or a crashed worker.
+  'not-loaded',
+  'bad-input',
+  'model-failed',
+  'worker-crashed',
+  'integrity',
+  'download-failed',
+  'bad-manifest',
+  'bad-reply',
+  'unavailable',
   'internal',
 ])
 /** A closed union of error codes shared by every package. */
@@ -54,9 +65,14 @@ export class CohortError extends Error implements ErrorData {
   }
 }
 
-/** Turns anything thrown into a CohortError, keeping a CohortError's code. */
+/**
+ * Turns anything thrown into a CohortError, keeping the code of any error that carries a wire
+ * code (a CohortError, or another package's error such as the runtime's, whose codes are wire
+ * codes too: no instanceof, which fails across bundles and realms).
+ */
 export function toCohortError(error: unknown, fallback: ErrorCode = 'internal'): CohortError {
   if (error instanceof CohortError) return error
   const message = error instanceof Error ? error.message : String(error)
-  return new CohortError(fallback, message)
+  const code = ErrorCodeSchema.safeParse((error as { code?: unknown } | null)?.code)
+  return new CohortError(code.success ? code.data : fallback, message)
 }

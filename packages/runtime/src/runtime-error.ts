@@ -1,5 +1,3 @@
-import { CohortError, type ErrorCode } from '@cohort/protocol'
-
 /** Every way a runtime call can fail: a closed union, so callers can switch over it exhaustively. */
 export type RuntimeErrorCode =
   /** The call did not finish within its deadline. */
@@ -27,7 +25,8 @@ export type RuntimeErrorCode =
   /** Anything else: a bug. */
   | 'internal'
 
-const CODES: ReadonlySet<string> = new Set<RuntimeErrorCode>([
+/** Every runtime code; each is also a wire code (`ErrorCode`), so it reaches a remote requester. */
+export const RUNTIME_ERROR_CODES: readonly RuntimeErrorCode[] = [
   'timeout',
   'cancelled',
   'worker-crashed',
@@ -40,7 +39,8 @@ const CODES: ReadonlySet<string> = new Set<RuntimeErrorCode>([
   'bad-reply',
   'unavailable',
   'internal',
-])
+]
+const CODES: ReadonlySet<string> = new Set(RUNTIME_ERROR_CODES)
 
 /** True when `value` is one of the runtime's error codes. */
 export function isRuntimeErrorCode(value: unknown): value is RuntimeErrorCode {
@@ -72,27 +72,6 @@ export class RuntimeError extends Error implements RuntimeErrorData {
   toData(): RuntimeErrorData {
     return { code: this.code, message: this.message }
   }
-
-  /** The closest wire error, for answering a peer over the mesh. */
-  toCohortError(): CohortError {
-    return new CohortError(WIRE_CODE[this.code], this.message)
-  }
-}
-
-// Peers only need to know whether to retry elsewhere, so runtime codes fold into the wire's codes.
-const WIRE_CODE: Record<RuntimeErrorCode, ErrorCode> = {
-  timeout: 'timeout',
-  cancelled: 'cancelled',
-  'worker-crashed': 'handler-failed',
-  integrity: 'handler-failed',
-  'download-failed': 'handler-failed',
-  'bad-manifest': 'handler-failed',
-  'not-loaded': 'no-handler',
-  'bad-input': 'bad-message',
-  'model-failed': 'handler-failed',
-  'bad-reply': 'internal',
-  unavailable: 'handler-failed',
-  internal: 'internal',
 }
 
 /** Turns anything thrown into a RuntimeError, keeping a RuntimeError's code. */

@@ -1,7 +1,6 @@
 import type { Mesh } from '@cohort/mesh'
 import type { CohortError, DeviceId, Manifest, Result, Tensor } from '@cohort/protocol'
 import { err, ok } from '@cohort/protocol'
-import { sendWithFailover } from './early-exit-failover.ts'
 import {
   decodeHopAnswer,
   EARLY_EXIT_HOP_METHOD,
@@ -12,6 +11,7 @@ import {
   type RouteTier,
 } from './early-exit-rules.ts'
 import { activationTensor, quantizeOne } from './early-exit-segment.ts'
+import { firstAnswer } from './first-answer.ts'
 
 /**
  * One hop down the early-exit chain, shared by the requester (mobile to edge) and the tiers
@@ -110,10 +110,12 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
   const segments = deps.manifest.earlyExit.segments.length
   let networkSends = 0
   try {
-    const outcome = await sendWithFailover<{ answer: HopAnswer; roundTripMs: number }>({
+    const outcome = await firstAnswer<{ answer: HopAnswer; roundTripMs: number }>({
       members: tier?.members ?? [],
       signal: outOfTime.signal,
-      ackMs: (member) => window(tier?.memberMs[member] ?? 0) + restMs,
+      // A member not acknowledged within its window is followed by the next (failover).
+      staggerMs: (member) => window(tier?.memberMs[member] ?? 0) + restMs,
+      windowIsMiss: true,
       onMiss: (deviceId) => deps.onMissed?.(deviceId),
       attempt: async (deviceId, _member, signal) => {
         const sentAt = deps.now()

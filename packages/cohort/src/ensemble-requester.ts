@@ -11,6 +11,7 @@ import {
   type Result,
   type Tensor,
 } from '@cohort/protocol'
+import { firstAnswer } from './first-answer.ts'
 import type { Float32TensorData, ModelRunner } from './model-runner.ts'
 import { MODEL_PARAM, RUN_MODEL_METHOD } from './model-server.ts'
 import type { OutcomeTracker } from './outcome-tracker.ts'
@@ -169,7 +170,8 @@ export async function inferEnsemble(
   }
 }
 
-function askGroup(
+/** One group's slice: the first member's answer wins (all asked at once, or hedged). */
+async function askGroup(
   deps: EnsembleDependencies,
   group: EnsembleGroup,
   tensor: Tensor,
@@ -180,72 +182,46 @@ function askGroup(
 ): Promise<SliceAnswer | null> {
   const studentEntry = findModel(deps.manifest, group.student)
   const outputName = studentEntry?.outputs[0]?.name ?? 'slice'
-  const groupDone = new AbortController()
-  const onDeadline = () => groupDone.abort()
-  deadline.addEventListener('abort', onDeadline, { once: true })
-
-  return new Promise<SliceAnswer | null>((resolve) => {
-    let settled = false
-    let started = 0
-    let finished = 0
-    let hedgeTimer: ReturnType<typeof setTimeout> | undefined
-    const settle = (answer: SliceAnswer | null) => {
-      if (settled) return
-      settled = true
-      clearTimeout(hedgeTimer)
-      deadline.removeEventListener('abort', onDeadline)
-      groupDone.abort() // cancels the members still working: first answer wins
-      resolve(answer)
-    }
-    const startNext = () => {
-      const deviceId = group.members[started]
-      if (settled || deadline.aborted || !deviceId) return
-      started++
+  const outcome = await firstAnswer<SliceAnswer>({
+    members: group.members,
+    signal: deadline,
+    windowIsMiss: false,
+    // Hedged: the next member is asked once this one is slower than it usually is.
+    staggerMs: (member) => {
+      if (redundancy === 'all') return 0
+      const deviceId = group.members[member]
+      const p95 = deviceId === undefined ? null : deps.tracker.p95(deviceId)
+      return Math.max(MIN_HEDGE_MS, p95 ?? group.predictedMs * HEDGE_PREDICTION_FACTOR)
+    },
+    attempt: async (deviceId, _member, signal) => {
       const sentAt = now()
-      const remaining = Math.max(1, deadlineAt - sentAt)
-      void deps
-        .request(deviceId, RUN_MODEL_METHOD, [tensor], {
-          deadlineMs: remaining,
-          signal: groupDone.signal,
-          params: { [MODEL_PARAM]: group.student },
-        })
-        .then((outcome) => {
-          finished++
-          const frame = outcome.ok
-            ? outcome.value.frames.find((candidate) => candidate.name === outputName)
-            : undefined
-          if (frame?.dtype === 'float32') {
-            const ms = now() - sentAt
-            deps.tracker.answered(deviceId, ms)
-            if (!settled) {
-              deps.tracker.won(deviceId)
-              const computeMs = outcome.ok
-                ? (outcome.value.timings.computeMs ?? Number.NaN)
-                : Number.NaN
-              settle({ data: frame.data, deviceId, ms, computeMs })
-            }
-            return
-          }
-          // A member cancelled because another one won is no failure; anything else is.
-          if (!(settled && !outcome.ok && outcome.error.code === 'cancelled'))
-            deps.tracker.missed(deviceId)
-          if (redundancy === 'hedged') startNext()
-          const nobodyLeft = started >= group.members.length || deadline.aborted
-          if (finished === started && nobodyLeft) settle(null)
-        })
-      if (redundancy === 'hedged') {
-        clearTimeout(hedgeTimer)
-        const delay = Math.max(
-          MIN_HEDGE_MS,
-          deps.tracker.p95(deviceId) ?? group.predictedMs * HEDGE_PREDICTION_FACTOR,
-        )
-        hedgeTimer = setTimeout(startNext, delay)
+      const reply = await deps.request(deviceId, RUN_MODEL_METHOD, [tensor], {
+        deadlineMs: Math.max(1, deadlineAt - sentAt),
+        signal,
+        params: { [MODEL_PARAM]: group.student },
+      })
+      const frame = reply.ok
+        ? reply.value.frames.find((candidate) => candidate.name === outputName)
+        : undefined
+      if (reply.ok && frame?.dtype === 'float32') {
+        // Every answer teaches the tracker, the losers' late ones too.
+        const ms = now() - sentAt
+        deps.tracker.answered(deviceId, ms)
+        const computeMs = reply.value.timings.computeMs ?? Number.NaN
+        return ok({ data: frame.data, deviceId, ms, computeMs })
       }
-    }
-    if (redundancy === 'all') for (let i = 0; i < group.members.length; i++) startNext()
-    else startNext()
-    if (group.members.length === 0) settle(null)
+      // A member cancelled because another one won is no failure; one cut off by the deadline is.
+      const lost =
+        signal.aborted && !deadline.aborted && !reply.ok && reply.error.code === 'cancelled'
+      if (!lost) deps.tracker.missed(deviceId)
+      return err(
+        reply.ok ? `${group.student} answered without a float32 ${outputName}` : reply.error,
+      )
+    },
   })
+  if (!outcome.winner) return null
+  deps.tracker.won(outcome.winner.deviceId)
+  return outcome.winner.value
 }
 
 /** Index of the largest value. */

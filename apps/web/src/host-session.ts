@@ -107,17 +107,18 @@ export class HostSession {
   /** Runs `samples` test samples (from the first) through the room; resolves with the outcomes. */
   async run(options: RunOptions): Promise<SampleOutcome[]> {
     if (this.running) throw new Error('a run is already going')
-    await this.runtime.whenReady()
-    const manifest = this.runtime.manifest()
-    if (!manifest) throw new Error('no manifest')
-    const set = await this.loadSamples()
-    const count = Math.min(options.samples, set.count)
-    this.outcomes.length = 0
-    this.total = count
+    // Taken before the first await: two calls in the same tick must not both start.
     this.running = true
-    this.events.started('ensemble', count)
-    this.events.changed()
     try {
+      await this.runtime.whenReady()
+      const manifest = this.runtime.manifest()
+      if (!manifest) throw new Error('no manifest')
+      const set = await this.loadSamples()
+      const count = Math.min(options.samples, set.count)
+      this.outcomes.length = 0
+      this.total = count
+      this.events.started('ensemble', count)
+      this.events.changed()
       for (let index = 0; index < count; index++) {
         const input = sampleInput(set, index, 1, manifest.input.pixelScale)
         const startedAt = performance.now()
@@ -175,17 +176,18 @@ export class HostSession {
     readonly modelId?: string
     readonly deadlineMs: number
   }): Promise<SingleOutcome[]> {
-    await this.runtime.whenReady()
-    const manifest = this.runtime.manifest()
-    if (!manifest) throw new Error('no manifest')
-    const set = await this.loadSamples()
     if (this.singleRunning) throw new Error('a single-device run is already going')
-    const count = Math.min(options.samples, set.count)
-    const results: SingleOutcome[] = []
+    // Taken before the first await: two calls in the same tick must not both start.
     this.singleRunning = true
-    this.events.started('single', count)
-    this.events.changed()
     try {
+      await this.runtime.whenReady()
+      const manifest = this.runtime.manifest()
+      if (!manifest) throw new Error('no manifest')
+      const set = await this.loadSamples()
+      const count = Math.min(options.samples, set.count)
+      const results: SingleOutcome[] = []
+      this.events.started('single', count)
+      this.events.changed()
       for (let index = 0; index < count; index++) {
         const input = sampleInput(set, index, 1, manifest.input.pixelScale)
         const startedAt = performance.now()

@@ -30,12 +30,20 @@ export interface CohortServer {
 
 /** Starts the built app's server on a free port (or `port`), with its own state dir. */
 export async function startCohortServer(
-  options: { port?: number; stateDir?: string; https?: boolean; args?: readonly string[] } = {},
+  options: {
+    port?: number
+    stateDir?: string
+    https?: boolean
+    args?: readonly string[]
+    /** Flags for Node itself (the soak's --expose-gc). */
+    nodeArgs?: readonly string[]
+  } = {},
 ): Promise<CohortServer> {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'cohort-e2e-'))
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       '--import',
       'tsx',
       SERVER_MAIN,

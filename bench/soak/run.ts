@@ -104,7 +104,8 @@ async function serverHeap(url: string): Promise<number> {
 
 async function main(): Promise<void> {
   const rand = random(Number(args.seed))
-  const server = await startCohortServer()
+  // --expose-gc: the server's heap is read after a full collection, as the pages' are.
+  const server = await startCohortServer({ nodeArgs: ['--expose-gc'] })
   const browser: Browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: chromiumArgs,
@@ -274,8 +275,9 @@ process. Every ${CHURN_MS / 1000} s one device joins, leaves (Leave button), is 
 (main thread paused in the debugger for ${FREEZE_MS / 1000} s, then thawed or closed), while the dashboard
 streams runs of ${RUN_SAMPLES} samples through the ensemble (all members and hedged in turn, deadline
 ${DEADLINE_MS} ms). Memory is read once a minute: the server's RSS (/proc) and V8 heap (its
-loopback health report), the dashboard's and the live devices' JS heaps (CDP, after a full
-garbage collection, so the live heap is what is read), and the summed RSS
+loopback health report, the server run with --expose-gc so the heap is read after a full
+collection), the dashboard's and the live devices' JS heaps (CDP, after a full garbage
+collection): live heaps, not garbage a lazy collector has not reclaimed yet; and the summed RSS
 of every Chromium process (shared pages counted in each).
 
 ## Requests

@@ -1,11 +1,6 @@
-import {
-  EARLY_EXIT_HOP_METHOD,
-  earlyExitServer,
-  modelServer,
-  RUN_MODEL_METHOD,
-} from '@cohort/cohort'
+import { earlyExitServer, modelServer } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
-import type { DeviceProfile } from '@cohort/protocol'
+import { type DeviceProfile, EARLY_EXIT_HOP_METHOD, RUN_MODEL_METHOD } from '@cohort/protocol'
 import { plannerProfile } from '@cohort/runtime/client'
 import type { RuntimePageHandle } from './device-runtime.ts'
 

@@ -4,7 +4,6 @@ import {
   type EarlyExitAnswer,
   type EarlyExitSummary,
   type ExitProfile,
-  type ExitReason,
   inferCloudOnly,
   inferEarlyExit,
   measureExitProfile,
@@ -16,6 +15,7 @@ import {
 import type { Mesh } from '@cohort/mesh'
 import {
   type DeviceId,
+  type ExitReason,
   type Manifest,
   quantileOfSorted,
   type SampleSet,

@@ -1,12 +1,16 @@
 import type { Mesh } from '@cohort/mesh'
-import { CohortError, type DeviceId, err, type Manifest, ok, type Result } from '@cohort/protocol'
-import { costModelFromManifest, requestCost } from './early-exit-cost.ts'
 import {
-  decodeHopAnswer,
+  CohortError,
+  type DeviceId,
   EARLY_EXIT_HOP_METHOD,
-  encodeHopParams,
-  HOP_LOGITS,
-} from './early-exit-rules.ts'
+  err,
+  type HopParams,
+  type Manifest,
+  ok,
+  type Result,
+} from '@cohort/protocol'
+import { costModelFromManifest, requestCost } from './early-exit-cost.ts'
+import { decodeHopAnswer, HOP_LOGITS } from './early-exit-rules.ts'
 import { argmax } from './ensemble-requester.ts'
 
 /** Thresholds no max softmax reaches: every segment runs. */
@@ -44,21 +48,21 @@ export async function inferCloudOnly(
     [{ name: manifest.input.name, dtype: 'float32', dims, data: input }],
     {
       deadlineMs,
-      params: encodeHopParams({
+      payload: {
         segment: 1,
         min: 0,
         scale: 1,
         thresholds: Array.from({ length: segments - 1 }, () => NEVER),
         budgetMs: deadlineMs,
         route: Array.from({ length: segments - 1 }, () => ({ members: [deviceId], memberMs: [0] })),
-      }),
+      } satisfies HopParams,
     },
   )
   if (!reply.ok) return reply
   const frame = reply.value.frames.find((candidate) => candidate.name === HOP_LOGITS)
   const answer = decodeHopAnswer(
     frame?.dtype === 'float32' ? frame.data : undefined,
-    reply.value.timings,
+    reply.value.payload,
     1,
     segments,
     manifest.classes.length,

@@ -1,15 +1,7 @@
 import type { Mesh } from '@cohort/mesh'
 import type { CohortError, DeviceId, Manifest, Result, Tensor } from '@cohort/protocol'
-import { err, ok } from '@cohort/protocol'
-import {
-  decodeHopAnswer,
-  EARLY_EXIT_HOP_METHOD,
-  encodeHopParams,
-  HOP_LOGITS,
-  type HopAnswer,
-  type HopParams,
-  type RouteTier,
-} from './early-exit-rules.ts'
+import { EARLY_EXIT_HOP_METHOD, err, type HopParams, ok, type RouteTier } from '@cohort/protocol'
+import { decodeHopAnswer, HOP_LOGITS, type HopAnswer, routeForWire } from './early-exit-rules.ts'
 import { activationTensor, quantizeOne } from './early-exit-segment.ts'
 import { firstAnswer } from './first-answer.ts'
 
@@ -128,7 +120,7 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
           thresholds: hop.thresholds,
           // The addressee's answer must travel back: it gets the budget minus one round trip.
           budgetMs: remaining - (deps.rttMs(deviceId) ?? DEFAULT_RTT_MS),
-          route: rest,
+          route: routeForWire(rest),
         }
         if (deviceId === deps.self) {
           // Served here, without the network.
@@ -141,13 +133,13 @@ export async function forwardHop(deps: HopDependencies, hop: HopRequest): Promis
         const reply = await deps.request(deviceId, EARLY_EXIT_HOP_METHOD, [tensor], {
           deadlineMs: remaining,
           signal,
-          params: encodeHopParams(params),
+          payload: params,
         })
         if (!reply.ok) return reply
         const frame = reply.value.frames.find((candidate) => candidate.name === HOP_LOGITS)
         const answer = decodeHopAnswer(
           frame?.dtype === 'float32' ? frame.data : undefined,
-          reply.value.timings,
+          reply.value.payload,
           hop.toSegment,
           segments,
           deps.manifest.classes.length,

@@ -2,21 +2,17 @@ import type { Mesh } from '@cohort/mesh'
 import {
   CohortError,
   type DeviceId,
+  type ExitReason,
   err,
   type Manifest,
   ok,
   type Plan,
   type Result,
+  type RouteTier,
 } from '@cohort/protocol'
 import { type CostModel, costModelFromManifest, requestCost } from './early-exit-cost.ts'
 import { forwardHop, type LocalHop } from './early-exit-hop.ts'
-import {
-  decideHop,
-  type ExitReason,
-  exitConfidence,
-  nextHopMs,
-  type RouteTier,
-} from './early-exit-rules.ts'
+import { decideHop, exitConfidence, nextHopMs } from './early-exit-rules.ts'
 import { runSegment } from './early-exit-segment.ts'
 import { argmax } from './ensemble-requester.ts'
 import type { ModelRunner } from './model-runner.ts'

@@ -4,6 +4,7 @@ import {
   type DeviceId,
   dequantizeActivation,
   err,
+  type HopParams,
   type Manifest,
   ok,
   type Result,
@@ -12,11 +13,10 @@ import {
 import { DEFAULT_RTT_MS, forwardHop, type HopDependencies } from './early-exit-hop.ts'
 import {
   decideHop,
-  encodeHopTimings,
   exitConfidence,
   HOP_LOGITS,
   type HopAnswer,
-  type HopParams,
+  hopAnswerPayload,
   nextHopMs,
   parseHopParams,
 } from './early-exit-rules.ts'
@@ -119,7 +119,7 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
   })
 
   return async (request: IncomingRequest) => {
-    const params = parseHopParams(request.params, segments)
+    const params = parseHopParams(request.payload, segments)
     if (typeof params === 'string') throw new CohortError('bad-message', params)
     const [frame] = request.frames
     if (!frame || request.frames.length !== 1)
@@ -137,7 +137,7 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
           data: answer.value.logits,
         },
       ],
-      timings: encodeHopTimings(answer.value),
+      payload: hopAnswerPayload(answer.value),
     }
   }
 }

@@ -7,12 +7,12 @@ import { type EarlyExitAnswer, inferEarlyExit } from './early-exit-requester.ts'
 import {
   decideHop,
   decodeHopAnswer,
-  encodeHopParams,
-  encodeHopTimings,
   exitConfidence,
   type HopAnswer,
+  hopAnswerPayload,
   nextHopMs,
   parseHopParams,
+  routeForWire,
 } from './early-exit-rules.ts'
 import { earlyExitServer } from './early-exit-server.ts'
 import { OutcomeTracker } from './outcome-tracker.ts'
@@ -83,11 +83,29 @@ describe('exit rule and deadline rule', () => {
       budgetMs: 12.5,
       route: [{ members: CLOUD, memberMs: [1.25, 2.5] }],
     }
-    expect(parseHopParams(encodeHopParams(params), 3)).toEqual(params)
-    expect(parseHopParams({ ...encodeHopParams(params), segment: 1 }, 3)).toMatch(/segment/)
-    expect(parseHopParams({ ...encodeHopParams(params), route: 'x' }, 3)).toMatch(/route/)
-    expect(parseHopParams({ ...encodeHopParams(params), thresholds: '0.2' }, 3)).toMatch(/thresh/)
-    expect(parseHopParams({ ...encodeHopParams(params), scale: 0 }, 3)).toMatch(/scale/)
+    // Through the wire: JSON in the request's meta.
+    const wire = (value: unknown): unknown => JSON.parse(JSON.stringify(value))
+    expect(parseHopParams(wire(params), 3)).toEqual(params)
+    expect(parseHopParams(wire({ ...params, segment: 1 }), 3)).toMatch(/segment/)
+    expect(parseHopParams(wire({ ...params, segment: 4 }), 3)).toMatch(/segment/)
+    expect(parseHopParams(wire({ ...params, route: 'x' }), 3)).toMatch(/route/)
+    expect(parseHopParams(wire({ ...params, thresholds: [0.2] }), 3)).toMatch(/thresh/)
+    expect(parseHopParams(wire({ ...params, scale: 0 }), 3)).toMatch(/scale/)
+    expect(parseHopParams(wire({ ...params, extra: 1 }), 3)).toMatch(/bad hop parameters/)
+    expect(parseHopParams(undefined, 3)).toMatch(/bad hop parameters/)
+    // A tier of a classroom travels whole (the old 4-member cap is gone), up to the wire's bound.
+    const members = (n: number) =>
+      Array.from({ length: n }, (_, i) => `device${String(i).padStart(3, '0')}` as DeviceId)
+    const wide = {
+      ...params,
+      route: [{ members: members(40), memberMs: members(40).map(() => 1) }],
+    }
+    expect(parseHopParams(wire(wide), 3)).toEqual(wide)
+    const tooWide = [{ members: members(65), memberMs: members(65).map(() => 1) }]
+    expect(parseHopParams(wire({ ...params, route: tooWide }), 3)).toMatch(/route/)
+    expect(routeForWire(tooWide)[0]?.members).toHaveLength(64)
+    const mismatched = [{ members: members(2), memberMs: [1] }]
+    expect(parseHopParams(wire({ ...params, route: mismatched }), 3)).toMatch(/one predicted ms/)
     const answer: HopAnswer = {
       logits: new Float32Array(10),
       exitIndex: 2,
@@ -101,11 +119,16 @@ describe('exit rule and deadline rule', () => {
       offloads: 1,
       failovers: 0,
     }
-    expect(decodeHopAnswer(answer.logits, encodeHopTimings(answer), 2, 3, 10)).toEqual(answer)
-    expect(decodeHopAnswer(answer.logits, encodeHopTimings(answer), 2, 3, 9)).toMatch(/logits/)
-    expect(
-      decodeHopAnswer(answer.logits, { ...encodeHopTimings(answer), exit: 0 }, 2, 3, 10),
-    ).toMatch(/exit/)
+    const sent = wire(hopAnswerPayload(answer))
+    expect(decodeHopAnswer(answer.logits, sent, 2, 3, 10)).toEqual(answer)
+    expect(decodeHopAnswer(answer.logits, sent, 2, 3, 9)).toMatch(/logits/)
+    const answered = (change: object) => wire({ ...hopAnswerPayload(answer), ...change })
+    expect(decodeHopAnswer(answer.logits, answered({ exitIndex: 0 }), 2, 3, 10)).toMatch(/exit/)
+    expect(decodeHopAnswer(answer.logits, answered({ reason: 'bored' }), 2, 3, 10)).toMatch(
+      /reason/,
+    )
+    expect(decodeHopAnswer(answer.logits, answered({ bytes: -1 }), 2, 3, 10)).toMatch(/bytes/)
+    expect(decodeHopAnswer(answer.logits, undefined, 2, 3, 10)).toMatch(/bad hop answer/)
   })
 })
 

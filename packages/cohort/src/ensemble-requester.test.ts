@@ -9,11 +9,11 @@ import {
   ok,
   type Plan,
   type Result,
+  RUN_MODEL_METHOD,
 } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import { argmax, type EnsembleRequestOptions, inferEnsemble } from './ensemble-requester.ts'
 import type { ModelRunner } from './model-runner.ts'
-import { MODEL_PARAM, RUN_MODEL_METHOD } from './model-server.ts'
 import { OutcomeTracker } from './outcome-tracker.ts'
 import { fakeManifest } from './testing/early-exit-fakes.ts'
 
@@ -111,7 +111,11 @@ function room(behaviour: Partial<Record<DeviceId, Behaviour>>) {
   const request: Mesh['request'] = (deviceId, method, tensors, options) => {
     expect(method).toBe(RUN_MODEL_METHOD)
     expect(tensors[0]?.name).toBe(manifest.input.name)
-    asked.push({ deviceId, student: options.params?.[MODEL_PARAM], at: Date.now() - t0 })
+    asked.push({
+      deviceId,
+      student: (options.payload as { model?: unknown } | undefined)?.model,
+      at: Date.now() - t0,
+    })
     const does = behaviour[deviceId] ?? 'silent'
     return new Promise<Result<RpcReply, CohortError>>((resolve) => {
       let done = false
@@ -141,6 +145,7 @@ function room(behaviour: Partial<Record<DeviceId, Behaviour>>) {
                     },
                   ],
                   timings: { computeMs: 2 },
+                  payload: undefined,
                   roundTripMs: does.ms,
                 }),
               )

@@ -9,11 +9,12 @@ import {
   ok,
   type Plan,
   type Result,
+  RUN_MODEL_METHOD,
+  type RunModelParams,
   type Tensor,
 } from '@cohort/protocol'
 import { firstAnswer } from './first-answer.ts'
 import type { Float32TensorData, ModelRunner } from './model-runner.ts'
-import { MODEL_PARAM, RUN_MODEL_METHOD } from './model-server.ts'
 import type { OutcomeTracker } from './outcome-tracker.ts'
 
 /** `all`: every member of a group at once. `hedged`: the best member, the next one if it is late. */
@@ -198,7 +199,7 @@ async function askGroup(
       const reply = await deps.request(deviceId, RUN_MODEL_METHOD, [tensor], {
         deadlineMs: Math.max(1, deadlineAt - sentAt),
         signal,
-        params: { [MODEL_PARAM]: group.student },
+        payload: { model: group.student } satisfies RunModelParams,
       })
       const frame = reply.ok
         ? reply.value.frames.find((candidate) => candidate.name === outputName)

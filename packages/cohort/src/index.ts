@@ -21,13 +21,7 @@ export {
   inferEarlyExit,
   type SegmentHop,
 } from './early-exit-requester.ts'
-export {
-  decideHop,
-  EARLY_EXIT_HOP_METHOD,
-  type ExitReason,
-  exitConfidence,
-  type HopDecision,
-} from './early-exit-rules.ts'
+export { decideHop, exitConfidence, type HopDecision } from './early-exit-rules.ts'
 export { type EarlyExitServerDependencies, earlyExitServer } from './early-exit-server.ts'
 export {
   argmax,
@@ -39,6 +33,6 @@ export {
   type SliceWinner,
 } from './ensemble-requester.ts'
 export type { Float32TensorData, ModelRunner } from './model-runner.ts'
-export { MODEL_PARAM, modelServer, RUN_MODEL_METHOD } from './model-server.ts'
+export { modelServer } from './model-server.ts'
 export { OutcomeTracker } from './outcome-tracker.ts'
 export { inferSingle, type SingleAnswer } from './single-requester.ts'

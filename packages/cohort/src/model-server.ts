@@ -1,12 +1,13 @@
 import type { IncomingRequest, RpcHandler } from '@cohort/mesh'
-import { CohortError, findModel, type Manifest, type Tensor } from '@cohort/protocol'
+import {
+  CohortError,
+  findModel,
+  type Manifest,
+  RUN_MODEL_METHOD,
+  RunModelParamsSchema,
+  type Tensor,
+} from '@cohort/protocol'
 import type { Float32TensorData, ModelRunner } from './model-runner.ts'
-
-/** The peer method that runs one of the task's models on the device that receives it. */
-export const RUN_MODEL_METHOD = 'run-model'
-
-/** The request parameter naming the model. */
-export const MODEL_PARAM = 'model'
 
 /**
  * A device's handler for `run-model`: validates the model id and the input tensors against the
@@ -19,9 +20,10 @@ export function modelServer(
   available: () => ReadonlySet<string>,
 ): RpcHandler {
   return async (request: IncomingRequest) => {
-    const modelId = request.params[MODEL_PARAM]
-    if (typeof modelId !== 'string')
-      throw new CohortError('bad-message', `run-model needs a string "${MODEL_PARAM}" parameter`)
+    const params = RunModelParamsSchema.safeParse(request.payload)
+    if (!params.success)
+      throw new CohortError('bad-message', `${RUN_MODEL_METHOD} needs { model: <model id> }`)
+    const modelId = params.data.model
     const entry = findModel(manifest, modelId)
     if (!entry)
       throw new CohortError('bad-message', `${modelId} is not a model of task ${manifest.task}`)

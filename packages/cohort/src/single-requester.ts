@@ -7,9 +7,10 @@ import {
   type Manifest,
   ok,
   type Result,
+  RUN_MODEL_METHOD,
+  type RunModelParams,
 } from '@cohort/protocol'
 import { argmax } from './ensemble-requester.ts'
-import { MODEL_PARAM, RUN_MODEL_METHOD } from './model-server.ts'
 
 /** A whole model's answer from one device: the baseline every benchmark compares against. */
 export interface SingleAnswer {
@@ -41,7 +42,7 @@ export async function inferSingle(
     [{ name: manifest.input.name, dtype: 'float32', dims, data: input }],
     {
       deadlineMs,
-      params: { [MODEL_PARAM]: modelId },
+      payload: { model: modelId } satisfies RunModelParams,
     },
   )
   if (!outcome.ok) return outcome

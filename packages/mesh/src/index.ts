@@ -13,7 +13,6 @@ export type {
   HandlerReply,
   IncomingRequest,
   RequestOptions,
-  RequestParams,
   RpcHandler,
   RpcReply,
 } from './rpc.ts'

@@ -3,6 +3,7 @@ import {
   type DeviceId,
   decodePeerMessage,
   encodePeerMessage,
+  type Json,
   type PeerMeta,
   type Result,
   type Tensor,
@@ -144,7 +145,7 @@ describe('RpcEndpoint', () => {
     vi.useRealTimers()
   })
 
-  it('answers a request with byte-identical frames, params and timings', async () => {
+  it('answers a request with byte-identical frames, payloads and timings', async () => {
     const tensors: Tensor[] = [
       {
         name: 'image',
@@ -168,14 +169,18 @@ describe('RpcEndpoint', () => {
         echo: async (request) => {
           served.push(request)
           await new Promise((resolve) => setTimeout(resolve, 40))
-          return { frames: request.frames, timings: { inferMs: 7 } }
+          return {
+            frames: request.frames,
+            timings: { inferMs: 7 },
+            payload: { echoed: (request.payload ?? null) as Json },
+          }
         },
       },
     })
     const state = watch(
       rig.alice.request('echo', tensors, {
         deadlineMs: 1_000,
-        params: { scale: 2.5, mode: 'fast', flag: true },
+        payload: { scale: 2.5, mode: 'fast', flag: true, route: [[1, 2], []], none: null },
       }),
     )
     expect(rig.alice.pendingCount).toBe(1)
@@ -189,7 +194,14 @@ describe('RpcEndpoint', () => {
     if (!request) throw new Error('bob never served the request')
     expect(request.from).toBe(ALICE)
     expect(request.method).toBe('echo')
-    expect(request.params).toEqual({ scale: 2.5, mode: 'fast', flag: true })
+    expect(request.payload).toEqual({
+      scale: 2.5,
+      mode: 'fast',
+      flag: true,
+      route: [[1, 2], []],
+      none: null,
+    })
+    expect(reply.payload).toEqual({ echoed: request.payload })
     expect(request.deadlineMs).toBe(1_000)
     const sentMeta = rig.sent('alice', 'request')[0]?.meta
     if (sentMeta?.type !== 'request') throw new Error('no request on the wire')
@@ -475,13 +487,14 @@ describe('RpcEndpoint', () => {
     const rig = connect({
       bob: {
         delay: async (request) => {
-          await new Promise((resolve) => setTimeout(resolve, Number(request.params.ms)))
-          return { frames: [], timings: { ms: Number(request.params.ms) } }
+          const ms = Number((request.payload as { ms: number }).ms)
+          await new Promise((resolve) => setTimeout(resolve, ms))
+          return { frames: [], timings: { ms } }
         },
       },
     })
     const states = [300, 100, 200].map((ms) =>
-      watch(rig.alice.request('delay', [], { deadlineMs: 1_000, params: { ms } })),
+      watch(rig.alice.request('delay', [], { deadlineMs: 1_000, payload: { ms } })),
     )
     await vi.advanceTimersByTimeAsync(300)
     const timings = states.map((state) => {

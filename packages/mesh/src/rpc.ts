@@ -2,6 +2,7 @@ import {
   CohortError,
   type DeviceId,
   err,
+  type Json,
   ok,
   type PeerMessage,
   type PeerMeta,
@@ -13,14 +14,13 @@ import {
 } from '@cohort/protocol'
 import { nextRequestId } from './request-id.ts'
 
-/** Small scalar parameters of a request (never tensors). */
-export type RequestParams = Readonly<Record<string, string | number | boolean>>
-
 /** What a requester gets back. */
 export interface RpcReply {
   readonly frames: readonly TensorFrame[]
   /** The responder's own timings, in ms. */
   readonly timings: Readonly<Record<string, number>>
+  /** The method's answer, unvalidated: parse it with the method's schema (undefined if none). */
+  readonly payload: unknown
   /** Wall time from sending the request to receiving the reply, in ms. */
   readonly roundTripMs: number
 }
@@ -31,7 +31,8 @@ export interface RequestOptions {
   readonly deadlineMs: number
   /** Aborting cancels the request: the outcome is `cancelled` and the responder is told. */
   readonly signal?: AbortSignal
-  readonly params?: RequestParams
+  /** The method's parameters (never tensors), as its schema in protocol's peer-methods says. */
+  readonly payload?: Json
 }
 
 /** What a handler receives. */
@@ -39,7 +40,8 @@ export interface IncomingRequest {
   readonly from: DeviceId
   readonly method: string
   readonly frames: readonly TensorFrame[]
-  readonly params: RequestParams
+  /** The method's parameters, unvalidated: the handler parses them with the method's schema. */
+  readonly payload: unknown
   readonly deadlineMs: number
   /** Aborted when the requester cancels, the deadline passes or the peer is gone. */
   readonly signal: AbortSignal
@@ -49,6 +51,8 @@ export interface IncomingRequest {
 export interface HandlerReply {
   readonly frames: readonly Tensor[]
   readonly timings?: Readonly<Record<string, number>>
+  /** The method's answer, as its schema in protocol's peer-methods says. */
+  readonly payload?: Json
 }
 
 /** Serves one method. Throwing a CohortError answers the requester with its code. */
@@ -142,7 +146,7 @@ export class RpcEndpoint {
         requestId,
         method,
         deadlineMs: options.deadlineMs,
-        ...(options.params ? { params: { ...options.params } } : {}),
+        ...(options.payload === undefined ? {} : { payload: options.payload }),
       }
       this.send(meta, toFrames(tensors, requestId, 'request')).catch((error: unknown) => {
         settle(err(toCohortError(error, 'peer-gone')))
@@ -163,6 +167,7 @@ export class RpcEndpoint {
           ok({
             frames: message.frames,
             timings: meta.timings ?? {},
+            payload: meta.payload,
             roundTripMs: performance.now() - pending.startedAt,
           }),
         )
@@ -225,7 +230,7 @@ export class RpcEndpoint {
       from: this.peerId,
       method,
       frames,
-      params: meta.params ?? {},
+      payload: meta.payload,
       deadlineMs: meta.deadlineMs,
       signal: controller.signal,
     }
@@ -236,7 +241,12 @@ export class RpcEndpoint {
         if (controller.signal.aborted) return
         const timings = { serveMs: performance.now() - startedAt, ...reply.timings }
         this.reply(
-          { type: 'response', requestId, timings },
+          {
+            type: 'response',
+            requestId,
+            timings,
+            ...(reply.payload === undefined ? {} : { payload: reply.payload }),
+          },
           toFrames(reply.frames, requestId, 'response'),
         )
       })

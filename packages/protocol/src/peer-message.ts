@@ -38,6 +38,17 @@ const TimingsSchema = z
   .record(z.string().max(32), z.number())
   .refine((record: Record<string, number>) => Object.keys(record).length <= 32)
 
+/** JSON data: what a method's parameters and answer travel as (read-only, as senders hold it). */
+export type Json =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly Json[]
+  | { readonly [key: string]: Json | undefined }
+// z.json() infers mutable arrays; the values are the same, only the view is read-only.
+const JsonSchema = z.json() as unknown as z.ZodType<Json>
+
 /** Control data of a peer message, a union tagged by `type`. */
 export const PeerMetaSchema = z.discriminatedUnion('type', [
   /** Liveness; answered by nothing, expected every heartbeat interval. */
@@ -48,15 +59,15 @@ export const PeerMetaSchema = z.discriminatedUnion('type', [
     requestId: RequestIdSchema,
     method: MethodSchema,
     deadlineMs: z.number().positive().max(600_000),
-    params: z
-      .record(z.string().max(32), z.union([z.string().max(256), z.number(), z.boolean()]))
-      .optional(),
+    /** The method's parameters: JSON its own schema validates (see peer-methods.ts). */
+    payload: JsonSchema.optional(),
   }),
-  /** The answer to a request, with the responder's timings in ms. */
+  /** The answer to a request, with the responder's timings in ms and the method's answer. */
   z.object({
     type: z.literal('response'),
     requestId: RequestIdSchema,
     timings: TimingsSchema.optional(),
+    payload: JsonSchema.optional(),
   }),
   /** A request that failed on the responder. */
   z.object({

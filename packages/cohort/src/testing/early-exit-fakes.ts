@@ -214,7 +214,7 @@ export class FakeRoom {
           from,
           method,
           frames,
-          params: options.params ?? {},
+          payload: options.payload,
           deadlineMs: options.deadlineMs,
           signal: controller.signal,
         }
@@ -226,6 +226,11 @@ export class FakeRoom {
                   (t) => ({ ...t, requestId: 'r1', kind: 'response' }) as TensorFrame,
                 ),
                 timings: { serveMs: 0, ...reply.timings },
+                // Through JSON, as the meta carries it.
+                payload:
+                  reply.payload === undefined
+                    ? undefined
+                    : JSON.parse(JSON.stringify(reply.payload)),
                 roundTripMs: performance.now() - startedAt,
               }),
             ),

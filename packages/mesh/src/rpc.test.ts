@@ -12,6 +12,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   type IncomingRequest,
+  MAX_RUNNING_PER_PEER,
   RpcEndpoint,
   type RpcHandler,
   type RpcReply,
@@ -319,6 +320,45 @@ describe('RpcEndpoint', () => {
     const error = expectFailure(state, 'handler-failed', /^ort failed: x+$/)
     expect(error.message.length).toBeLessThanOrEqual(1_024)
     expect(rig.undecodable).toEqual([])
+  })
+
+  it("keeps a bounded number of a peer's requests running, and refuses a request id twice", async () => {
+    const release: (() => void)[] = []
+    const rig = connect({
+      bob: {
+        hold: () =>
+          new Promise((resolve) => release.push(() => resolve({ frames: [], timings: {} }))),
+      },
+    })
+    const held = Array.from({ length: MAX_RUNNING_PER_PEER }, () =>
+      watch(rig.alice.request('hold', [], { deadlineMs: 60_000 })),
+    )
+    await vi.advanceTimersByTimeAsync(0)
+    expect(release).toHaveLength(MAX_RUNNING_PER_PEER)
+    const over = watch(rig.alice.request('hold', [], { deadlineMs: 60_000 }))
+    await vi.advanceTimersByTimeAsync(0)
+    expectFailure(over, 'rate-limited', /already serving 256/)
+    expect(release).toHaveLength(MAX_RUNNING_PER_PEER)
+    // One finishes: the next is served again.
+    release[0]?.()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(held[0]?.outcomes[0]?.ok).toBe(true)
+    const next = watch(rig.alice.request('hold', [], { deadlineMs: 60_000 }))
+    await vi.advanceTimersByTimeAsync(0)
+    expect(release).toHaveLength(MAX_RUNNING_PER_PEER + 1)
+    expect(next.outcomes).toEqual([])
+    // The same request id again while it runs (only a misbehaving peer does that) is refused.
+    const running = rig.sent('alice', 'request').at(-1)?.meta
+    if (running?.type !== 'request') throw new Error('no request on the wire')
+    rig.bob.receive({ meta: running, frames: [] })
+    await vi.advanceTimersByTimeAsync(0)
+    const refusals = rig.sent('bob', 'error').map((entry) => entry.meta)
+    expect(refusals.at(-1)).toMatchObject({
+      type: 'error',
+      requestId: running.requestId,
+      code: 'bad-message',
+    })
+    for (const done of release) done()
   })
 
   it('answers an unknown method with no-handler', async () => {

@@ -1,6 +1,7 @@
 import {
   CohortError,
   type DeviceId,
+  type ErrorCode,
   err,
   type Json,
   ok,
@@ -13,6 +14,12 @@ import {
   toCohortError,
 } from '@cohort/protocol'
 import { nextRequestId } from './request-id.ts'
+
+/**
+ * Most requests one peer may have running on this device at once: far above what a requester's
+ * window asks of one device, low enough that a peer cannot make it hold unbounded work.
+ */
+export const MAX_RUNNING_PER_PEER = 256
 
 /** What a requester gets back. */
 export interface RpcReply {
@@ -200,6 +207,18 @@ export class RpcEndpoint {
     this.running.clear()
   }
 
+  /** Why a request may not run, if it may not: a peer keeps a bounded number running here. */
+  private refusal(requestId: RequestId): { code: ErrorCode; message: string } | null {
+    if (this.running.has(requestId))
+      return { code: 'bad-message', message: `request ${requestId} is already running` }
+    if (this.running.size >= MAX_RUNNING_PER_PEER)
+      return {
+        code: 'rate-limited',
+        message: `this device is already serving ${MAX_RUNNING_PER_PEER} of your requests`,
+      }
+    return null
+  }
+
   private serve(
     meta: Extract<PeerMeta, { type: 'request' }>,
     frames: readonly TensorFrame[],
@@ -216,6 +235,11 @@ export class RpcEndpoint {
         },
         [],
       )
+      return
+    }
+    const refusal = this.refusal(requestId)
+    if (refusal) {
+      this.reply({ type: 'error', requestId, ...refusal }, [])
       return
     }
     const controller = new AbortController()

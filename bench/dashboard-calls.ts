@@ -26,16 +26,19 @@ interface HostApi {
     samples: number
     redundancy: Redundancy
     deadlineMs: number
+    window?: number
   }): Promise<RequestOutcome[]>
   runSingle(options: {
     samples: number
     deviceId: string
     deadlineMs: number
+    window?: number
   }): Promise<RequestOutcome[]>
   runEarlyExit(options: {
     samples: number
     deadlineMs: number
     thresholds?: readonly number[]
+    window?: number
   }): Promise<RequestOutcome[]>
   runCloudOnly(options: {
     samples: number
@@ -63,7 +66,7 @@ type HostWindow = Window & { cohort: { host: HostApi; runtime: RuntimeApi } }
 /** Ensemble requests (RoCoIn) through the planned groups. */
 export function runEnsemble(
   page: Page,
-  options: { samples: number; redundancy: Redundancy; deadlineMs: number },
+  options: { samples: number; redundancy: Redundancy; deadlineMs: number; window?: number },
 ): Promise<RequestOutcome[]> {
   return page.evaluate((o) => (window as unknown as HostWindow).cohort.host.run(o), options)
 }
@@ -71,7 +74,7 @@ export function runEnsemble(
 /** The whole teacher on one device: no redundancy. */
 export function runSingle(
   page: Page,
-  options: { samples: number; deviceId: string; deadlineMs: number },
+  options: { samples: number; deviceId: string; deadlineMs: number; window?: number },
 ): Promise<RequestOutcome[]> {
   return page.evaluate((o) => (window as unknown as HostWindow).cohort.host.runSingle(o), options)
 }
@@ -79,7 +82,12 @@ export function runSingle(
 /** Early-exit requests (DistrEE/DIMEE): the dashboard is the mobile tier. */
 export function runEarlyExit(
   page: Page,
-  options: { samples: number; deadlineMs: number; thresholds?: readonly number[] },
+  options: {
+    samples: number
+    deadlineMs: number
+    thresholds?: readonly number[]
+    window?: number
+  },
 ): Promise<RequestOutcome[]> {
   return page.evaluate(
     (o) => (window as unknown as HostWindow).cohort.host.runEarlyExit(o),

@@ -70,7 +70,15 @@ async function plannedRoom(browser: Browser, k?: number) {
   return { host, devices, ids, plan: (await planOf(host.page)) as PlanSnapshot }
 }
 
-test('ensemble requests through a room of 6 devices match the offline reference and survive failures', async ({
+/** The requests finished so far in the dashboard's running ensemble run. */
+const doneSoFar = (page: Page) =>
+  page.evaluate(
+    () =>
+      (window as unknown as { cohort: { host: { stats(): { done: number } } } }).cohort.host.stats()
+        .done,
+  )
+
+test('ensemble requests, 8 in flight, through a room of 6 devices match the offline reference and survive failures, all members and hedged', async ({
   browser,
 }) => {
   test.setTimeout(600_000)
@@ -78,42 +86,44 @@ test('ensemble requests through a room of 6 devices match the offline reference 
   const { host, devices, ids, plan } = await plannedRoom(browser)
   expect(plan.explanation.length).toBeGreaterThan(0)
   expect(plan.groups.every((group) => group.members.length >= 2)).toBe(true)
+  const references = new Map<number, number[]>()
+  const expectReference = async (outcomes: Awaited<ReturnType<typeof runSamples>>) => {
+    expect(outcomes).toHaveLength(300)
+    expect(outcomes.filter((outcome) => outcome.error !== null)).toEqual([])
+    expect(outcomes.filter((outcome) => outcome.degraded)).toEqual([])
+    expect(outcomes.map((outcome) => outcome.index)).toEqual([...Array(300).keys()])
+    // Losing members may re-plan the room to another K mid-run (the survivors cannot keep every
+    // group backed up): each answer equals the offline reference of the K it came from.
+    for (const outcome of outcomes) {
+      const k = outcome.k ?? 0
+      if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, 300))
+      expect(outcome.prediction, `sample ${outcome.index} (K=${k})`).toBe(
+        references.get(k)?.[outcome.index],
+      )
+    }
+  }
 
-  // 300 samples: every prediction equals the offline reference for the planned K.
-  const expected = await ensembleReference(manifest, plan.k, 300)
-  const first = await runSamples(host.page, 300)
-  expect(first.filter((outcome) => outcome.error !== null)).toEqual([])
-  expect(first.filter((outcome) => outcome.degraded)).toEqual([])
-  expect(first.map((outcome) => outcome.prediction)).toEqual(expected)
+  // 300 samples, 8 in flight: every prediction equals the offline reference for the planned K.
+  const first = await runSamples(host.page, 300, { window: 8 })
+  expect(first.every((outcome) => outcome.k === plan.k)).toBe(true)
+  await expectReference(first)
 
   // One member of every group closed mid-stream: nothing lost, nothing degraded.
   const victims = plan.groups.map((group) => group.members[0] as string)
-  const run = runSamples(host.page, 300)
-  await expect
-    .poll(() =>
-      host.page.evaluate(
-        () =>
-          (
-            window as unknown as { cohort: { host: { stats(): { done: number } } } }
-          ).cohort.host.stats().done,
-      ),
-    )
-    .toBeGreaterThan(50)
+  const run = runSamples(host.page, 300, { window: 8 })
+  await expect.poll(() => doneSoFar(host.page)).toBeGreaterThan(50)
   for (const victim of victims) await devices[ids.indexOf(victim)]?.context.close()
-  const second = await run
-  expect(second).toHaveLength(300)
-  expect(second.filter((outcome) => outcome.error !== null)).toEqual([])
-  expect(second.filter((outcome) => outcome.degraded)).toEqual([])
-  // Losing a member of every group may re-plan the room to another K mid-run (the survivors cannot
-  // keep every group backed up): each answer equals the offline reference of the K it came from.
-  const references = new Map([[plan.k, expected]])
-  for (const outcome of second) {
-    const k = outcome.k ?? 0
-    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, 300))
-    expect(outcome.prediction, `sample ${outcome.index} (K=${k})`).toBe(
-      references.get(k)?.[outcome.index],
-    )
-  }
+  await expectReference(await run)
+
+  // Hedged, 8 in flight, on the re-formed room: a member of a group that still has two is closed
+  // mid-stream; the hedge (or the failover when its request fails) answers for it.
+  const reformed = await planOf(host.page)
+  const backedUp = reformed?.groups.find((group) => group.members.length >= 2)
+  expect(backedUp, `re-formed plan: ${JSON.stringify(reformed)}`).toBeDefined()
+  const hedged = runSamples(host.page, 300, { window: 8, redundancy: 'hedged' })
+  await expect.poll(() => doneSoFar(host.page)).toBeGreaterThan(50)
+  await devices[ids.indexOf(backedUp?.members[0] as string)]?.context.close()
+  await expectReference(await hedged)
 })
 
 test('a silent group degrades answers without a hang, the room re-forms, and the dashboard reports the manifest accuracy', async ({

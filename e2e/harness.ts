@@ -205,12 +205,13 @@ export function echoAll(page: Page, floatCount: number): Promise<EchoOutcome[]> 
 export function runSamples(
   page: Page,
   samples: number,
-  options: { redundancy?: 'all' | 'hedged'; deadlineMs?: number } = {},
+  options: { redundancy?: 'all' | 'hedged'; deadlineMs?: number; window?: number } = {},
 ): Promise<SampleOutcome[]> {
   const run = {
     samples,
     redundancy: options.redundancy ?? 'all',
     deadlineMs: options.deadlineMs ?? 5_000,
+    window: options.window ?? 1,
   }
   return page.evaluate((run) => {
     const handle = (window as unknown as { cohort?: PageApi }).cohort

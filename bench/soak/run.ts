@@ -9,7 +9,7 @@
  * cores: a freeze is the page's main thread paused in the debugger (its socket stays up, so only
  * heartbeats notice), a close is the context closed, a leave is the Leave button.
  */
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Browser, type BrowserContext, chromium, type Page } from '@playwright/test'
@@ -31,6 +31,9 @@ const { values: args } = parseArgs({
     'max-devices': { type: 'string', default: '7' },
     seed: { type: 'string', default: '11' },
     out: { type: 'string', default: 'bench/results' },
+    // A folder: heap snapshots of the server and the dashboard at the end of the warm-up and at
+    // the end of the run, for `bench/soak/heap-diff.ts` to say what a slope is made of.
+    'heap-snapshots': { type: 'string' },
   },
 })
 const MINUTES = Number(args.minutes)
@@ -91,6 +94,42 @@ async function heapOf(page: Page): Promise<number> {
   }
 }
 
+/** Writes a heap snapshot of `page` (after a full collection) to `path`. */
+async function snapshotPage(page: Page, path: string): Promise<void> {
+  const cdp = await page.context().newCDPSession(page)
+  const chunks: string[] = []
+  cdp.on('HeapProfiler.addHeapSnapshotChunk', ({ chunk }) => chunks.push(chunk))
+  await cdp.send('HeapProfiler.collectGarbage')
+  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
+  await cdp.detach()
+  writeFileSync(path, chunks.join(''))
+}
+
+/**
+ * Makes the server write a heap snapshot (it runs with --heapsnapshot-signal) into `dir` and
+ * waits until it is written: the server writes it synchronously, so once a snapshot file exists
+ * and the server answers again, the file is whole.
+ */
+async function snapshotServer(pid: number, url: string, dir: string): Promise<void> {
+  const before = new Set(readdirSync(dir))
+  process.kill(pid, 'SIGUSR2')
+  const written = () =>
+    readdirSync(dir).some((name) => !before.has(name) && name.endsWith('.heapsnapshot'))
+  while (!written()) await new Promise((resolve) => setTimeout(resolve, 100))
+  await fetch(`${url}/healthz`)
+}
+
+async function snapshotBoth(
+  server: { pid: number; url: string },
+  host: Page,
+  dir: string,
+  tag: string,
+) {
+  await snapshotServer(server.pid, server.url, dir)
+  await snapshotPage(host, join(dir, `dashboard-${tag}.heapsnapshot`))
+  log(`heap snapshots (${tag}) in ${dir}`)
+}
+
 async function serverHeap(url: string): Promise<number> {
   try {
     const report = (await (await fetch(`${url}/healthz`)).json()) as {
@@ -105,7 +144,14 @@ async function serverHeap(url: string): Promise<number> {
 async function main(): Promise<void> {
   const rand = random(Number(args.seed))
   // --expose-gc: the server's heap is read after a full collection, as the pages' are.
-  const server = await startCohortServer({ nodeArgs: ['--expose-gc'] })
+  const snapshots = args['heap-snapshots']
+  if (snapshots) mkdirSync(snapshots, { recursive: true })
+  const server = await startCohortServer({
+    nodeArgs: [
+      '--expose-gc',
+      ...(snapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`] : []),
+    ],
+  })
   const browser: Browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: chromiumArgs,
@@ -228,12 +274,15 @@ async function main(): Promise<void> {
           devices: devices.length,
         }
         memory.push(point)
+        if (snapshots && point.minute === Math.ceil(MINUTES * WARM_UP_FRACTION))
+          await snapshotBoth(server, host.page, snapshots, 'warm')
         log(
           `minute ${point.minute}: ${JSON.stringify(totals)} server heap ${(point.serverHeap / 2 ** 20).toFixed(1)} MiB, ${devices.length} devices`,
         )
       }
     }
     await stream
+    if (snapshots) await snapshotBoth(server, host.page, snapshots, 'end')
     const report = renderReport(memory, server.log)
     const date = new Date().toISOString().slice(0, 10)
     writeFileSync(join(args.out ?? 'bench/results', `soak-${date}.md`), report)

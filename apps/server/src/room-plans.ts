@@ -24,6 +24,12 @@ export const ASSUMED_RTT_MS = 1
 export const ASSUMED_BYTES_PER_MS = 5_000
 /** A replan waits for quiet, but never longer than this many debounce periods. */
 export const MAX_REPLAN_DELAY_FACTOR = 10
+/**
+ * Failure evidence kept per room, members' and departed devices' together (a device that comes
+ * back keeps its history); past this the evidence of the devices gone longest is dropped, so a
+ * room that sees many devices come and go does not grow without bound.
+ */
+export const MAX_EVIDENCE_RECORDS = 2_048
 
 /** How the coordinator plans rooms. */
 export interface RoomPlansOptions {
@@ -63,6 +69,12 @@ export class RoomPlans {
   /** The room's current plan, if it has one. */
   current(room: RoomCode): Plan | null {
     return this.#rooms.get(room)?.plan ?? null
+  }
+
+  /** What the room's requesters reported of a device so far (null: nothing, or forgotten). */
+  evidenceOf(room: RoomCode, deviceId: DeviceId): { requests: number; misses: number } | null {
+    const record = this.#rooms.get(room)?.outcomes.get(deviceId)
+    return record ? { ...record } : null
   }
 
   /** The task a room serves. */
@@ -106,8 +118,14 @@ export class RoomPlans {
       record.requests += outcome.requests
       const counted = Math.min(outcome.misses, outcome.requests)
       record.misses += counted
+      // Re-inserted, so the map's order is the order devices were last reported on.
+      state.outcomes.delete(outcome.deviceId)
       state.outcomes.set(outcome.deviceId, record)
       misses += counted
+    }
+    for (const deviceId of state.outcomes.keys()) {
+      if (state.outcomes.size <= MAX_EVIDENCE_RECORDS) break
+      if (!members.has(deviceId)) state.outcomes.delete(deviceId)
     }
     // Clean reports change estimates slowly; replan when something actually failed.
     if (misses > 0) this.#schedule(room)

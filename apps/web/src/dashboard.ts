@@ -235,7 +235,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       const earlyExitSession = new EarlyExitSession(
         mesh,
         runtime,
-        hostSession.tracker,
+        () => hostSession.requester(),
         scheduleRender,
         runListener,
       )

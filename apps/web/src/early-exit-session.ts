@@ -1,14 +1,13 @@
 import {
   type CostModel,
   costModelFromManifest,
-  type EarlyExitAnswer,
   type EarlyExitSummary,
   type ExitProfile,
   inferCloudOnly,
-  inferEarlyExit,
   measureExitProfile,
-  type OutcomeTracker,
+  type Outcome,
   predictThresholds,
+  type Requester,
   summarizeEarlyExit,
   type ThresholdPrediction,
 } from '@cohort/cohort'
@@ -22,6 +21,7 @@ import {
   sampleInput,
 } from '@cohort/protocol'
 import type { RuntimePageHandle } from './device-runtime.ts'
+import { describe, streamSamples } from './sample-stream.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
 /** Options of an early-exit run of the task's test samples. */
@@ -32,6 +32,8 @@ export interface EarlyExitRunOptions {
   readonly thresholds?: readonly number[]
   /** First sample index (default 0). */
   readonly start?: number
+  /** Requests in flight at once (1 when absent). */
+  readonly window?: number
 }
 
 /** One sample's early-exit outcome (plain data, so tests can read it through page.evaluate). */
@@ -128,7 +130,8 @@ export class EarlyExitSession {
   constructor(
     private readonly mesh: Mesh,
     private readonly runtime: RuntimePageHandle,
-    private readonly tracker: OutcomeTracker,
+    /** The page's one Requester (the host session's). */
+    private readonly requester: () => Promise<Requester>,
     private readonly changed: () => void,
     private readonly listener: EarlyExitRunListener,
   ) {}
@@ -150,43 +153,31 @@ export class EarlyExitSession {
     this.outcomes.length = 0
     this.changed()
     try {
-      await this.runtime.whenReady()
-      const manifest = this.manifest()
+      const requester = await this.requester()
+      const manifest = requester.manifest
       const set = await this.loadSamples()
       const start = options.start ?? 0
-      const count = Math.max(0, Math.min(options.samples, set.count - start))
-      this.total = count
+      this.total = Math.max(0, Math.min(options.samples, set.count - start))
       this.thresholds = options.thresholds ?? manifest.earlyExit.thresholds
-      this.listener.started('early-exit', count)
-      for (let index = start; index < start + count; index++) {
-        const input = sampleInput(set, index, 1, manifest.input.pixelScale)
-        const startedAt = performance.now()
-        const answer = await inferEarlyExit(
-          {
-            request: (...args) => this.mesh.request(...args),
-            runner: this.runtime.client,
-            manifest,
-            tracker: this.tracker,
-            // The host is never planned as a tier, so it serves no hop itself.
-            rttMs: (deviceId) => this.rtt(deviceId),
-          },
-          this.mesh.plan,
-          input,
-          {
-            deadlineMs: options.deadlineMs,
-            ...(options.thresholds ? { thresholds: options.thresholds } : {}),
-          },
-        )
-        const outcome = toOutcome(
-          index,
-          set.labels[index] ?? 0,
-          answer,
-          performance.now() - startedAt,
-        )
-        this.outcomes.push(outcome)
-        this.listener.finished({ mode: 'early-exit', outcome })
-        this.changed()
-      }
+      this.listener.started('early-exit', this.total)
+      await streamSamples(
+        requester,
+        set,
+        {
+          mode: 'early-exit',
+          start,
+          samples: this.total,
+          deadlineMs: options.deadlineMs,
+          window: options.window ?? 1,
+          ...(options.thresholds ? { thresholds: options.thresholds } : {}),
+        },
+        toOutcome,
+        (outcome) => {
+          this.outcomes.push(outcome)
+          this.listener.finished({ mode: 'early-exit', outcome })
+          this.changed()
+        },
+      )
       return [...this.outcomes]
     } finally {
       this.running = false
@@ -320,10 +311,6 @@ export class EarlyExitSession {
     return this.measured !== null
   }
 
-  private rtt(deviceId: DeviceId): number | null {
-    return this.mesh.peers().find((peer) => peer.info.deviceId === deviceId)?.rttMs ?? null
-  }
-
   private manifest(): Manifest {
     const manifest = this.runtime.manifest()
     if (!manifest) throw new Error('no manifest')
@@ -340,10 +327,11 @@ const EMPTY_COST: CostModel = { lambdaPerMMac: 1, offload: 0, segmentMacs: [], c
 function toOutcome(
   index: number,
   label: number,
-  answer: Awaited<ReturnType<typeof inferEarlyExit>>,
+  answer: Outcome,
   latencyMs: number,
 ): EarlyExitSampleOutcome {
-  if (!answer.ok) {
+  const value = answer.ok && answer.value.mode === 'early-exit' ? answer.value : null
+  if (!value) {
     return {
       index,
       label,
@@ -362,10 +350,9 @@ function toOutcome(
       latencyMs,
       mobileMs: null,
       planVersion: null,
-      error: `${answer.error.code}: ${answer.error.message}`,
+      error: answer.ok ? 'internal: not an early-exit answer' : describe(answer.error),
     }
   }
-  const value: EarlyExitAnswer = answer.value
   return {
     index,
     label,
@@ -381,7 +368,7 @@ function toOutcome(
     offloads: value.offloads,
     failovers: value.failovers,
     cost: value.cost,
-    latencyMs: value.latencyMs,
+    latencyMs,
     mobileMs: value.mobileMs,
     planVersion: value.planVersion,
     error: null,

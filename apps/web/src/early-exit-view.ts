@@ -67,6 +67,8 @@ export interface EarlyExitControls {
   deadlineMs: number
   /** null: the plan's calibrated thresholds. */
   thresholds: number[] | null
+  /** Requests in flight at once. */
+  window: number
 }
 
 const percent = (x: number) => `${(100 * x).toFixed(1)}%`
@@ -100,6 +102,7 @@ export function earlyExitControls(
     const options: EarlyExitRunOptions = {
       samples: controls.samples,
       deadlineMs: controls.deadlineMs,
+      window: controls.window,
       ...(controls.thresholds ? { thresholds: controls.thresholds } : {}),
     }
     session.run(options).catch((error: unknown) => console.warn('cohort: the run failed', error))

@@ -1,22 +1,19 @@
 import {
-  type EnsembleAnswer,
-  inferEnsemble,
-  inferSingle,
+  type Outcome,
   OutcomeTracker,
   type Redundancy,
+  Requester,
   type SliceWinner,
 } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
 import {
-  type CohortError,
   type DeviceId,
   type DeviceOutcome,
   quantileOfSorted,
-  type Result,
   type SampleSet,
-  sampleInput,
 } from '@cohort/protocol'
 import type { RuntimePageHandle } from './device-runtime.ts'
+import { describe, streamSamples } from './sample-stream.ts'
 import { loadTaskSamples } from './task-samples.ts'
 
 /** How often the host reports what it learned of devices' failures to the coordinator. */
@@ -27,6 +24,8 @@ export interface RunOptions {
   readonly samples: number
   readonly redundancy: Redundancy
   readonly deadlineMs: number
+  /** Requests in flight at once (1 when absent: one after another). */
+  readonly window?: number
 }
 
 /** One sample's outcome. */
@@ -66,6 +65,8 @@ export interface RunStats {
   readonly accuracy: number | null
   readonly p50Ms: number | null
   readonly p95Ms: number | null
+  /** Finished requests per second since the run started (null before the first). */
+  readonly requestsPerSecond: number | null
 }
 
 /** A request of a host run that just finished, in its mode's own terms. */
@@ -84,9 +85,10 @@ export interface HostSessionEvents {
 }
 
 /**
- * The host's side of inference: runs the task's shipped test samples through the room as
- * RoCoIn ensemble requests (or single-device requests, the baseline), one at a time, and keeps
- * the outcomes; reports device failures to the coordinator so the planner's failure model learns.
+ * The host's side of inference: runs the task's shipped test samples through the room as RoCoIn
+ * ensemble requests (or single-device requests, the baseline) through the page's one Requester,
+ * a window of them in flight, and keeps the outcomes; reports device failures to the coordinator
+ * so the planner's failure model learns.
  */
 export class HostSession {
   readonly tracker = new OutcomeTracker()
@@ -94,6 +96,9 @@ export class HostSession {
   private total = 0
   private running = false
   private singleRunning = false
+  private startedAt = 0
+  private lastFinishedAt = 0
+  private built: Promise<Requester> | null = null
   private readonly reportTimer: ReturnType<typeof setInterval>
 
   constructor(
@@ -104,36 +109,51 @@ export class HostSession {
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS)
   }
 
+  /** The page's one Requester, built once the manifest is known (every mode's requests use it). */
+  requester(): Promise<Requester> {
+    this.built ??= this.runtime.whenReady().then(() => {
+      const manifest = this.runtime.manifest()
+      if (!manifest) throw new Error('no manifest')
+      return new Requester({
+        mesh: this.mesh,
+        runner: this.runtime.client,
+        manifest,
+        tracker: this.tracker,
+      })
+    })
+    // A runtime that failed to start may be retried by the next call.
+    this.built.catch(() => {
+      this.built = null
+    })
+    return this.built
+  }
+
   /** Runs `samples` test samples (from the first) through the room; resolves with the outcomes. */
   async run(options: RunOptions): Promise<SampleOutcome[]> {
     if (this.running) throw new Error('a run is already going')
     // Taken before the first await: two calls in the same tick must not both start.
     this.running = true
     try {
-      await this.runtime.whenReady()
-      const manifest = this.runtime.manifest()
-      if (!manifest) throw new Error('no manifest')
+      const requester = await this.requester()
       const set = await this.loadSamples()
-      const count = Math.min(options.samples, set.count)
       this.outcomes.length = 0
-      this.total = count
-      this.events.started('ensemble', count)
+      this.total = Math.min(options.samples, set.count)
+      this.startedAt = performance.now()
+      this.lastFinishedAt = this.startedAt
+      this.events.started('ensemble', this.total)
       this.events.changed()
-      for (let index = 0; index < count; index++) {
-        const input = sampleInput(set, index, 1, manifest.input.pixelScale)
-        const startedAt = performance.now()
-        const answer = await this.infer(input, options)
-        const outcome = toOutcome(
-          index,
-          set.labels[index] ?? 0,
-          answer,
-          performance.now() - startedAt,
-        )
-        this.outcomes.push(outcome)
-        this.events.finished({ mode: 'ensemble', outcome })
-        this.events.changed()
-      }
-      return [...this.outcomes]
+      return await streamSamples(
+        requester,
+        set,
+        { ...options, mode: 'ensemble', window: options.window ?? 1 },
+        toOutcome,
+        (outcome) => {
+          this.outcomes.push(outcome)
+          this.lastFinishedAt = performance.now()
+          this.events.finished({ mode: 'ensemble', outcome })
+          this.events.changed()
+        },
+      )
     } finally {
       this.running = false
       this.report()
@@ -141,29 +161,13 @@ export class HostSession {
     }
   }
 
-  /**
-   * One ensemble request of an input of the host's own (a drawn digit): null when the room has
-   * no plan yet, otherwise exactly one outcome.
-   */
+  /** One ensemble request of an input of the host's own (a drawn digit): exactly one outcome. */
   async infer(
     input: Float32Array,
-    options: Omit<RunOptions, 'samples'>,
-  ): Promise<Result<EnsembleAnswer, CohortError> | null> {
-    await this.runtime.whenReady()
-    const manifest = this.runtime.manifest()
-    const plan = this.mesh.plan
-    if (!manifest || !plan) return null
-    return inferEnsemble(
-      {
-        request: (...args) => this.mesh.request(...args),
-        combiner: this.runtime.client,
-        manifest,
-        tracker: this.tracker,
-      },
-      plan,
-      input,
-      { redundancy: options.redundancy, deadlineMs: options.deadlineMs },
-    )
+    options: Omit<RunOptions, 'samples' | 'window'>,
+  ): Promise<Outcome> {
+    const requester = await this.requester()
+    return requester.infer(input, { ...options, mode: 'ensemble' })
   }
 
   /**
@@ -175,43 +179,33 @@ export class HostSession {
     readonly deviceId: DeviceId
     readonly modelId?: string
     readonly deadlineMs: number
+    readonly window?: number
   }): Promise<SingleOutcome[]> {
     if (this.singleRunning) throw new Error('a single-device run is already going')
     // Taken before the first await: two calls in the same tick must not both start.
     this.singleRunning = true
     try {
-      await this.runtime.whenReady()
-      const manifest = this.runtime.manifest()
-      if (!manifest) throw new Error('no manifest')
+      const requester = await this.requester()
       const set = await this.loadSamples()
-      const count = Math.min(options.samples, set.count)
-      const results: SingleOutcome[] = []
-      this.events.started('single', count)
+      this.events.started('single', Math.min(options.samples, set.count))
       this.events.changed()
-      for (let index = 0; index < count; index++) {
-        const input = sampleInput(set, index, 1, manifest.input.pixelScale)
-        const startedAt = performance.now()
-        const answer = await inferSingle(
-          (...args) => this.mesh.request(...args),
-          manifest,
-          options.deviceId,
-          options.modelId ?? manifest.teacher.model,
-          input,
-          options.deadlineMs,
-        )
-        const outcome: SingleOutcome = {
-          index,
-          label: set.labels[index] ?? 0,
-          prediction: answer.ok ? answer.value.prediction : null,
-          latencyMs: answer.ok ? answer.value.latencyMs : performance.now() - startedAt,
-          computeMs: answer.ok ? answer.value.computeMs : null,
-          error: answer.ok ? null : `${answer.error.code}: ${answer.error.message}`,
-        }
-        results.push(outcome)
-        this.events.finished({ mode: 'single', outcome })
-        this.events.changed()
-      }
-      return results
+      return await streamSamples(
+        requester,
+        set,
+        {
+          mode: 'single',
+          samples: options.samples,
+          deviceId: options.deviceId,
+          ...(options.modelId ? { model: options.modelId } : {}),
+          deadlineMs: options.deadlineMs,
+          window: options.window ?? 1,
+        },
+        toSingleOutcome,
+        (outcome) => {
+          this.events.finished({ mode: 'single', outcome })
+          this.events.changed()
+        },
+      )
     } finally {
       this.singleRunning = false
       this.events.changed()
@@ -229,6 +223,7 @@ export class HostSession {
     const latencies = answered.map((outcome) => outcome.latencyMs).sort((a, b) => a - b)
     const correct = answered.filter((outcome) => outcome.prediction === outcome.label).length
     const quantile = (q: number) => (latencies.length === 0 ? null : quantileOfSorted(latencies, q))
+    const elapsedMs = this.lastFinishedAt - this.startedAt
     return {
       running: this.running,
       total: this.total,
@@ -239,6 +234,10 @@ export class HostSession {
       accuracy: this.outcomes.length === 0 ? null : (100 * correct) / this.outcomes.length,
       p50Ms: quantile(0.5),
       p95Ms: quantile(0.95),
+      requestsPerSecond:
+        this.outcomes.length > 0 && elapsedMs > 0
+          ? (1_000 * this.outcomes.length) / elapsedMs
+          : null,
     }
   }
 
@@ -268,13 +267,31 @@ export class HostSession {
   }
 }
 
+function toSingleOutcome(
+  index: number,
+  label: number,
+  answer: Outcome,
+  latencyMs: number,
+): SingleOutcome {
+  const value = answer.ok && answer.value.mode === 'single' ? answer.value : null
+  return {
+    index,
+    label,
+    prediction: value?.prediction ?? null,
+    latencyMs,
+    computeMs: value?.computeMs ?? null,
+    error: answer.ok ? (value ? null : 'internal: not a single answer') : describe(answer.error),
+  }
+}
+
 function toOutcome(
   index: number,
   label: number,
-  answer: Awaited<ReturnType<typeof inferEnsemble>> | null,
+  answer: Outcome,
   latencyMs: number,
 ): SampleOutcome {
-  if (!answer?.ok) {
+  const value = answer.ok && answer.value.mode === 'ensemble' ? answer.value : null
+  if (!value) {
     return {
       index,
       label,
@@ -285,17 +302,16 @@ function toOutcome(
       k: null,
       planVersion: null,
       winners: [],
-      error: answer ? `${answer.error.code}: ${answer.error.message}` : 'no plan yet',
+      error: answer.ok ? 'internal: not an ensemble answer' : describe(answer.error),
     }
   }
-  const value: EnsembleAnswer = answer.value
   return {
     index,
     label,
     prediction: value.prediction,
     degraded: value.degraded,
     missingSlices: value.missingSlices,
-    latencyMs: value.latencyMs,
+    latencyMs,
     k: value.k,
     planVersion: value.planVersion,
     winners: value.winners,

@@ -14,25 +14,34 @@ export {
   predictThresholds,
   type ThresholdPrediction,
 } from './early-exit-profile.ts'
-export {
-  type EarlyExitAnswer,
-  type EarlyExitDependencies,
-  type EarlyExitRequestOptions,
-  inferEarlyExit,
-  type SegmentHop,
+export type {
+  EarlyExitAnswer,
+  EarlyExitRequestOptions,
+  SegmentHop,
 } from './early-exit-requester.ts'
 export { decideHop, exitConfidence, type HopDecision } from './early-exit-rules.ts'
 export { type EarlyExitServerDependencies, earlyExitServer } from './early-exit-server.ts'
 export {
   argmax,
   type EnsembleAnswer,
-  type EnsembleDependencies,
   type EnsembleRequestOptions,
-  inferEnsemble,
   type Redundancy,
   type SliceWinner,
 } from './ensemble-requester.ts'
 export type { Float32TensorData, ModelRunner } from './model-runner.ts'
 export { modelServer } from './model-server.ts'
 export { OutcomeTracker } from './outcome-tracker.ts'
-export { inferSingle, type SingleAnswer } from './single-requester.ts'
+export {
+  type Answer,
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_WINDOW,
+  type InferMode,
+  type InferOptions,
+  MAX_WINDOW,
+  type Outcome,
+  Requester,
+  type RequesterMesh,
+  type RequesterOptions,
+  type StreamOptions,
+} from './requester.ts'
+export type { SingleAnswer } from './single-requester.ts'

@@ -20,14 +20,20 @@ export interface SingleAnswer {
   readonly computeMs: number
 }
 
-/** Runs `modelId` (usually the teacher) on one device. Exactly one outcome, no redundancy. */
+/** Which device runs which model of a single-model request, and by when. */
+export interface SingleRequestOptions {
+  readonly deviceId: DeviceId
+  readonly modelId: string
+  readonly deadlineMs: number
+  readonly signal?: AbortSignal
+}
+
+/** Runs one whole model (usually the teacher) on one device. Exactly one outcome, no redundancy. */
 export async function inferSingle(
   request: Mesh['request'],
   manifest: Manifest,
-  deviceId: DeviceId,
-  modelId: string,
   input: Float32Array,
-  deadlineMs: number,
+  { deviceId, modelId, deadlineMs, signal }: SingleRequestOptions,
 ): Promise<Result<SingleAnswer, CohortError>> {
   const entry = findModel(manifest, modelId)
   const logitsName =
@@ -42,6 +48,7 @@ export async function inferSingle(
     [{ name: manifest.input.name, dtype: 'float32', dims, data: input }],
     {
       deadlineMs,
+      ...(signal ? { signal } : {}),
       payload: { model: modelId } satisfies RunModelParams,
     },
   )

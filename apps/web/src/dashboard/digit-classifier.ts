@@ -61,9 +61,9 @@ export async function classifyDigit(
   if (!manifest) return failed('the task has no manifest')
   const input = Float32Array.from(field, (value) => value * manifest.input.pixelScale)
   const answer = await session.infer(input, { redundancy: 'all', deadlineMs: DEADLINE_MS })
-  if (!answer) return failed('the room has no plan yet')
   if (!answer.ok) return failed(`${answer.error.code}: ${answer.error.message}`)
   const value = answer.value
+  if (value.mode !== 'ensemble') return failed(`an ensemble request was answered by ${value.mode}`)
   const set = manifest.ensembles.find((candidate) => candidate.k === value.k)
   const combiner = set ? findModel(manifest, set.combiner) : undefined
   if (!set || !combiner) return failed(`task ${manifest.task} ships no K=${value.k}`)

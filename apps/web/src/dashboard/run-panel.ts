@@ -13,7 +13,13 @@ export interface RunPanelState {
   ensemble: RunOptions
   single: { samples: number; deadlineMs: number; deviceId: string | null }
   earlyExit: EarlyExitControls
+  /** Requests in flight at once, in every mode. */
+  window: number
 }
+
+/** A few requests in flight keep every device busy while answers travel; 16 at most here. */
+export const DEFAULT_WINDOW = 4
+const WINDOW = { min: 1, max: 16 } as const
 
 /** The default settings. */
 export function initialRunState(): RunPanelState {
@@ -21,7 +27,8 @@ export function initialRunState(): RunPanelState {
     mode: 'ensemble',
     ensemble: { samples: 300, redundancy: 'all', deadlineMs: 2_000 },
     single: { samples: 300, deadlineMs: 5_000, deviceId: null },
-    earlyExit: { samples: 300, deadlineMs: 2_000, thresholds: null },
+    earlyExit: { samples: 300, deadlineMs: 2_000, thresholds: null, window: DEFAULT_WINDOW },
+    window: DEFAULT_WINDOW,
   }
 }
 
@@ -77,10 +84,16 @@ export class RunPanel {
       ...MODES.map(([mode, label]) => h('option', { value: mode }, label)),
     )
     select.value = state.mode
+    const window = numberInput('Requests in flight', state.window, WINDOW, (value) => {
+      state.window = value
+      state.earlyExit.window = value
+    })
+    window.dataset.testid = 'window'
+    window.title = 'How many requests are in flight at once'
     this.element = h(
       'div',
       {},
-      h('p', { class: 'row' }, 'Mode ', select),
+      h('p', { class: 'row' }, 'Mode ', select, ' In flight ', window),
       this.#controls,
       this.#figures,
     )
@@ -210,7 +223,7 @@ function ensembleControls(state: RunPanelState, context: RunPanelContext): Node[
     'Run',
   )
   start.addEventListener('click', () => {
-    session?.run(state.ensemble).catch(warnFailed)
+    session?.run({ ...state.ensemble, window: state.window }).catch(warnFailed)
   })
   return [
     h(
@@ -258,6 +271,7 @@ function singleControls(state: RunPanelState, context: RunPanelContext): Node[] 
         samples: state.single.samples,
         deviceId: deviceId as DeviceId,
         deadlineMs: state.single.deadlineMs,
+        window: state.window,
       })
       .catch(warnFailed)
   })
@@ -285,6 +299,9 @@ function summaryView(summary: RunSummary, total: number): HTMLElement {
     summary.p50Ms === null
       ? ''
       : ` · p50 ${summary.p50Ms.toFixed(1)} ms · p95 ${(summary.p95Ms ?? 0).toFixed(1)} ms`,
+    summary.requestsPerSecond === null
+      ? ''
+      : ` · ${summary.requestsPerSecond.toFixed(1)} requests/s`,
     ` · ${summary.errors} failed`,
   )
 }
@@ -302,6 +319,7 @@ function ensembleStats(stats: RunStats): HTMLElement {
     stats.p50Ms === null
       ? ''
       : ` · p50 ${stats.p50Ms.toFixed(1)} ms · p95 ${(stats.p95Ms ?? 0).toFixed(1)} ms`,
+    stats.requestsPerSecond === null ? '' : ` · ${stats.requestsPerSecond.toFixed(1)} requests/s`,
     ` · ${stats.degraded} degraded · ${stats.errors} failed`,
   )
 }

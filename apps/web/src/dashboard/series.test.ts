@@ -103,7 +103,14 @@ describe('summarize', () => {
       accuracy: 50,
       p50Ms: 3,
       p95Ms: 4,
+      // 4 requests finished within the first 4 ms of the run.
+      requestsPerSecond: 1_000,
     })
-    expect(summarize([])).toMatchObject({ done: 0, accuracy: null, p50Ms: null })
+    expect(summarize([])).toMatchObject({
+      done: 0,
+      accuracy: null,
+      p50Ms: null,
+      requestsPerSecond: null,
+    })
   })
 })

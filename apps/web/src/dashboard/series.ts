@@ -125,6 +125,8 @@ export interface RunSummary {
   readonly accuracy: number | null
   readonly p50Ms: number | null
   readonly p95Ms: number | null
+  /** Finished requests per second from the run's start to its last finished request. */
+  readonly requestsPerSecond: number | null
 }
 
 /** Sums up a run's points. */
@@ -132,6 +134,7 @@ export function summarize(points: readonly RunPoint[]): RunSummary {
   const latencies = points.flatMap((point) => (point.latencyMs === null ? [] : [point.latencyMs]))
   latencies.sort((a, b) => a - b)
   const correct = points.filter((point) => point.correct).length
+  const lastAtMs = points.at(-1)?.atMs ?? 0
   return {
     done: points.length,
     errors: points.length - latencies.length,
@@ -139,5 +142,6 @@ export function summarize(points: readonly RunPoint[]): RunSummary {
     accuracy: points.length === 0 ? null : (100 * correct) / points.length,
     p50Ms: quantile(latencies, 0.5),
     p95Ms: quantile(latencies, 0.95),
+    requestsPerSecond: lastAtMs > 0 ? (1_000 * points.length) / lastAtMs : null,
   }
 }

@@ -1,0 +1,240 @@
+import type { Mesh } from '@cohort/mesh'
+import {
+  CohortError,
+  type DeviceId,
+  err,
+  type Manifest,
+  ok,
+  type Plan,
+  type Result,
+} from '@cohort/protocol'
+import { type EarlyExitAnswer, inferEarlyExit } from './early-exit-requester.ts'
+import { type EnsembleAnswer, inferEnsemble, type Redundancy } from './ensemble-requester.ts'
+import type { ModelRunner } from './model-runner.ts'
+import { OutcomeTracker } from './outcome-tracker.ts'
+import { inferSingle, type SingleAnswer } from './single-requester.ts'
+
+/** How a request is answered: one whole model, the RoCoIn ensemble, or the early-exit chain. */
+export type InferMode = 'single' | 'ensemble' | 'early-exit'
+
+/** Options of one request. Everything but the input has a default. */
+export interface InferOptions {
+  /** 'ensemble' by default. */
+  readonly mode?: InferMode
+  /** Ensemble: every member of a group at once ('all', the default) or the best one, hedged. */
+  readonly redundancy?: Redundancy
+  /** The answer is due this many ms after the request starts (default 2,000). */
+  readonly deadlineMs?: number
+  /** Ensemble: answer only with this K (a typed `no-plan` error while the room plans another). */
+  readonly k?: number
+  /** Single: the device that answers (default: the plan's strongest) and its model (the teacher). */
+  readonly deviceId?: DeviceId
+  readonly model?: string
+  /** Early exit: alpha per exit but the last (default: the plan's calibrated ones). */
+  readonly thresholds?: readonly number[]
+  readonly signal?: AbortSignal
+}
+
+/** Options of a stream: a request's options, and how many may be in flight at once. */
+export interface StreamOptions extends InferOptions {
+  /** Requests in flight at most (default 4, at most MAX_WINDOW). */
+  readonly window?: number
+}
+
+/** One answer, tagged with the mode that produced it. */
+export type Answer =
+  | ({ readonly mode: 'single' } & SingleAnswer)
+  | ({ readonly mode: 'ensemble' } & EnsembleAnswer)
+  | ({ readonly mode: 'early-exit' } & EarlyExitAnswer)
+
+/** Exactly one of these per request: an answer (possibly degraded) or a typed error. */
+export type Outcome = Result<Answer, CohortError>
+
+/** What a requester needs of a joined mesh. */
+export type RequesterMesh = Pick<Mesh, 'request' | 'plan' | 'peers'>
+
+/** What a requester is built from. */
+export interface RequesterOptions {
+  readonly mesh: RequesterMesh
+  /** The local runtime: the ensemble's combiner and early exit's first segment run here. */
+  readonly runner: ModelRunner
+  readonly manifest: Manifest
+  /** Shared with whoever reports device failures to the coordinator (a fresh one by default). */
+  readonly tracker?: OutcomeTracker
+  readonly now?: () => number
+}
+
+export const DEFAULT_DEADLINE_MS = 2_000
+export const DEFAULT_WINDOW = 4
+/** A stream keeps at most this many requests in flight, whatever it is asked. */
+export const MAX_WINDOW = 64
+
+/**
+ * The one way to send work to a room. Built once from a joined mesh, the local runtime and the
+ * manifest; `infer` may be called many times at once, and `stream` keeps a bounded window of
+ * requests in flight. Each request reads the room's plan when it starts, so a replan takes effect
+ * for the next request while those in flight finish on the plan they started with.
+ */
+export class Requester {
+  readonly tracker: OutcomeTracker
+  readonly manifest: Manifest
+  #inFlight = 0
+
+  constructor(private readonly options: RequesterOptions) {
+    this.tracker = options.tracker ?? new OutcomeTracker()
+    this.manifest = options.manifest
+  }
+
+  /** Requests started and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** One request; resolves with exactly one outcome, never rejects. */
+  async infer(input: Float32Array, options: InferOptions = {}): Promise<Outcome> {
+    const expected = this.inputLength()
+    if (!(input instanceof Float32Array) || input.length !== expected) {
+      return err(
+        new CohortError(
+          'bad-input',
+          `an input of ${this.manifest.task} is ${expected} float32 values (got ${input?.length ?? 'none'})`,
+        ),
+      )
+    }
+    this.#inFlight++
+    try {
+      return await this.dispatch(input, options)
+    } catch (error) {
+      return err(new CohortError('internal', `the request failed: ${String(error)}`))
+    } finally {
+      this.#inFlight--
+    }
+  }
+
+  /**
+   * Streams `inputs` through the room, at most `window` requests in flight, and yields their
+   * outcomes in input order. Backpressure: a new request starts only when the consumer has taken
+   * an outcome and the window has room, so a slow consumer slows the stream instead of queueing
+   * answers. Stopping early (break, return, a thrown error) cancels the requests still in flight.
+   */
+  async *stream(
+    inputs: Iterable<Float32Array> | AsyncIterable<Float32Array>,
+    options: StreamOptions = {},
+  ): AsyncGenerator<Outcome, void, undefined> {
+    const window = Math.max(1, Math.min(MAX_WINDOW, Math.floor(options.window ?? DEFAULT_WINDOW)))
+    const stop = new AbortController()
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+    const iterator =
+      Symbol.asyncIterator in inputs
+        ? inputs[Symbol.asyncIterator]()
+        : (inputs as Iterable<Float32Array>)[Symbol.iterator]()
+    const pending: Promise<Outcome>[] = []
+    let exhausted = false
+    try {
+      for (;;) {
+        while (!exhausted && pending.length < window) {
+          const next = await iterator.next()
+          if (next.done) exhausted = true
+          else pending.push(this.infer(next.value, { ...options, signal }))
+        }
+        const head = pending.shift()
+        if (!head) return
+        yield await head
+      }
+    } finally {
+      stop.abort()
+      await Promise.all(pending)
+      if (!exhausted) await iterator.return?.()
+    }
+  }
+
+  private async dispatch(input: Float32Array, options: InferOptions): Promise<Outcome> {
+    const { mesh, runner, now } = this.options
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS
+    const plan = mesh.plan
+    const request: Mesh['request'] = (...args) => mesh.request(...args)
+    const timing = now ? { now } : {}
+    switch (options.mode ?? 'ensemble') {
+      case 'ensemble': {
+        if (!plan) return err(noPlan())
+        if (options.k !== undefined && plan.ensemble && plan.ensemble.k !== options.k) {
+          return err(
+            new CohortError(
+              'no-plan',
+              `the room plans K=${plan.ensemble.k}; this request asks for K=${options.k}`,
+            ),
+          )
+        }
+        const answer = await inferEnsemble(
+          { request, combiner: runner, manifest: this.manifest, tracker: this.tracker, ...timing },
+          plan,
+          input,
+          {
+            redundancy: options.redundancy ?? 'all',
+            deadlineMs,
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
+        )
+        return answer.ok ? ok({ mode: 'ensemble', ...answer.value }) : answer
+      }
+      case 'single': {
+        const deviceId = options.deviceId ?? strongestDevice(plan)
+        if (!deviceId) return err(noPlan())
+        const answer = await inferSingle(request, this.manifest, input, {
+          deviceId,
+          modelId: options.model ?? this.manifest.teacher.model,
+          deadlineMs,
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+        if (answer.ok) this.tracker.won(deviceId)
+        return answer.ok ? ok({ mode: 'single', ...answer.value }) : answer
+      }
+      case 'early-exit': {
+        const answer = await inferEarlyExit(
+          {
+            request,
+            runner,
+            manifest: this.manifest,
+            tracker: this.tracker,
+            rttMs: (deviceId) =>
+              mesh.peers().find((peer) => peer.info.deviceId === deviceId)?.rttMs ?? null,
+            ...timing,
+          },
+          plan,
+          input,
+          {
+            deadlineMs,
+            ...(options.thresholds ? { thresholds: options.thresholds } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
+        )
+        return answer.ok ? ok({ mode: 'early-exit', ...answer.value }) : answer
+      }
+      default:
+        return err(new CohortError('bad-message', `no mode ${String(options.mode)}`))
+    }
+  }
+
+  private inputLength(): number {
+    return this.manifest.input.shape.reduce<number>(
+      (size, dim) => size * (dim === 'batch' ? 1 : dim),
+      1,
+    )
+  }
+}
+
+function noPlan(): CohortError {
+  return new CohortError('no-plan', 'the room has no plan yet (no profiled devices)')
+}
+
+/**
+ * The device a single-model request goes to when none is named: the cloud tier's best member
+ * (the planner's strongest device), else the first member of the first ensemble group.
+ */
+function strongestDevice(plan: Plan | null): DeviceId | undefined {
+  return (
+    plan?.earlyExit?.tiers.at(-1)?.members[0] ??
+    plan?.ensemble?.groups[0]?.members[0] ??
+    plan?.profiled[0]
+  )
+}

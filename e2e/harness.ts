@@ -219,3 +219,32 @@ export function runSamples(
     return handle.host.run(run)
   }, run)
 }
+
+/**
+ * How many live objects of each named kind (a heap snapshot's node name, e.g.
+ * `blink::MediaQuerySet`) `page` holds, counted in a snapshot taken after a full collection.
+ */
+export async function liveObjectCounts(
+  page: Page,
+  names: readonly string[],
+): Promise<Record<string, number>> {
+  const cdp = await page.context().newCDPSession(page)
+  const chunks: string[] = []
+  cdp.on('HeapProfiler.addHeapSnapshotChunk', ({ chunk }) => chunks.push(chunk))
+  await cdp.send('HeapProfiler.collectGarbage')
+  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
+  await cdp.detach()
+  const snapshot = JSON.parse(chunks.join('')) as {
+    snapshot: { meta: { node_fields: string[] } }
+    nodes: number[]
+    strings: string[]
+  }
+  const width = snapshot.snapshot.meta.node_fields.length
+  const nameAt = snapshot.snapshot.meta.node_fields.indexOf('name')
+  const counts: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]))
+  for (let i = 0; i < snapshot.nodes.length; i += width) {
+    const name = snapshot.strings[snapshot.nodes[i + nameAt] ?? 0] ?? ''
+    if (name in counts) counts[name] = (counts[name] ?? 0) + 1
+  }
+  return counts
+}

@@ -22,6 +22,16 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 }
 
 /**
+ * A table's header row, a child of the table itself rather than of a <thead>: Chromium 156 keeps
+ * one style object for every <thead> or <tfoot> ever inserted into a document, so a table
+ * re-rendered per request grew the dashboard's heap without bound (found by the soak's heap diff).
+ */
+export function headerRow(...labels: Child[]): HTMLTableRowElement {
+  const shown = labels.filter((label) => label !== null && label !== undefined && label !== false)
+  return h('tr', {}, ...shown.map((label) => h('th', { scope: 'col' }, label)))
+}
+
+/**
  * A whole-number field from `min` to `max` that reports each valid number typed into it. Controls
  * are rebuilt now and then, so the caller keeps the value and passes it back in.
  */

@@ -1,5 +1,5 @@
 import type { Plan } from '@cohort/protocol'
-import { h, numberInput } from './dom.ts'
+import { h, headerRow, numberInput } from './dom.ts'
 import type {
   EarlyExitPrediction,
   EarlyExitRunOptions,
@@ -18,18 +18,7 @@ export function tiersView(plan: Plan | null): HTMLElement {
     h(
       'table',
       {},
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Tier'),
-          h('th', {}, 'Segment'),
-          h('th', {}, 'Members (best first)'),
-          h('th', {}, 'Predicted hop'),
-        ),
-      ),
+      headerRow('Tier', 'Segment', h('th', {}, 'Members (best first)'), 'Predicted hop'),
       h(
         'tbody',
         {},

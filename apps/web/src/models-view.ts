@@ -1,5 +1,5 @@
 import type { RuntimeState } from './device-runtime.ts'
-import { h } from './dom.ts'
+import { h, headerRow } from './dom.ts'
 
 const PHASE_TEXT: Record<RuntimeState['phase'], string> = {
   downloading: 'Downloading models…',
@@ -102,11 +102,7 @@ function modelTable(state: RuntimeState): HTMLElement {
   return h(
     'table',
     { 'data-testid': 'model-downloads' },
-    h(
-      'thead',
-      {},
-      h('tr', {}, h('th', {}, 'Model'), h('th', {}, 'Download'), h('th', {}, 'State')),
-    ),
+    headerRow('Model', 'Download', 'State'),
     h(
       'tbody',
       {},
@@ -159,18 +155,7 @@ function profileTable(state: RuntimeState): HTMLElement | null {
     h(
       'table',
       { 'data-testid': 'profile' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Model'),
-          h('th', {}, 'Median ms'),
-          h('th', {}, 'p95 ms'),
-          h('th', {}, 'Round trip ms'),
-        ),
-      ),
+      headerRow('Model', 'Median ms', 'p95 ms', 'Round trip ms'),
       h(
         'tbody',
         {},

@@ -1,5 +1,5 @@
 import type { PeerStatus } from '@cohort/mesh'
-import { h } from './dom.ts'
+import { h, headerRow } from './dom.ts'
 
 /** A table of room members and the state of the link to each. */
 export function peersTable(
@@ -11,19 +11,7 @@ export function peersTable(
   return h(
     'table',
     { 'data-testid': 'peers' },
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        h('th', {}, 'Device'),
-        h('th', {}, 'Role'),
-        h('th', {}, 'Link'),
-        h('th', {}, 'RTT'),
-        action ? h('th', {}, '') : null,
-      ),
-    ),
+    headerRow('Device', 'Role', 'Link', 'RTT', action ? '' : null),
     h(
       'tbody',
       {},

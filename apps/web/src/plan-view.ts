@@ -1,5 +1,5 @@
 import type { Plan } from '@cohort/protocol'
-import { h } from './dom.ts'
+import { h, headerRow } from './dom.ts'
 
 /** The room's plan: K, the groups and their members (best first), predictions, and why. */
 export function planView(plan: Plan | null, served: (deviceId: string) => number): HTMLElement {
@@ -36,18 +36,12 @@ export function planView(plan: Plan | null, served: (deviceId: string) => number
     h(
       'table',
       {},
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Slice'),
-          h('th', {}, 'Student'),
-          h('th', {}, 'Members (served)'),
-          h('th', {}, 'Predicted'),
-          h('th', {}, 'P(group fails)'),
-        ),
+      headerRow(
+        'Slice',
+        'Student',
+        h('th', {}, 'Members (served)'),
+        'Predicted',
+        h('th', {}, 'P(group fails)'),
       ),
       h(
         'tbody',

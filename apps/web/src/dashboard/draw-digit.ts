@@ -1,4 +1,4 @@
-import { h } from '../dom.ts'
+import { h, headerRow } from '../dom.ts'
 import { CONTRIBUTION_EXPLANATION } from './contributions.ts'
 import type { DigitAnswer } from './digit-classifier.ts'
 import { FIELD, mnistPixels } from './mnist-preprocess.ts'
@@ -138,11 +138,7 @@ export class DigitPad {
       h(
         'table',
         { class: 'contributions', 'data-testid': 'digit-contributions' },
-        h(
-          'thead',
-          {},
-          h('tr', {}, h('th', {}, 'class'), ...this.classes.map((name) => h('th', {}, name))),
-        ),
+        headerRow('class', ...this.classes),
         h(
           'tbody',
           {},

@@ -21,6 +21,7 @@ import {
   waitForModelsReady,
 } from '../../e2e/harness.ts'
 import { chromiumArgs } from '../../playwright.config.ts'
+import { diffHeapSnapshots, heapDiffMarkdown } from './heap-diff.ts'
 import { fitSlope, rssBytes, rssOfCommand } from './memory.ts'
 
 const { values: args } = parseArgs({
@@ -42,6 +43,8 @@ const MIN_DEVICES = Number(args['min-devices'])
 const MAX_DEVICES = Number(args['max-devices'])
 /** Samples per run of the request stream; runs follow each other without a pause. */
 const RUN_SAMPLES = 20
+/** Requests of a run in flight at once. */
+const WINDOW = 4
 const DEADLINE_MS = 2_000
 /** How long a frozen page stays frozen before it thaws or is closed. */
 const FREEZE_MS = 5_000
@@ -86,9 +89,14 @@ async function heapOf(page: Page): Promise<number> {
     // The live heap, not the garbage a lazy collector has not reclaimed yet: a slope of the
     // latter says when V8 last ran a full collection, not whether the page leaks.
     await cdp.send('HeapProfiler.collectGarbage')
-    const { usedSize } = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number }
+    // The JS heap and the embedder's (Blink's DOM, style and layout objects): a page can leak in
+    // either, and the DOM's does not show in the JS heap alone.
+    const { usedSize, embedderHeapUsedSize } = (await cdp.send('Runtime.getHeapUsage')) as {
+      usedSize: number
+      embedderHeapUsedSize?: number
+    }
     await cdp.detach()
-    return usedSize
+    return usedSize + (embedderHeapUsedSize ?? 0)
   } catch {
     return Number.NaN
   }
@@ -189,6 +197,7 @@ async function main(): Promise<void> {
           const outcomes = await runSamples(host.page, RUN_SAMPLES, {
             redundancy,
             deadlineMs: DEADLINE_MS,
+            window: WINDOW,
           })
           totals.requests += RUN_SAMPLES
           for (const outcome of outcomes) {
@@ -283,7 +292,7 @@ async function main(): Promise<void> {
     }
     await stream
     if (snapshots) await snapshotBoth(server, host.page, snapshots, 'end')
-    const report = renderReport(memory, server.log)
+    const report = renderReport(memory, server.log, snapshots ? heapDiffs(snapshots) : null)
     const date = new Date().toISOString().slice(0, 10)
     writeFileSync(join(args.out ?? 'bench/results', `soak-${date}.md`), report)
     writeFileSync(
@@ -314,7 +323,26 @@ function slopeLine(
   return `| ${name} | ${meanMiB.toFixed(1)} | ${fit.slope.toFixed(2)} ± ${fit.standardError.toFixed(2)} | ${((100 * fit.slope) / meanMiB).toFixed(2)} |`
 }
 
-function renderReport(memory: readonly MemoryPoint[], serverLog: readonly string[]): string {
+/** What the server's and the dashboard's heaps grew by from the end of the warm-up to the end. */
+function heapDiffs(dir: string): string {
+  const server = readdirSync(dir)
+    .filter((name) => name.startsWith('Heap.') && name.endsWith('.heapsnapshot'))
+    .sort()
+  const section = (title: string, before?: string, after?: string) =>
+    before && after
+      ? `### ${title}\n\n${heapDiffMarkdown(diffHeapSnapshots(join(dir, before), join(dir, after)))}`
+      : `### ${title}\n\nNo snapshots.`
+  return [
+    section('Server', server[0], server.at(-1)),
+    section('Dashboard', 'dashboard-warm.heapsnapshot', 'dashboard-end.heapsnapshot'),
+  ].join('\n\n')
+}
+
+function renderReport(
+  memory: readonly MemoryPoint[],
+  serverLog: readonly string[],
+  grew: string | null,
+): string {
   const lost = totals.failed
   return `# Soak: ${MINUTES} minutes of churn (${new Date().toISOString().slice(0, 10)})
 
@@ -323,9 +351,9 @@ dashboard and ${MIN_DEVICES}–${MAX_DEVICES} device pages (each its own context
 process. Every ${CHURN_MS / 1000} s one device joins, leaves (Leave button), is closed, or is frozen
 (main thread paused in the debugger for ${FREEZE_MS / 1000} s, then thawed or closed), while the dashboard
 streams runs of ${RUN_SAMPLES} samples through the ensemble (all members and hedged in turn, deadline
-${DEADLINE_MS} ms). Memory is read once a minute: the server's RSS (/proc) and V8 heap (its
+${DEADLINE_MS} ms, ${WINDOW} requests in flight). Memory is read once a minute: the server's RSS (/proc) and V8 heap (its
 loopback health report, the server run with --expose-gc so the heap is read after a full
-collection), the dashboard's and the live devices' JS heaps (CDP, after a full garbage
+collection), the dashboard's and the live devices' heaps, JS and DOM (CDP, after a full garbage
 collection): live heaps, not garbage a lazy collector has not reclaimed yet; and the summed RSS
 of every Chromium process (shared pages counted in each).
 
@@ -358,7 +386,20 @@ ${slopeLine('all Chromium RSS', memory, (p) => p.browserRss)}
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${memory.map((p) => `| ${p.minute} | ${p.devices} | ${mib(p.serverRss)} | ${mib(p.serverHeap)} | ${mib(p.hostHeap)} | ${mib(p.devicesHeapMean)} | ${mib(p.browserRss)} |`).join('\n')}
 
-## What the server logged
+${
+  grew === null
+    ? ''
+    : `## What grew (heap snapshots at the end of the warm-up and at the end)
+
+Live bytes per kind of object, compared between the two snapshots (taken after a full
+collection). Compiled code (bytecode, optimized code, feedback, deopt data) is bounded by the
+program: V8 compiles hot functions as they become hot. Objects, strings and the DOM are what a
+leak is made of.
+
+${grew}
+
+`
+}## What the server logged
 
 ${serverLog.length} lines; the last ten:
 ${serverLog

@@ -122,6 +122,41 @@ describe('roles', () => {
   })
 })
 
+describe('requesters', () => {
+  it('join without a host key, are announced to the room, signal devices, and may not steer or report', async () => {
+    const server = await harness.start()
+    const { code, members } = await harness.room(server, 1)
+    const [device] = members
+    const requester = await harness.client(server)
+    const welcome = await joinRoom(requester, code, { role: 'requester', label: 'an app' })
+    expect(welcome).toMatchObject({ role: 'requester' })
+    expect(welcome.peers.map((peer) => peer.deviceId)).toContain(device!.welcome.deviceId)
+    expect(await device!.client.nextOfType('peer-joined')).toMatchObject({
+      peer: { deviceId: welcome.deviceId, role: 'requester', label: 'an app' },
+    })
+    expect(
+      await requester.request({
+        type: 'signal',
+        to: device!.welcome.deviceId,
+        linkId: 'link1',
+        data: { type: 'offer', sdp: 'v=0' },
+      }),
+    ).toEqual({ type: 'ok' })
+    for (const message of [
+      { type: 'report', outcomes: [{ deviceId: device!.welcome.deviceId, requests: 9, misses: 9 }] },
+      { type: 'profile', profile: {} },
+      { type: 'set-ensemble-k', k: 2 },
+      { type: 'lock-room', locked: true },
+    ]) {
+      expect(await requester.request(message), message.type).toMatchObject({
+        type: 'error',
+        code: expect.stringMatching(/forbidden|bad-message/),
+      })
+    }
+    expect(server.stats()).toEqual({ rooms: 1, members: 3 })
+  })
+})
+
 describe('host actions', () => {
   it('removes a device for good: its token is revoked, also after a restart', async () => {
     const server = await harness.start()

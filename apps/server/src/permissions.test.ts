@@ -20,6 +20,7 @@ const TYPES: readonly ClientMessage['type'][] = [
 const EXPECTED: Record<Standing, readonly ClientMessage['type'][]> = {
   stranger: ['create-room', 'join-room', 'leave'],
   device: ['create-room', 'join-room', 'signal', 'leave', 'profile'],
+  requester: ['create-room', 'join-room', 'signal', 'leave'],
   host: [
     'create-room',
     'join-room',
@@ -36,7 +37,7 @@ const EXPECTED: Record<Standing, readonly ClientMessage['type'][]> = {
 
 describe('refusal', () => {
   it('lets each standing send exactly its messages', () => {
-    for (const standing of ['stranger', 'device', 'host'] as const) {
+    for (const standing of ['stranger', 'device', 'requester', 'host'] as const) {
       const allowed = TYPES.filter((type) => refusal(standing, type) === null)
       expect(allowed, standing).toEqual(EXPECTED[standing])
     }

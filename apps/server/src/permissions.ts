@@ -5,15 +5,17 @@ export type Standing = Role | 'stranger'
 
 /**
  * Which message each standing may send: the one place roles are enforced. Hosts steer their room
- * and report the failures their requests saw; devices serve and report their profile; a socket in
- * no room may only create or join one.
+ * and report the failures their requests saw; devices serve and report their profile; requesters
+ * only link to devices and send them work (their failure reports are not taken: anyone with the
+ * code can be one, and the planner must not be steered by what they claim); a socket in no room
+ * may only create or join one.
  */
 const ALLOWED: { readonly [T in ClientMessage['type']]: readonly Standing[] } = {
-  'create-room': ['stranger', 'device', 'host'],
-  'join-room': ['stranger', 'device', 'host'],
-  signal: ['device', 'host'],
+  'create-room': ['stranger', 'device', 'host', 'requester'],
+  'join-room': ['stranger', 'device', 'host', 'requester'],
+  signal: ['device', 'host', 'requester'],
   // Leaving when in no room is a harmless no-op (a page closing before it joined).
-  leave: ['stranger', 'device', 'host'],
+  leave: ['stranger', 'device', 'host', 'requester'],
   profile: ['device'],
   report: ['host'],
   'set-task': ['host'],

@@ -31,8 +31,12 @@ export const SIGNALING_EVENT = 'message'
 export const MAX_SDP_LENGTH = 16_384
 
 /** What a member of a room does: a device serves models, a host watches and sends requests. */
-export const RoleSchema = z.enum(['device', 'host'])
-/** A member's role. */
+export const RoleSchema = z.enum(['device', 'host', 'requester'])
+/**
+ * A member's role: a device serves (and is planned), the host steers its room and sends work, a
+ * requester only sends work (an app through the SDK, a second dashboard). Both requesting roles
+ * link to the devices they ask.
+ */
 export type Role = z.infer<typeof RoleSchema>
 
 /** Link ids tell one WebRTC connection attempt from an older one between the same two devices. */

@@ -45,6 +45,16 @@ describe('renderMarkdown', () => {
     )
   })
 
+  it('gives every mode at every window, against the single teacher at the same window', () => {
+    expect(markdown).toContain('### Requests in flight')
+    expect(rowOf('| 8 | ensemble (all members) |')).toBe(
+      '| 8 | ensemble (all members) | 800.0 | 2.00× | 13.00 | 18.00 | 100/100 | 0 |',
+    )
+    expect(rowOf('| 1 | early exit |')).toBe(
+      '| 1 | early exit | 150.0 | 3.00× | 6.00 | 11.00 | 100/100 | 0 |',
+    )
+  })
+
   it('tabulates early exits, failures, floors and micro-benchmarks', () => {
     expect(rowOf('| early exit, calibrated | no failure | 87')).toBe(
       '| early exit, calibrated | no failure | 87 / 13 / 0 | 84.2% | 400 | 0 |',

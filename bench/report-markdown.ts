@@ -92,6 +92,40 @@ function byKTable(report: BenchReport): string[] {
   )
 }
 
+const WINDOW_LABELS: Readonly<Record<string, string>> = {
+  single: 'single teacher',
+  'ensemble-all': 'ensemble (all members)',
+  'early-exit': 'early exit',
+}
+
+/** Each mode at each window: requests/s, latency, and requests/s against the teacher's. */
+function windowTable(report: BenchReport): string[] {
+  const single = (window: number) =>
+    report.byWindow.find((row) => row.mode === 'single' && row.window === window)
+  return table(
+    [
+      'window',
+      'mode',
+      'requests/s',
+      '× single teacher req/s',
+      'p50 ms',
+      'p95 ms',
+      'answered',
+      'degraded',
+    ],
+    report.byWindow.map((row) => [
+      String(row.window),
+      WINDOW_LABELS[row.mode] ?? row.mode,
+      row.requestsPerSecond.toFixed(1),
+      times(ratio(row.requestsPerSecond, single(row.window)?.requestsPerSecond ?? null)),
+      ms(row.latency.p50Ms),
+      ms(row.latency.p95Ms),
+      `${row.answered}/${row.requests}`,
+      String(row.degraded),
+    ]),
+  )
+}
+
 function earlyExitTable(report: BenchReport): string[] {
   const rows = report.scenarios.filter((row) => row.costReduction !== null)
   return table(
@@ -423,6 +457,14 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
       'the measured p50 shows whether the prediction ranked them right on this machine.',
     '',
     ...byKTable(report),
+    '',
+    '### Requests in flight',
+    '',
+    'Every mode with a window of 1, 2, 4, 8 and 16 requests in flight from the dashboard (its Requester), right after the rows above, in the same room, no failures. ' +
+      'Requests/s is answered requests over the wall time of the run; "× single teacher" divides by the single-device teacher at the same window. ' +
+      "All pages share this machine's cores, so a window cannot add compute: what it removes is the idle time of one request waiting for the previous one's round trips.",
+    '',
+    ...windowTable(report),
     '',
     '### Early exit',
     '',

@@ -66,6 +66,19 @@ export interface KResult {
   readonly latency: LatencySummary
 }
 
+/** One mode at one window: how many requests were in flight at once, and what that gave. */
+export interface WindowResult {
+  /** 'single' is the single-device teacher, the baseline at the same window. */
+  readonly mode: 'single' | 'ensemble-all' | 'early-exit'
+  readonly window: number
+  readonly requests: number
+  readonly answered: number
+  readonly degraded: number
+  /** Answered requests per second of wall time, from the first request sent to the last answer. */
+  readonly requestsPerSecond: number
+  readonly latency: LatencySummary
+}
+
 /** Floors measured in the same run, on the same pages. */
 export interface Floors {
   /** A raw RTCDataChannel (no Cohort code) between the dashboard and a device: 4-byte echo. */
@@ -176,6 +189,8 @@ export interface BenchReport {
   readonly scenarios: readonly ScenarioResult[]
   /** The ensemble with each K pinned, same room, same conditions as the normal rows. */
   readonly byK: readonly KResult[]
+  /** Every mode at windows 1, 2, 4, 8 and 16, right after the normal rows, same room. */
+  readonly byWindow: readonly WindowResult[]
   readonly micro: {
     readonly mesh: MeshResult | null
     readonly runtime: readonly RuntimeResult[]

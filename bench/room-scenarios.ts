@@ -23,6 +23,7 @@ import type {
   Mode,
   RoomSnapshot,
   ScenarioResult,
+  WindowResult,
 } from './report-types.ts'
 import type { PlanView, Room } from './room.ts'
 import { summarizeScenario } from './scenario-summary.ts'
@@ -40,6 +41,10 @@ const MODES: readonly Mode[] = [
 /** The modes whose victims have partners to fail over to. */
 const FREEZABLE: readonly Mode[] = ['ensemble-all', 'ensemble-hedged', 'early-exit']
 const WARM_UP = 20
+/** Requests in flight at once in the window phase; every other row sends one after another. */
+export const WINDOWS: readonly number[] = [1, 2, 4, 8, 16]
+/** The modes of the window phase, the single-device teacher first (the baseline). */
+const WINDOW_MODES: readonly WindowResult['mode'][] = ['single', 'ensemble-all', 'early-exit']
 /** Heartbeats keep flowing while nothing is asked: their rate is measured over this window. */
 const IDLE_WINDOW_MS = 4_000
 
@@ -60,6 +65,7 @@ export interface RoomResults {
   readonly floors: Floors
   readonly scenarios: ScenarioResult[]
   readonly byK: KResult[]
+  readonly byWindow: WindowResult[]
 }
 
 /** Single-teacher and cloud-only requests go to the cloud tier's best member (the fastest device). */
@@ -80,26 +86,32 @@ function victimsOf(mode: Mode, plan: PlanView): string[] {
   }
 }
 
-/** `samples` requests of `mode` from the dashboard, one at a time. */
+/** `samples` requests of `mode` from the dashboard, `window` in flight (one at a time by default). */
 function requests(
   host: Page,
   mode: Mode,
   plan: PlanView,
   samples: number,
   options: RoomOptions,
+  window = 1,
 ): Promise<RequestOutcome[]> {
   const { deadlineMs } = options
   switch (mode) {
     case 'single':
-      return runSingle(host, { samples, deviceId: cloudOf(plan), deadlineMs })
+      return runSingle(host, { samples, deviceId: cloudOf(plan), deadlineMs, window })
     case 'ensemble-all':
-      return runEnsemble(host, { samples, redundancy: 'all', deadlineMs })
+      return runEnsemble(host, { samples, redundancy: 'all', deadlineMs, window })
     case 'ensemble-hedged':
-      return runEnsemble(host, { samples, redundancy: 'hedged', deadlineMs })
+      return runEnsemble(host, { samples, redundancy: 'hedged', deadlineMs, window })
     case 'early-exit':
-      return runEarlyExit(host, { samples, deadlineMs })
+      return runEarlyExit(host, { samples, deadlineMs, window })
     case 'early-exit-mixed':
-      return runEarlyExit(host, { samples, deadlineMs, thresholds: options.mixedThresholds })
+      return runEarlyExit(host, {
+        samples,
+        deadlineMs,
+        thresholds: options.mixedThresholds,
+        window,
+      })
     case 'cloud-only':
       return runCloudOnly(host, { samples, deviceId: cloudOf(plan), deadlineMs })
   }
@@ -171,6 +183,31 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     await scenario(mode, 'normal', async () => ({
       outcomes: await requests(host, mode, plan, samples, options),
     }))
+
+  // Windows: each mode with 1…16 requests in flight, the single-device teacher as the baseline.
+  log('by window')
+  const byWindow: WindowResult[] = []
+  for (const window of WINDOWS) {
+    for (const mode of WINDOW_MODES) {
+      const startedAt = performance.now()
+      const outcomes = await requests(host, mode, plan, samples, options, window)
+      const elapsedMs = performance.now() - startedAt
+      const answered = outcomes.filter((outcome) => outcome.error === null)
+      const row: WindowResult = {
+        mode,
+        window,
+        requests: outcomes.length,
+        answered: answered.length,
+        degraded: answered.filter((outcome) => outcome.degraded === true).length,
+        requestsPerSecond: (1_000 * answered.length) / elapsedMs,
+        latency: summarize(answered.map((outcome) => outcome.latencyMs)),
+      }
+      byWindow.push(row)
+      log(
+        `${mode} window ${window}: ${row.requestsPerSecond.toFixed(1)} req/s, p50 ${row.latency.p50Ms.toFixed(2)} ms, p95 ${row.latency.p95Ms.toFixed(2)} ms, ${row.answered}/${row.requests} answered`,
+      )
+    }
+  }
 
   // Stragglers: the best member of every group and tier (the one asked first) is slowed down.
   const slowed = [
@@ -301,6 +338,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     floors: { ...floors, modelsWhileThrottled },
     scenarios,
     byK,
+    byWindow,
   }
 }
 

@@ -151,6 +151,7 @@ async function main(): Promise<void> {
       floors: measured.floors,
       scenarios: measured.scenarios,
       byK: measured.byK,
+      byWindow: measured.byWindow,
       micro: { mesh, runtime, planner, failures: microFailures },
     }
     await write(report, args.out)

@@ -27,6 +27,15 @@ export function sampleLabels(manifest: Manifest, count: number): number[] {
   return [...set.value.labels.subarray(0, count)]
 }
 
+/** The first `count` shipped test samples as model inputs (one array of floats per sample). */
+export function sampleInputs(manifest: Manifest, count: number): number[][] {
+  const set = parseSampleSet(new Uint8Array(readFileSync(PUBLIC + manifest.data.sample.file)))
+  if (!set.ok) throw new Error(set.error)
+  return Array.from({ length: count }, (_, index) =>
+    Array.from(sampleInput(set.value, index, 1, manifest.input.pixelScale)),
+  )
+}
+
 /**
  * The offline reference of a K-student ensemble, computed here in Node with onnxruntime-web:
  * every student on the first `count` samples, slices concatenated by the combiner, argmax.

@@ -126,6 +126,17 @@ export const sampleReport: BenchReport = {
     manifestAccuracy: 91 + k,
     latency: latency(10 * k, 20 * k),
   })),
+  byWindow: [1, 8].flatMap((window) =>
+    (['single', 'ensemble-all', 'early-exit'] as const).map((mode, i) => ({
+      mode,
+      window,
+      requests: 100,
+      answered: 100,
+      degraded: 0,
+      requestsPerSecond: 50 * window * (i + 1),
+      latency: latency(5 + window, 10 + window),
+    })),
+  ),
   micro: {
     mesh: {
       rounds: 3,

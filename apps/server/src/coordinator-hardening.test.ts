@@ -143,7 +143,10 @@ describe('requesters', () => {
       }),
     ).toEqual({ type: 'ok' })
     for (const message of [
-      { type: 'report', outcomes: [{ deviceId: device!.welcome.deviceId, requests: 9, misses: 9 }] },
+      {
+        type: 'report',
+        outcomes: [{ deviceId: device!.welcome.deviceId, requests: 9, misses: 9 }],
+      },
       { type: 'profile', profile: {} },
       { type: 'set-ensemble-k', k: 2 },
       { type: 'lock-room', locked: true },

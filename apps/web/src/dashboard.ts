@@ -1,3 +1,4 @@
+import type { PeerStatus } from '@cohort/mesh'
 import {
   type DeviceId,
   formatRoomCode,
@@ -145,6 +146,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
         'section',
         { class: 'card', 'data-testid': 'devices' },
         peersTable(devices, 'Waiting for devices to join…', (peer) => controls.deviceActions(peer)),
+        requestersLine(mesh.peers()),
       ),
       h('h2', {}, 'Room'),
       h('section', { class: 'card' }, roomView(mesh.plan, devices, served)),
@@ -309,6 +311,17 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       }
       scheduleRender()
     },
+  )
+}
+
+/** Who else sends work to the room (apps through the SDK, other dashboards), or nothing. */
+function requestersLine(peers: readonly PeerStatus[]): HTMLElement | null {
+  const requesters = peers.filter((peer) => peer.info.role !== 'device')
+  if (requesters.length === 0) return null
+  return h(
+    'p',
+    { class: 'muted', 'data-testid': 'requesters', 'data-count': requesters.length },
+    `Also sending work: ${requesters.map((peer) => `${peer.info.label} (${peer.info.role})`).join(', ')}`,
   )
 }
 

@@ -15,6 +15,10 @@ export interface ModelRunner {
     options?: { readonly signal?: AbortSignal },
   ): Promise<{
     readonly outputs: Readonly<Record<string, Float32TensorData>>
-    readonly timings: { readonly runMs: number; readonly queuedMs: number }
+    readonly timings: {
+      readonly runMs: number
+      readonly queuedMs: number
+      readonly batchSize?: number
+    }
   }>
 }

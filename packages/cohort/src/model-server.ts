@@ -64,7 +64,12 @@ export function modelServer(
     })
     return {
       frames,
-      timings: { computeMs: result.timings.runMs, queuedMs: result.timings.queuedMs },
+      timings: {
+        computeMs: result.timings.runMs,
+        queuedMs: result.timings.queuedMs,
+        // computeMs is the whole batch's when several requests shared the run.
+        batchSize: result.timings.batchSize ?? 1,
+      },
     }
   }
 }

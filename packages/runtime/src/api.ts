@@ -77,8 +77,10 @@ export interface LoadedModel {
 export interface RunTimings {
   /** Waiting behind earlier runs on the same session. */
   readonly queuedMs: number
-  /** `session.run` itself, including tensor conversion. */
+  /** `session.run` itself, including tensor conversion (of the whole batch, when batched). */
   readonly runMs: number
+  /** How many requests shared that `session.run` (1 when it ran alone). */
+  readonly batchSize?: number
 }
 
 /** An inference's outputs and timings. */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'vitest'
-import { LocalRuntime } from './local-runtime.ts'
+import { LocalRuntime, MAX_BATCH } from './local-runtime.ts'
 import {
   TINY_BIAS as B,
   rowsFor,
@@ -66,6 +66,43 @@ describe('LocalRuntime', () => {
     })
     // Later runs waited behind earlier ones instead of interleaving.
     expect(Math.max(...results.map((r) => r.timings.queuedMs))).toBeGreaterThan(0)
+  })
+
+  test('batch-1 runs that queue up while the engine is busy run as one batch, each with its own rows', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await runtime.loadModel('tiny', tinyBytes(), TINY_OPTIONS)
+    const rows = Array.from({ length: 40 }, (_, i) => rowsFor(100 + i, 1))
+    const cancelled = new AbortController()
+    cancelled.abort()
+    const results = await Promise.allSettled(
+      rows.map((row, i) =>
+        runtime.run(
+          'tiny',
+          { input: { data: new Float32Array(row.flat()), dims: [1, 4] } },
+          // One of them gave up before its turn: it alone is refused, its batch still runs.
+          i === 7 ? { signal: cancelled.signal } : {},
+        ),
+      ),
+    )
+    results.forEach((result, i) => {
+      if (i === 7) {
+        expect(result.status === 'rejected' && result.reason).toMatchObject({ code: 'cancelled' })
+        return
+      }
+      if (result.status !== 'fulfilled')
+        throw new Error(`run ${i} failed: ${String(result.reason)}`)
+      expect(result.value.outputs.logits?.dims, `run ${i}`).toEqual([1, 3])
+      expect([...(result.value.outputs.logits?.data ?? [])], `run ${i}`).toEqual(
+        tinyLogits(rows[i] ?? []),
+      )
+    })
+    const sizes = results.flatMap((result) =>
+      result.status === 'fulfilled' ? [result.value.timings.batchSize ?? 0] : [],
+    )
+    // All 40 waited for the first turn: they ran in batches of at most MAX_BATCH.
+    expect(Math.max(...sizes)).toBe(MAX_BATCH)
+    expect(sizes.every((size) => size >= 1 && size <= MAX_BATCH)).toBe(true)
   })
 
   test('bad inputs and unknown models fail with typed errors, and the session keeps working', async () => {

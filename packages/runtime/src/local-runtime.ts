@@ -15,6 +15,8 @@ import { zeroInputs } from './inputs.ts'
 import { RuntimeError, toRuntimeError } from './runtime-error.ts'
 
 const YIELD_EVERY_MS = 50
+/** At most this many queued batch-1 runs of one model share one `session.run`. */
+export const MAX_BATCH = 16
 
 /**
  * Every ORT call (create, run, release) in this thread goes through this one queue, not one per
@@ -31,6 +33,15 @@ function exclusive<T>(work: () => Promise<T>): Promise<T> {
   return result
 }
 
+/** A batch-1 run waiting for its model's next turn on the engine. */
+interface PendingRun {
+  readonly inputs: TensorMap
+  readonly signal: AbortSignal | undefined
+  readonly enqueued: number
+  readonly resolve: (result: RunResult) => void
+  readonly reject: (error: unknown) => void
+}
+
 /** One session and the last call queued on it, so unload can wait for its calls. */
 interface Entry {
   readonly info: LoadedModel
@@ -38,6 +49,10 @@ interface Entry {
   /** Settles when every call queued on this session so far has finished (never rejects). */
   tail: Promise<unknown>
   unloading: boolean
+  /** Batch-1 runs that arrived while the engine was busy: they run together at the model's turn. */
+  readonly pending: PendingRun[]
+  /** False once a batched run failed where single runs work (a model with a fixed batch of 1). */
+  batchable: boolean
 }
 
 /** RuntimeApi in the calling thread, over engine.ts: what the worker exposes, and what Node tests use. */
@@ -123,16 +138,101 @@ export class LocalRuntime implements RuntimeApi {
       createMs: t1 - t0,
       warmupMs: performance.now() - t1,
     }
-    this.sessions.set(id, { info, session, tail: Promise.resolve(), unloading: false })
+    this.sessions.set(id, {
+      info,
+      session,
+      tail: Promise.resolve(),
+      unloading: false,
+      pending: [],
+      batchable: true,
+    })
     return info
   }
 
+  /**
+   * Runs one inference. Batch-1 runs of one model that queue up while the engine is busy run
+   * together as one batch (up to MAX_BATCH) at the model's turn, and each gets its own rows of
+   * the outputs: a device asked by many requesters at once pays the per-run overhead once.
+   */
   run(id: string, inputs: TensorMap, options: RunOptions = {}): Promise<RunResult> {
-    return this.enqueue(id, inputs, options.signal, async (entry, queuedMs) => {
-      const t0 = performance.now()
-      const outputs = await entry.session.run(inputs)
-      return { outputs, timings: { queuedMs, runMs: performance.now() - t0 } }
+    const entry = this.sessions.get(id)
+    if (!entry || entry.unloading || !isBatchOne(inputs)) {
+      return this.enqueue(id, inputs, options.signal, async (entry, queuedMs) => {
+        const t0 = performance.now()
+        const outputs = await entry.session.run(inputs)
+        return { outputs, timings: { queuedMs, runMs: performance.now() - t0, batchSize: 1 } }
+      })
+    }
+    try {
+      checkInputs(id, entry.session, inputs)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return new Promise<RunResult>((resolve, reject) => {
+      entry.pending.push({
+        inputs,
+        signal: options.signal,
+        enqueued: performance.now(),
+        resolve,
+        reject,
+      })
+      // The first to wait schedules the model's turn; later arrivals join it until it starts.
+      if (entry.pending.length === 1) this.scheduleBatch(id, entry)
     })
+  }
+
+  private scheduleBatch(id: string, entry: Entry): void {
+    const turn = exclusive(() => this.runBatch(id, entry))
+    entry.tail = turn.catch(() => undefined)
+  }
+
+  /** The model's turn: everything pending (up to MAX_BATCH) runs as one batch. */
+  private async runBatch(id: string, entry: Entry): Promise<void> {
+    const taken = entry.pending.splice(0, MAX_BATCH)
+    if (entry.pending.length > 0) this.scheduleBatch(id, entry)
+    const startedAt = performance.now()
+    const live = taken.filter((run) => {
+      // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
+      if (!run.signal?.aborted) return true
+      run.reject(new RuntimeError('cancelled', `the call on ${id} was cancelled before it ran`))
+      return false
+    })
+    const [first] = live
+    if (!first) return
+    const together = entry.batchable
+      ? live.filter((run) => sameShape(run.inputs, first.inputs))
+      : []
+    if (together.length > 1) {
+      try {
+        const t0 = performance.now()
+        const outputs = await entry.session.run(concatBatch(together.map((run) => run.inputs)))
+        const runMs = performance.now() - t0
+        const rows = splitBatch(outputs, together.length)
+        together.forEach((run, i) =>
+          run.resolve({
+            outputs: rows[i] as TensorMap,
+            timings: { queuedMs: startedAt - run.enqueued, runMs, batchSize: together.length },
+          }),
+        )
+        for (const run of live) if (!together.includes(run)) await this.runAlone(entry, run)
+        return
+      } catch {
+        // The model may take a batch of exactly 1: run each alone from now on.
+        entry.batchable = false
+      }
+    }
+    for (const run of live) await this.runAlone(entry, run)
+  }
+
+  private async runAlone(entry: Entry, run: PendingRun): Promise<void> {
+    try {
+      const queuedMs = performance.now() - run.enqueued
+      const t0 = performance.now()
+      const outputs = await entry.session.run(run.inputs)
+      run.resolve({ outputs, timings: { queuedMs, runMs: performance.now() - t0, batchSize: 1 } })
+    } catch (error) {
+      run.reject(toRuntimeError(error, 'model-failed'))
+    }
   }
 
   benchmark(
@@ -210,6 +310,58 @@ export class LocalRuntime implements RuntimeApi {
   models(): Promise<string[]> {
     return Promise.resolve([...this.sessions.keys()])
   }
+}
+
+/** Whether every input has a leading dimension of 1 (the runs a batch can be made of). */
+function isBatchOne(inputs: TensorMap): boolean {
+  const tensors = Object.values(inputs)
+  return tensors.length > 0 && tensors.every((tensor) => tensor.dims[0] === 1)
+}
+
+/** Whether two runs' inputs have the same names and dims. */
+function sameShape(a: TensorMap, b: TensorMap): boolean {
+  const names = Object.keys(a)
+  return (
+    names.length === Object.keys(b).length &&
+    names.every((name) => {
+      const x = a[name]?.dims
+      const y = b[name]?.dims
+      return (
+        x !== undefined && y !== undefined && x.length === y.length && x.every((d, i) => d === y[i])
+      )
+    })
+  )
+}
+
+/** Batch-1 inputs stacked along the batch axis. */
+function concatBatch(runs: readonly TensorMap[]): TensorMap {
+  const names = Object.keys(runs[0] ?? {})
+  return Object.fromEntries(
+    names.map((name) => {
+      const parts = runs.map((run) => run[name] as TensorMap[string])
+      const per = parts[0]?.data.length ?? 0
+      const data = new Float32Array(per * parts.length)
+      parts.forEach((part, i) => data.set(part.data, i * per))
+      return [name, { data, dims: [parts.length, ...(parts[0]?.dims.slice(1) ?? [])] }]
+    }),
+  )
+}
+
+/** A batch's outputs cut back into one output map per run; throws unless each has `n` rows. */
+function splitBatch(outputs: TensorMap, n: number): TensorMap[] {
+  const rows: Record<string, TensorMap[string]>[] = Array.from({ length: n }, () => ({}))
+  for (const [name, tensor] of Object.entries(outputs)) {
+    if (tensor.dims[0] !== n || tensor.data.length % n !== 0)
+      throw new Error(`output ${name} has dims [${tensor.dims.join(', ')}], not ${n} rows`)
+    const per = tensor.data.length / n
+    for (let i = 0; i < n; i++) {
+      ;(rows[i] as Record<string, TensorMap[string]>)[name] = {
+        data: tensor.data.slice(i * per, (i + 1) * per),
+        dims: [1, ...tensor.dims.slice(1)],
+      }
+    }
+  }
+  return rows
 }
 
 /** Throws 'bad-input' unless `inputs` names exactly the session's inputs with consistent float32 data. */

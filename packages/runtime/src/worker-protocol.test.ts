@@ -70,6 +70,9 @@ describe('replies from the worker are unknown until parsed', () => {
     ).toBe(false)
     expect(parseRunResult({ ...good, outputs: { y: { data: [1, 2], dims: [2] } } }).ok).toBe(false)
     expect(parseRunResult({ ...good, timings: { queuedMs: Number.NaN, runMs: 1 } }).ok).toBe(false)
+    expect(parseRunResult({ ...good, timings: { ...timings, batchSize: 4 } }).ok).toBe(true)
+    expect(parseRunResult({ ...good, timings: { ...timings, batchSize: 0 } }).ok).toBe(false)
+    expect(parseRunResult({ ...good, timings: { ...timings, batchSize: 1.5 } }).ok).toBe(false)
   })
 })
 

@@ -251,6 +251,9 @@ export function parseRunResult(v: unknown): Parsed<RunResult> {
   if (!isRecord(v) || !isRecord(v.outputs) || !isRecord(v.timings)) return bad('run result')
   if (!isFiniteNumber(v.timings.queuedMs) || !isFiniteNumber(v.timings.runMs))
     return bad('run timings')
+  const batchSize = v.timings.batchSize
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && (batchSize as number) >= 1))
+    return bad('run batch size')
   for (const t of Object.values(v.outputs)) {
     if (!isRecord(t) || !(t.data instanceof Float32Array) || !Array.isArray(t.dims))
       return bad('output')

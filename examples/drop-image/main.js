@@ -1,5 +1,5 @@
 // A page of your own that sends work to a Cohort room: open it as
-// http://<coordinator>/examples/drop-image/?room=<code> (the code the dashboard shows).
+// http://<coordinator>/examples/drop-image/index.html?room=<code> (the code the dashboard shows).
 import { joinRoom } from '/client.js'
 
 const $ = (id) => document.getElementById(id)

@@ -26,6 +26,9 @@ import { startDeviceRuntime } from './device-runtime.ts'
 import { DEFAULT_TASK } from './task.ts'
 
 export type { Answer, InferMode, InferOptions, Outcome, StreamOptions } from '@cohort/cohort'
+
+/** A coordinator that has not welcomed this page by then is taken to be unreachable. */
+export const JOIN_TIMEOUT_MS = 30_000
 export { CohortError } from '@cohort/protocol'
 
 /** How a page joins. */
@@ -72,13 +75,25 @@ export async function joinRoom(
 ): Promise<CohortRoom> {
   const { room, task } = parseJoinUrl(joinUrl, options.task)
   const mesh = new Mesh({ room, role: 'requester', label: options.label ?? 'an app' })
+  let runtime: ReturnType<typeof startDeviceRuntime> | null = null
+  // Settles once this requester can no longer be planned for: left, removed, or the room ended.
+  let gone: (error: CohortError) => void = () => {}
+  const goneAway = new Promise<never>((_, reject) => {
+    gone = reject
+  })
+  goneAway.catch(() => undefined)
+  mesh.subscribe((event) => {
+    if (event.type === 'removed')
+      gone(new CohortError('forbidden', `this requester was ${event.reason}`))
+  })
   try {
     const welcome = await joined(mesh)
-    const runtime = startDeviceRuntime(task, () => {})
+    runtime = startDeviceRuntime(task, () => {})
     await runtime.whenReady()
     const manifest = runtime.manifest()
     if (!manifest) throw new CohortError('internal', `task ${task} has no manifest`)
     const requester = new Requester({ mesh, runner: runtime.client, manifest })
+    const client = runtime.client
     return {
       room,
       deviceId: welcome.deviceId,
@@ -86,19 +101,21 @@ export async function joinRoom(
       get plan() {
         return mesh.plan
       },
-      whenPlanned: () => planned(mesh),
+      whenPlanned: () => Promise.race([planned(mesh), goneAway]),
       infer: (input, inferOptions) => requester.infer(input, inferOptions),
       stream: (inputs, streamOptions) => requester.stream(inputs, streamOptions),
       get inFlight() {
         return requester.inFlight
       },
       leave: () => {
+        gone(new CohortError('cancelled', 'this requester left the room'))
         mesh.leave()
-        runtime.client.dispose()
+        client.dispose()
       },
     }
   } catch (error) {
     mesh.leave()
+    runtime?.client.dispose()
     throw error instanceof CohortError ? error : new CohortError('internal', String(error))
   }
 }

@@ -131,12 +131,14 @@ export class HostSession {
   /** Runs `samples` test samples (from the first) through the room; resolves with the outcomes. */
   async run(options: RunOptions): Promise<SampleOutcome[]> {
     if (this.running) throw new Error('a run is already going')
-    // Taken before the first await: two calls in the same tick must not both start.
+    // Taken before the first await: two calls in the same tick must not both start, and the
+    // last run's figures are gone at once (a progress poll must not read them as this run's).
     this.running = true
+    this.outcomes.length = 0
+    this.total = options.samples
     try {
       const requester = await this.requester()
       const set = await this.loadSamples()
-      this.outcomes.length = 0
       this.total = Math.min(options.samples, set.count)
       this.startedAt = performance.now()
       this.lastFinishedAt = this.startedAt

@@ -9,7 +9,7 @@ import {
   RUN_MODEL_METHOD,
 } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { type Outcome, Requester, type RequesterMesh } from './requester.ts'
+import { DEFAULT_WINDOW, type Outcome, Requester, type RequesterMesh } from './requester.ts'
 import { fakeManifest, fakePlan, fakeRunner } from './testing/early-exit-fakes.ts'
 
 // A room of one fake device serving the fake task's teacher: an input's first value is the class
@@ -199,6 +199,58 @@ describe('Requester.stream', () => {
     const outcomes = await done
     expect(outcomes).toHaveLength(8)
     expect(predictions(outcomes)).toEqual(Array.from({ length: 8 }, () => 'cancelled'))
+  })
+
+  test('a source that waits for answers before giving the next input is not held up', async () => {
+    const { mesh } = fakeMesh()
+    const cohort = requester(mesh)
+    // Interactive: the next input comes only once the previous outcome was consumed.
+    let consumed = 0
+    let wake: (() => void) | null = null
+    async function* inputs() {
+      for (let i = 0; i < 3; i++) {
+        while (consumed < i) await new Promise<void>((resolve) => (wake = resolve))
+        yield sample(i, 5)
+      }
+    }
+    const seen: Outcome[] = []
+    const done = (async () => {
+      for await (const outcome of cohort.stream(inputs(), { mode: 'single', window: 8 })) {
+        seen.push(outcome)
+        consumed++
+        ;(wake as (() => void) | null)?.()
+      }
+    })()
+    await vi.runAllTimersAsync()
+    await done
+    expect(predictions(seen)).toEqual([0, 1, 2])
+  })
+
+  test('a source that throws: what was started is answered first, then its error is thrown', async () => {
+    const { mesh } = fakeMesh()
+    function* inputs() {
+      yield sample(1, 5)
+      yield sample(2, 5)
+      throw new Error('camera unplugged')
+    }
+    const seen: Outcome[] = []
+    const done = (async () => {
+      for await (const outcome of requester(mesh).stream(inputs(), { mode: 'single', window: 4 }))
+        seen.push(outcome)
+    })()
+    const failed = expect(done).rejects.toThrow('camera unplugged')
+    await vi.runAllTimersAsync()
+    await failed
+    expect(predictions(seen)).toEqual([1, 2])
+  })
+
+  test('a window that is not a number is the default, not zero', async () => {
+    const { mesh, stats } = fakeMesh()
+    const inputs = Array.from({ length: 10 }, (_, i) => sample(i, 5))
+    const done = collect(requester(mesh).stream(inputs, { mode: 'single', window: Number.NaN }))
+    await vi.runAllTimersAsync()
+    expect(predictions(await done)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(stats.maxRunning).toBe(DEFAULT_WINDOW)
   })
 
   test('an async input source works too, and the window is clamped to at least one', async () => {

@@ -121,7 +121,10 @@ export class Requester {
     inputs: Iterable<Float32Array> | AsyncIterable<Float32Array>,
     options: StreamOptions = {},
   ): AsyncGenerator<Outcome, void, undefined> {
-    const window = Math.max(1, Math.min(MAX_WINDOW, Math.floor(options.window ?? DEFAULT_WINDOW)))
+    const asked = Math.floor(options.window ?? DEFAULT_WINDOW)
+    const window = Number.isFinite(asked)
+      ? Math.max(1, Math.min(MAX_WINDOW, asked))
+      : DEFAULT_WINDOW
     const stop = new AbortController()
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
     const iterator =
@@ -129,22 +132,49 @@ export class Requester {
         ? inputs[Symbol.asyncIterator]()
         : (inputs as Iterable<Float32Array>)[Symbol.iterator]()
     const pending: Promise<Outcome>[] = []
+    /** The source's next input, asked for and not yet arrived (a slow source must not hold answers). */
+    let next: Promise<IteratorResult<Float32Array>> | null = null
     let exhausted = false
+    let sourceFailed: { error: unknown } | null = null
+    const take = (result: IteratorResult<Float32Array>) => {
+      next = null
+      if (result.done) exhausted = true
+      else pending.push(this.infer(result.value, { ...options, signal }))
+    }
     try {
       for (;;) {
-        while (!exhausted && pending.length < window) {
-          const next = await iterator.next()
-          if (next.done) exhausted = true
-          else pending.push(this.infer(next.value, { ...options, signal }))
+        // Top the window up; while answers are in flight, an input that is slow to come does not
+        // hold back the oldest answer. A cancelled stream asks its source for nothing more.
+        while (!exhausted && pending.length < window && !signal.aborted) {
+          try {
+            next ??= Promise.resolve(iterator.next())
+            if (pending.length === 0) {
+              take(await next)
+              continue
+            }
+            const head = pending[0] as Promise<Outcome>
+            const first = await Promise.race([
+              next.then((result) => ({ result })),
+              head.then(() => null),
+            ])
+            if (first === null) break
+            take(first.result)
+          } catch (error) {
+            // The source failed: what was started is still answered, then its error is thrown.
+            next = null
+            exhausted = true
+            sourceFailed = { error }
+          }
         }
         const head = pending.shift()
-        if (!head) return
+        if (!head) break
         yield await head
       }
+      if (sourceFailed) throw sourceFailed.error
     } finally {
       stop.abort()
       await Promise.all(pending)
-      if (!exhausted) await iterator.return?.()
+      if (!exhausted) await Promise.resolve(iterator.return?.()).catch(() => undefined)
     }
   }
 

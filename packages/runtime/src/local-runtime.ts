@@ -190,48 +190,69 @@ export class LocalRuntime implements RuntimeApi {
   private async runBatch(id: string, entry: Entry): Promise<void> {
     const taken = entry.pending.splice(0, MAX_BATCH)
     if (entry.pending.length > 0) this.scheduleBatch(id, entry)
-    const startedAt = performance.now()
-    const live = taken.filter((run) => {
-      // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
-      if (!run.signal?.aborted) return true
-      run.reject(new RuntimeError('cancelled', `the call on ${id} was cancelled before it ran`))
-      return false
-    })
-    const [first] = live
-    if (!first) return
-    const together = entry.batchable
-      ? live.filter((run) => sameShape(run.inputs, first.inputs))
-      : []
-    if (together.length > 1) {
-      try {
-        const t0 = performance.now()
-        const outputs = await entry.session.run(concatBatch(together.map((run) => run.inputs)))
-        const runMs = performance.now() - t0
-        const rows = splitBatch(outputs, together.length)
-        together.forEach((run, i) =>
-          run.resolve({
-            outputs: rows[i] as TensorMap,
-            timings: { queuedMs: startedAt - run.enqueued, runMs, batchSize: together.length },
-          }),
-        )
-        for (const run of live) if (!together.includes(run)) await this.runAlone(entry, run)
-        return
-      } catch {
-        // The model may take a batch of exactly 1: run each alone from now on.
-        entry.batchable = false
-      }
+    const settled = new Set<PendingRun>()
+    const resolve = (run: PendingRun, result: RunResult) => {
+      settled.add(run)
+      run.resolve(result)
     }
-    for (const run of live) await this.runAlone(entry, run)
-  }
-
-  private async runAlone(entry: Entry, run: PendingRun): Promise<void> {
+    const reject = (run: PendingRun, error: unknown) => {
+      settled.add(run)
+      run.reject(error)
+    }
     try {
-      const queuedMs = performance.now() - run.enqueued
-      const t0 = performance.now()
-      const outputs = await entry.session.run(run.inputs)
-      run.resolve({ outputs, timings: { queuedMs, runMs: performance.now() - t0, batchSize: 1 } })
-    } catch (error) {
-      run.reject(toRuntimeError(error, 'model-failed'))
+      const startedAt = performance.now()
+      const live = taken.filter((run) => {
+        // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
+        if (!run.signal?.aborted) return true
+        reject(run, cancelledBeforeItRan(id))
+        return false
+      })
+      const [first] = live
+      if (!first) return
+      const together = entry.batchable
+        ? live.filter((run) => sameShape(run.inputs, first.inputs))
+        : []
+      if (together.length > 1) {
+        try {
+          const t0 = performance.now()
+          const outputs = await entry.session.run(concatBatch(together.map((run) => run.inputs)))
+          const runMs = performance.now() - t0
+          const rows = splitBatch(outputs, together.length)
+          together.forEach((run, i) => {
+            resolve(run, {
+              outputs: rows[i] as TensorMap,
+              timings: { queuedMs: startedAt - run.enqueued, runMs, batchSize: together.length },
+            })
+          })
+        } catch {
+          // The model may take a batch of exactly 1: run each alone from now on.
+          entry.batchable = false
+        }
+      }
+      for (const run of live) {
+        if (settled.has(run)) continue
+        if (run.signal?.aborted) {
+          reject(run, cancelledBeforeItRan(id))
+          continue
+        }
+        try {
+          const queuedMs = performance.now() - run.enqueued
+          const t0 = performance.now()
+          const outputs = await entry.session.run(run.inputs)
+          resolve(run, {
+            outputs,
+            timings: { queuedMs, runMs: performance.now() - t0, batchSize: 1 },
+          })
+        } catch (error) {
+          reject(run, toRuntimeError(error, 'model-failed'))
+        }
+      }
+    } finally {
+      // Whatever happened above, every run taken ends with an outcome.
+      for (const run of taken) {
+        if (!settled.has(run))
+          reject(run, new RuntimeError('model-failed', `${id}: the run was lost`))
+      }
     }
   }
 
@@ -284,8 +305,7 @@ export class LocalRuntime implements RuntimeApi {
     const enqueued = performance.now()
     const result = exclusive(async () => {
       // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
-      if (signal?.aborted)
-        throw new RuntimeError('cancelled', `the call on ${id} was cancelled before it ran`)
+      if (signal?.aborted) throw cancelledBeforeItRan(id)
       try {
         return await work(entry, performance.now() - enqueued)
       } catch (error) {
@@ -310,6 +330,10 @@ export class LocalRuntime implements RuntimeApi {
   models(): Promise<string[]> {
     return Promise.resolve([...this.sessions.keys()])
   }
+}
+
+function cancelledBeforeItRan(id: string): RuntimeError {
+  return new RuntimeError('cancelled', `the call on ${id} was cancelled before it ran`)
 }
 
 /** Whether every input has a leading dimension of 1 (the runs a batch can be made of). */

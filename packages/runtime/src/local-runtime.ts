@@ -365,7 +365,9 @@ function concatBatch(runs: readonly TensorMap[]): TensorMap {
       const parts = runs.map((run) => run[name] as TensorMap[string])
       const per = parts[0]?.data.length ?? 0
       const data = new Float32Array(per * parts.length)
-      parts.forEach((part, i) => data.set(part.data, i * per))
+      parts.forEach((part, i) => {
+        data.set(part.data, i * per)
+      })
       return [name, { data, dims: [parts.length, ...(parts[0]?.dims.slice(1) ?? [])] }]
     }),
   )

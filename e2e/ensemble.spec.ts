@@ -7,6 +7,7 @@ import {
   joinAsDevice,
   runSamples,
   startCohortServer,
+  waitForEnsembleOf,
 } from './harness.ts'
 
 // Fashion-MNIST is the benchmark task; COHORT_E2E_TASK=digits runs the same checks on MNIST.
@@ -53,20 +54,7 @@ async function plannedRoom(browser: Browser, k?: number) {
   for (let i = 0; i < DEVICES; i++)
     devices.push(await joinAsDevice(browser, `${host.joinUrl}?task=${TASK}`))
   const ids = devices.map((device) => device.deviceId)
-  // Every device loads its models, measures its profile and is planned into a group, by a plan
-  // made from every device's measured profile (earlier plans place unprofiled devices by default).
-  await expect
-    .poll(
-      async () => {
-        const plan = await planOf(host.page)
-        return {
-          members: plan?.groups.flatMap((group) => group.members).sort() ?? [],
-          profiled: plan?.profiled ?? [],
-        }
-      },
-      { timeout: 240_000 },
-    )
-    .toEqual({ members: [...ids].sort(), profiled: [...ids].sort() })
+  await waitForEnsembleOf(host.page, ids)
   return { host, devices, ids, plan: (await planOf(host.page)) as PlanSnapshot }
 }
 

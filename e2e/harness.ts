@@ -220,6 +220,17 @@ export function runSamples(
   }, run)
 }
 
+/** A V8 heap snapshot of `page` (JS and DOM), as JSON text, taken after a full collection. */
+export async function heapSnapshot(page: Page): Promise<string> {
+  const cdp = await page.context().newCDPSession(page)
+  const chunks: string[] = []
+  cdp.on('HeapProfiler.addHeapSnapshotChunk', ({ chunk }) => chunks.push(chunk))
+  await cdp.send('HeapProfiler.collectGarbage')
+  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
+  await cdp.detach()
+  return chunks.join('')
+}
+
 /**
  * How many live objects of each named kind (a heap snapshot's node name, e.g.
  * `blink::MediaQuerySet`) `page` holds, counted in a snapshot taken after a full collection.
@@ -228,13 +239,7 @@ export async function liveObjectCounts(
   page: Page,
   names: readonly string[],
 ): Promise<Record<string, number>> {
-  const cdp = await page.context().newCDPSession(page)
-  const chunks: string[] = []
-  cdp.on('HeapProfiler.addHeapSnapshotChunk', ({ chunk }) => chunks.push(chunk))
-  await cdp.send('HeapProfiler.collectGarbage')
-  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
-  await cdp.detach()
-  const snapshot = JSON.parse(chunks.join('')) as {
+  const snapshot = JSON.parse(await heapSnapshot(page)) as {
     snapshot: { meta: { node_fields: string[] } }
     nodes: number[]
     strings: string[]
@@ -247,4 +252,32 @@ export async function liveObjectCounts(
     if (name in counts) counts[name] = (counts[name] ?? 0) + 1
   }
   return counts
+}
+
+/**
+ * Waits until the dashboard `host` holds a plan made from every device of `ids`'s measured
+ * profile with every one of them in an ensemble group (earlier plans place unprofiled devices by
+ * default).
+ */
+export async function waitForEnsembleOf(host: Page, ids: readonly string[]): Promise<void> {
+  const planned = () =>
+    host.evaluate(() => {
+      type PlanHandle = {
+        cohort?: {
+          mesh?: {
+            plan?: {
+              profiled: string[]
+              ensemble: { groups: { members: string[] }[] } | null
+            } | null
+          }
+        }
+      }
+      const plan = (window as PlanHandle).cohort?.mesh?.plan
+      return {
+        members: plan?.ensemble?.groups.flatMap((group) => group.members).sort() ?? [],
+        profiled: [...(plan?.profiled ?? [])].sort(),
+      }
+    })
+  const all = [...ids].sort()
+  await expect.poll(planned, { timeout: 240_000 }).toEqual({ members: all, profiled: all })
 }

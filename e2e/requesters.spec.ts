@@ -8,6 +8,7 @@ import {
   newMemberContext,
   runSamples,
   startCohortServer,
+  waitForEnsembleOf,
 } from './harness.ts'
 
 // Two requesters at once: the dashboard, and the examples/drop-image page, which joins through the
@@ -112,18 +113,7 @@ test('the dashboard and an app page stream 300 samples each, 8 in flight, throug
   const devices = []
   for (let i = 0; i < DEVICES; i++) devices.push(await joinAsDevice(browser, host.joinUrl))
   const ids = devices.map((device) => device.deviceId)
-  await expect
-    .poll(
-      async () => {
-        const plan = await planOf(host.page)
-        return {
-          members: plan?.ensemble?.groups.flatMap((group) => group.members).sort() ?? [],
-          profiled: [...(plan?.profiled ?? [])].sort(),
-        }
-      },
-      { timeout: 240_000 },
-    )
-    .toEqual({ members: [...ids].sort(), profiled: [...ids].sort() })
+  await waitForEnsembleOf(host.page, ids)
   const app = await openExample(browser, code)
   // The coordinator knows it as a requester: the dashboard lists it, the planner leaves it out.
   await expect(host.page.getByTestId('requesters')).toContainText(

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util'
 import { type Browser, type BrowserContext, chromium, type Page } from '@playwright/test'
 import {
   createRoomAsHost,
+  heapSnapshot,
   joinAsDevice,
   runSamples,
   startCohortServer,
@@ -104,13 +105,7 @@ async function heapOf(page: Page): Promise<number> {
 
 /** Writes a heap snapshot of `page` (after a full collection) to `path`. */
 async function snapshotPage(page: Page, path: string): Promise<void> {
-  const cdp = await page.context().newCDPSession(page)
-  const chunks: string[] = []
-  cdp.on('HeapProfiler.addHeapSnapshotChunk', ({ chunk }) => chunks.push(chunk))
-  await cdp.send('HeapProfiler.collectGarbage')
-  await cdp.send('HeapProfiler.takeHeapSnapshot', { reportProgress: false })
-  await cdp.detach()
-  writeFileSync(path, chunks.join(''))
+  writeFileSync(path, await heapSnapshot(page))
 }
 
 /**
@@ -328,10 +323,16 @@ function heapDiffs(dir: string): string {
   const server = readdirSync(dir)
     .filter((name) => name.startsWith('Heap.') && name.endsWith('.heapsnapshot'))
     .sort()
-  const section = (title: string, before?: string, after?: string) =>
-    before && after
-      ? `### ${title}\n\n${heapDiffMarkdown(diffHeapSnapshots(join(dir, before), join(dir, after)))}`
-      : `### ${title}\n\nNo snapshots.`
+  const hours = (MINUTES - Math.ceil(MINUTES * WARM_UP_FRACTION)) / 60
+  const section = (title: string, before?: string, after?: string) => {
+    if (!before || !after) return `### ${title}\n\nNo snapshots.`
+    const diff = diffHeapSnapshots(join(dir, before), join(dir, after))
+    // What a leak is made of: the program's objects, strings and DOM, not the JIT's code.
+    const objects =
+      diff.byCategory['JS objects'] + diff.byCategory.strings + diff.byCategory['DOM and native']
+    const perHour = (100 * objects) / hours / diff.beforeBytes
+    return `### ${title}\n\nObjects, strings and DOM together: ${(objects / 1024).toFixed(1)} KiB over ${(hours * 60).toFixed(0)} minutes, ${perHour.toFixed(2)}% of the heap per hour.\n\n${heapDiffMarkdown(diff)}`
+  }
   return [
     section('Server', server[0], server.at(-1)),
     section('Dashboard', 'dashboard-warm.heapsnapshot', 'dashboard-end.heapsnapshot'),
@@ -394,7 +395,8 @@ ${
 Live bytes per kind of object, compared between the two snapshots (taken after a full
 collection). Compiled code (bytecode, optimized code, feedback, deopt data) is bounded by the
 program: V8 compiles hot functions as they become hot. Objects, strings and the DOM are what a
-leak is made of.
+leak is made of. (Taking a snapshot allocates inside the process and the allocator keeps the
+pages: with snapshots on, the server's RSS steps up after the first one and is no leak measure.)
 
 ${grew}
 

@@ -388,7 +388,7 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     `# Cohort benchmark, ${report.date.slice(0, 10)}`,
     '',
     `One \`npm run bench\` on this machine: task \`${config.task}\`, ${config.devices} device pages + the dashboard, ` +
-      `${config.samples} test samples per scenario, one request at a time, deadline ${whole(config.deadlineMs)} ms. ` +
+      `${config.samples} test samples per scenario, one request at a time (but in the window phase), deadline ${whole(config.deadlineMs)} ms. ` +
       `Commit \`${machine.commit.slice(0, 10)}\`${uncommittedNote(machine.uncommitted)}; ` +
       `the run took ${(report.durationS / 60).toFixed(1)} min. Everything measured is in the JSON next to this file.`,
     '',

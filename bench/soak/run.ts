@@ -347,7 +347,7 @@ function renderReport(
   const lost = totals.failed
   return `# Soak: ${MINUTES} minutes of churn (${new Date().toISOString().slice(0, 10)})
 
-\`npm run soak -- --minutes ${MINUTES}\` on this machine (2 shared cores). One Chromium, a
+\`npm run soak -- --minutes ${MINUTES}${grew === null ? '' : ' --heap-snapshots <dir>'}\` on this machine (2 shared cores). One Chromium, a
 dashboard and ${MIN_DEVICES}–${MAX_DEVICES} device pages (each its own context), the server as its own
 process. Every ${CHURN_MS / 1000} s one device joins, leaves (Leave button), is closed, or is frozen
 (main thread paused in the debugger for ${FREEZE_MS / 1000} s, then thawed or closed), while the dashboard

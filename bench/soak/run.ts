@@ -371,7 +371,9 @@ Churn: ${churn.joined} joins (${MAX_DEVICES - 1} at the start), ${churn.left} le
 ## Memory slope (after the first ${Math.round(WARM_UP_FRACTION * 100)}% of the run)
 
 "Near zero" here: the slope's magnitude is within two standard errors of zero, or below 1% of the
-series' mean per hour (a day at that rate grows it by less than a quarter).
+series' mean per hour (a day at that rate grows it by less than a quarter). A heap whose slope is
+not is looked into with \`--heap-snapshots\`: what it grew by is then split into compiled code
+(bounded by the program) and objects, strings and DOM (what a leak is made of).
 
 | series | mean MiB | slope MiB/h | % of mean per hour |
 | --- | ---: | ---: | ---: |

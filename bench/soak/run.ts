@@ -74,6 +74,10 @@ interface MemoryPoint {
   readonly minute: number
   readonly serverRss: number
   readonly serverHeap: number
+  /** V8's heap as reserved from the system: the part of RSS the heap accounts for. */
+  readonly serverHeapTotal: number
+  /** Buffers and native bindings' memory outside V8's heap. */
+  readonly serverExternal: number
   readonly hostHeap: number
   readonly devicesHeapMean: number
   readonly browserRss: number
@@ -133,14 +137,21 @@ async function snapshotBoth(
   log(`heap snapshots (${tag}) in ${dir}`)
 }
 
-async function serverHeap(url: string): Promise<number> {
+/** The server's live heap, its heap as reserved, and memory held outside the heap (bytes). */
+async function serverMemory(
+  url: string,
+): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
   try {
     const report = (await (await fetch(`${url}/healthz`)).json()) as {
-      memory?: { heapUsedBytes?: number }
+      memory?: { heapUsedBytes?: number; heapTotalBytes?: number; externalBytes?: number }
     }
-    return report.memory?.heapUsedBytes ?? Number.NaN
+    return {
+      heapUsed: report.memory?.heapUsedBytes ?? Number.NaN,
+      heapTotal: report.memory?.heapTotalBytes ?? Number.NaN,
+      external: report.memory?.externalBytes ?? Number.NaN,
+    }
   } catch {
-    return Number.NaN
+    return { heapUsed: Number.NaN, heapTotal: Number.NaN, external: Number.NaN }
   }
 }
 
@@ -268,10 +279,13 @@ async function main(): Promise<void> {
         nextMinute += 60_000
         const live = devices.filter((device) => !device.frozen)
         const heaps = await Promise.all(live.map((device) => heapOf(device.page)))
+        const serverNow = await serverMemory(server.url)
         const point: MemoryPoint = {
           minute: Math.round((Date.now() - started) / 60_000),
           serverRss: rssBytes(server.pid),
-          serverHeap: await serverHeap(server.url),
+          serverHeap: serverNow.heapUsed,
+          serverHeapTotal: serverNow.heapTotal,
+          serverExternal: serverNow.external,
           hostHeap: await heapOf(host.page),
           devicesHeapMean: heaps.reduce((sum, heap) => sum + heap, 0) / Math.max(1, heaps.length),
           browserRss: rssOfCommand('chromium'),
@@ -378,16 +392,19 @@ not is looked into with \`--heap-snapshots\`: what it grew by is then split into
 | series | mean MiB | slope MiB/h | % of mean per hour |
 | --- | ---: | ---: | ---: |
 ${slopeLine('server heap', memory, (p) => p.serverHeap)}
+${slopeLine('server heap reserved', memory, (p) => p.serverHeapTotal)}
+${slopeLine('server external (buffers, natives)', memory, (p) => p.serverExternal)}
 ${slopeLine('server RSS', memory, (p) => p.serverRss)}
+${slopeLine('server RSS outside the heap and external', memory, (p) => p.serverRss - p.serverHeapTotal - p.serverExternal)}
 ${slopeLine('dashboard heap', memory, (p) => p.hostHeap)}
 ${slopeLine('device heap (mean of live pages)', memory, (p) => p.devicesHeapMean)}
 ${slopeLine('all Chromium RSS', memory, (p) => p.browserRss)}
 
 ## Over time
 
-| minute | devices | server RSS MiB | server heap MiB | dashboard heap MiB | device heap MiB | Chromium RSS MiB |
-| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-${memory.map((p) => `| ${p.minute} | ${p.devices} | ${mib(p.serverRss)} | ${mib(p.serverHeap)} | ${mib(p.hostHeap)} | ${mib(p.devicesHeapMean)} | ${mib(p.browserRss)} |`).join('\n')}
+| minute | devices | server RSS MiB | server heap MiB | server heap reserved MiB | server external MiB | dashboard heap MiB | device heap MiB | Chromium RSS MiB |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${memory.map((p) => `| ${p.minute} | ${p.devices} | ${mib(p.serverRss)} | ${mib(p.serverHeap)} | ${mib(p.serverHeapTotal)} | ${mib(p.serverExternal)} | ${mib(p.hostHeap)} | ${mib(p.devicesHeapMean)} | ${mib(p.browserRss)} |`).join('\n')}
 
 ${
   grew === null

@@ -78,7 +78,12 @@ describe('health', () => {
       rooms: 2,
       members: 5,
       joinOrigins: ['http://192.168.1.5:8080'],
-      memory: { rssBytes: expect.any(Number), heapUsedBytes: expect.any(Number) },
+      memory: {
+        rssBytes: expect.any(Number),
+        heapUsedBytes: expect.any(Number),
+        heapTotalBytes: expect.any(Number),
+        externalBytes: expect.any(Number),
+      },
     })
   })
 })

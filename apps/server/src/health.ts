@@ -32,7 +32,14 @@ export interface Health {
    * The process's memory, for soaks and dashboards of the operator; this machine only. With
    * --expose-gc the heap is read after a full collection.
    */
-  readonly memory?: { readonly rssBytes: number; readonly heapUsedBytes: number }
+  readonly memory?: {
+    readonly rssBytes: number
+    readonly heapUsedBytes: number
+    /** V8's heap as reserved from the system (used or not). */
+    readonly heapTotalBytes: number
+    /** Memory of JS objects held outside V8's heap (buffers, native bindings). */
+    readonly externalBytes: number
+  }
 }
 
 /** Who asks: the operator (this machine), a room's host (its key), or anyone at all. */
@@ -84,10 +91,15 @@ export function health(
         rooms: stats.rooms,
         members: stats.members,
         joinOrigins,
-        memory: {
-          rssBytes: process.memoryUsage.rss(),
-          heapUsedBytes: process.memoryUsage().heapUsed,
-        },
+        memory: (() => {
+          const usage = process.memoryUsage()
+          return {
+            rssBytes: usage.rss,
+            heapUsedBytes: usage.heapUsed,
+            heapTotalBytes: usage.heapTotal,
+            externalBytes: usage.external,
+          }
+        })(),
       }
     case 'host':
       return { ...liveness, joinOrigins }

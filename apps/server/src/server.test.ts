@@ -60,7 +60,12 @@ describe('http', () => {
       protocolVersion: PROTOCOL_VERSION,
       // Bound to loopback: no LAN origin to offer phones.
       joinOrigins: [],
-      memory: { rssBytes: expect.any(Number), heapUsedBytes: expect.any(Number) },
+      memory: {
+        rssBytes: expect.any(Number),
+        heapUsedBytes: expect.any(Number),
+        heapTotalBytes: expect.any(Number),
+        externalBytes: expect.any(Number),
+      },
     })
   })
 

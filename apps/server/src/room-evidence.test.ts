@@ -1,29 +1,52 @@
-import type { DeviceId, RoomCode } from '@cohort/protocol'
-import { describe, expect, it } from 'vitest'
+import type { DeviceId, DeviceProfile, RoomCode } from '@cohort/protocol'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ManifestCatalog } from './manifest-catalog.ts'
 import { MAX_EVIDENCE_RECORDS, RoomPlans } from './room-plans.ts'
 import type { RoomRegistry } from './rooms.ts'
 
-// The failure evidence of a room, on its own: a registry that says who is a member now and a
-// catalog with no tasks (no plan is made; only the evidence is looked at).
-function plansWith(members: () => readonly DeviceId[]) {
+// The failure evidence and the replanning of a room, on their own: a registry that says who is
+// a member now and a catalog with no tasks (plans carry no groups; only their versions count).
+function plansWith(members: () => readonly DeviceId[], logged: string[] = []) {
   const registry = {
-    membersOf: () => members().map((deviceId) => ({ deviceId, role: 'device' })),
+    membersOf: () =>
+      members().map((deviceId) => ({ deviceId, role: 'device', connectionId: deviceId })),
   } as unknown as RoomRegistry
   const plans = new RoomPlans({
     registry,
     catalog: { get: () => null } as unknown as ManifestCatalog,
     push: () => {},
-    debounceMs: 1_000_000,
+    debounceMs: 10,
     defaultTask: 'fashion',
-    now: () => 0,
-    log: () => {},
+    now: () => Date.now(),
+    log: (line) => logged.push(line),
   })
   return plans
 }
 
 const ROOM = 'ROOM' as RoomCode
 const id = (i: number) => `dev-${i}` as DeviceId
+
+describe('replanning on departures', () => {
+  afterEach(() => vi.useRealTimers())
+
+  it('replans when a profiled device leaves, not when a member that was never planned does', async () => {
+    vi.useFakeTimers()
+    const logged: string[] = []
+    const plans = plansWith(() => [id(1)], logged)
+    const profile = { task: 'fashion', msPerModel: {} } as unknown as DeviceProfile
+    plans.setProfile(ROOM, id(1), profile)
+    await vi.advanceTimersByTimeAsync(50)
+    expect(logged.filter((line) => line.includes('plan v'))).toHaveLength(1)
+    // A requester (or the host, or a device still loading) leaving: nothing to re-form.
+    plans.left(ROOM, id(2))
+    await vi.advanceTimersByTimeAsync(50)
+    expect(logged.filter((line) => line.includes('plan v'))).toHaveLength(1)
+    plans.left(ROOM, id(1))
+    await vi.advanceTimersByTimeAsync(50)
+    expect(logged.filter((line) => line.includes('plan v'))).toHaveLength(2)
+    plans.close()
+  })
+})
 
 describe('failure evidence', () => {
   it('counts reports on members, ignores ids never seen, and keeps a departed device’s history', () => {

@@ -137,12 +137,15 @@ export class RoomPlans {
     if (plan) this.options.push(member.connectionId, { type: 'plan', plan })
   }
 
-  /** Someone left: their groups must be re-formed. */
+  /**
+   * Someone left: their groups must be re-formed. Only a profiled device is ever planned, so a
+   * requester, the host or a device that never sent a profile leaving changes no plan (and
+   * joining and leaving cannot be used to churn plan versions).
+   */
   left(room: RoomCode, deviceId: DeviceId): void {
     const state = this.#rooms.get(room)
     if (!state) return
-    state.profiles.delete(deviceId)
-    this.#schedule(room)
+    if (state.profiles.delete(deviceId)) this.#schedule(room)
   }
 
   /** Forgets a deleted room. */

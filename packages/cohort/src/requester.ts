@@ -79,10 +79,16 @@ export class Requester {
   readonly tracker: OutcomeTracker
   readonly manifest: Manifest
   #inFlight = 0
+  /** Float32 values in one input (batch 1), from the manifest once. */
+  readonly #inputLength: number
 
   constructor(private readonly options: RequesterOptions) {
     this.tracker = options.tracker ?? new OutcomeTracker()
     this.manifest = options.manifest
+    this.#inputLength = options.manifest.input.shape.reduce<number>(
+      (size, dim) => size * (dim === 'batch' ? 1 : dim),
+      1,
+    )
   }
 
   /** Requests started and not yet answered. */
@@ -92,7 +98,7 @@ export class Requester {
 
   /** One request; resolves with exactly one outcome, never rejects. */
   async infer(input: Float32Array, options: InferOptions = {}): Promise<Outcome> {
-    const expected = this.inputLength()
+    const expected = this.#inputLength
     if (!(input instanceof Float32Array) || input.length !== expected) {
       return err(
         new CohortError(
@@ -243,13 +249,6 @@ export class Requester {
       default:
         return err(new CohortError('bad-message', `no mode ${String(options.mode)}`))
     }
-  }
-
-  private inputLength(): number {
-    return this.manifest.input.shape.reduce<number>(
-      (size, dim) => size * (dim === 'batch' ? 1 : dim),
-      1,
-    )
   }
 }
 

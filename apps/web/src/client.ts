@@ -20,6 +20,7 @@ import {
   type Manifest,
   normalizeRoomCode,
   type Plan,
+  parseJoinUrl,
   type RoomCode,
 } from '@cohort/protocol'
 import { startDeviceRuntime } from './device-runtime.ts'
@@ -73,7 +74,7 @@ export async function joinRoom(
   joinUrl: string | URL,
   options: JoinRoomOptions = {},
 ): Promise<CohortRoom> {
-  const { room, task } = parseJoinUrl(joinUrl, options.task)
+  const { room, task } = roomOf(joinUrl, options.task)
   const mesh = new Mesh({ room, role: 'requester', label: options.label ?? 'an app' })
   let runtime: ReturnType<typeof startDeviceRuntime> | null = null
   // Settles once this requester can no longer be planned for: left, removed, or the room ended.
@@ -121,26 +122,18 @@ export async function joinRoom(
 }
 
 /** The room code and task a join URL names; the coordinator must be this page's origin. */
-function parseJoinUrl(joinUrl: string | URL, task?: string): { room: RoomCode; task: string } {
+function roomOf(joinUrl: string | URL, task?: string): { room: RoomCode; task: string } {
   const asCode = typeof joinUrl === 'string' ? normalizeRoomCode(joinUrl) : null
   if (asCode) return { room: asCode, task: task ?? DEFAULT_TASK }
-  let url: URL
-  try {
-    url = new URL(joinUrl, location.href)
-  } catch {
-    throw new CohortError('bad-message', `not a join URL or room code: ${String(joinUrl)}`)
-  }
-  if (url.origin !== location.origin) {
+  const target = parseJoinUrl(joinUrl, location.href)
+  if (!target) throw new CohortError('bad-message', `not a join URL (…/r/<code>) or a room code: ${String(joinUrl)}`)
+  if (target.origin !== location.origin) {
     throw new CohortError(
       'forbidden',
-      `load client.js from the room's coordinator (${url.origin}), not from ${location.origin}: the requester's worker and models come from there`,
+      `load client.js from the room's coordinator (${target.origin}), not from ${location.origin}: the requester's worker and models come from there`,
     )
   }
-  const [, section, code] = url.pathname.split('/')
-  const room = section === 'r' || section === 'host' ? normalizeRoomCode(code ?? '') : null
-  if (!room) throw new CohortError('bad-message', `${url.href} names no room (…/r/<code>)`)
-  const named = url.searchParams.get('task')
-  return { room, task: task ?? (named && /^[a-z0-9-]{1,32}$/.test(named) ? named : DEFAULT_TASK) }
+  return { room: target.room, task: task ?? target.task ?? DEFAULT_TASK }
 }
 
 /** Resolves with the first welcome; rejects when joining failed for good. */

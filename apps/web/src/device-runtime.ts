@@ -7,6 +7,7 @@ import {
   type EpChoice,
   type ExecutionProvider,
   type HashMode,
+  MAX_SLOWDOWN,
   ModelStore,
   measureDeviceProfile,
   probeWebGpu,
@@ -123,8 +124,11 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     : Number.isInteger(asked) && asked >= 1
       ? Math.min(asked, cores)
       : Math.max(1, Math.min(4, cores))
+  // `?slowdown=F` emulates a device F times slower (every run computes, then waits (F − 1) × its
+  // compute): benchmarks' stragglers, since DevTools CPU throttling does not reach workers.
+  const slowdown = slowdownFromUrl()
   const client = new RuntimeClient({
-    config: { numThreads: threads },
+    config: { numThreads: threads, slowdown },
     onEvent: (event) => {
       if (event.type === 'restarted') state.restarts = event.restarts
       if (event.type === 'gave-up') fail(event.reason)
@@ -152,6 +156,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
       threads: state.ep.threads,
       models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs })),
       runs,
+      slowdown,
     })
     state.profile = profile
     changed()
@@ -221,6 +226,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     const info = await client.configure({
       numThreads: threads,
       build: webgpu.adapterFound ? 'full' : 'wasm-only',
+      slowdown,
     })
     state.engine = info
     state.phase = 'calibrating'
@@ -311,6 +317,12 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     client,
     manifest: () => manifest,
   }
+}
+
+/** `?slowdown=F` (1 ≤ F ≤ MAX_SLOWDOWN), else 1. */
+function slowdownFromUrl(): number {
+  const asked = Number(new URLSearchParams(location.search).get('slowdown') ?? 1)
+  return Number.isFinite(asked) && asked >= 1 && asked <= MAX_SLOWDOWN ? asked : 1
 }
 
 /** A data file checked against its manifest hash (diagnostics only; not cached). */

@@ -1,3 +1,4 @@
+export { type ReadyDevice, type ServingState, serveDevice } from './device-server.ts'
 export { type CloudOnlyAnswer, inferCloudOnly } from './early-exit-cloud-only.ts'
 export {
   type CostModel,

@@ -11,7 +11,7 @@ import {
   type SignalData,
   type Tensor,
 } from '@cohort/protocol'
-import { openPeerLink, type PeerLink } from './peer-link.ts'
+import { openPeerLink, type PeerLink, type WebRtcImplementation } from './peer-link.ts'
 import {
   DEFAULT_HEARTBEAT,
   type HeartbeatOptions,
@@ -31,6 +31,8 @@ export interface MeshOptions extends JoinOptions {
   /** Which peers to hold a data channel to; all of them by default. */
   readonly wants?: (peer: PeerInfo) => boolean
   readonly heartbeat?: HeartbeatOptions
+  /** The WebRTC implementation where there is none built in (Node). */
+  readonly webrtc?: WebRtcImplementation
 }
 
 /** A peer's data channel, as the mesh sees it. */
@@ -272,6 +274,7 @@ export class Mesh {
     entry.initiator = initiator
     const link = openPeerLink({
       initiator,
+      ...(this.options.webrtc ? { webrtc: this.options.webrtc } : {}),
       iceServers: this.welcome?.iceServers ?? [],
       onSignal: (data) => {
         if (entry.linkId !== linkId) return

@@ -5,9 +5,24 @@ import { type ByteChannel, messageBytes } from './byte-channel.ts'
 /** A WebRTC connection attempt that never opens fails silently; this bounds it. */
 export const CONNECT_TIMEOUT_MS = 15_000
 
+/**
+ * A WebRTC implementation for runtimes without one built in (Node: `@roamhq/wrtc`); browsers
+ * use their own.
+ */
+export interface WebRtcImplementation {
+  readonly RTCPeerConnection: unknown
+  readonly RTCSessionDescription: unknown
+  readonly RTCIceCandidate: unknown
+}
+
+/** While the send queue drains, channels without `bufferedamountlow` events are polled this often. */
+export const DRAIN_POLL_MS = 2
+
 /** Options of one connection attempt. */
 export interface PeerLinkOptions {
   readonly initiator: boolean
+  /** Absent in browsers. */
+  readonly webrtc?: WebRtcImplementation
   readonly iceServers: readonly IceServer[]
   /** Called with each offer, answer or candidate to relay to the other side. */
   readonly onSignal: (data: SignalData) => void
@@ -39,6 +54,7 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
     trickle: true,
     config: { iceServers: options.iceServers.map(toRtcIceServer) },
     channelConfig: { ordered: true },
+    ...(options.webrtc ? { wrtc: options.webrtc as SimplePeer.Options['wrtc'] } : {}),
   })
   const internals = peer as unknown as SimplePeerInternals
   let closed = false
@@ -118,6 +134,9 @@ function adaptChannel(channel: RTCDataChannel, pc: RTCPeerConnection | null): By
         listener()
         return () => {}
       }
+      // Node's wrtc never fires bufferedamountlow (and has no threshold property): poll it.
+      if (channel.bufferedAmountLowThreshold === undefined)
+        return pollDrained(channel, threshold, listener)
       channel.bufferedAmountLowThreshold = threshold
       const onLow = () => {
         channel.removeEventListener('bufferedamountlow', onLow)
@@ -132,4 +151,13 @@ function adaptChannel(channel: RTCDataChannel, pc: RTCPeerConnection | null): By
       }
     },
   }
+}
+
+function pollDrained(channel: RTCDataChannel, threshold: number, listener: () => void): () => void {
+  const timer = setInterval(() => {
+    if (channel.bufferedAmount > threshold && channel.readyState === 'open') return
+    clearInterval(timer)
+    listener()
+  }, DRAIN_POLL_MS)
+  return () => clearInterval(timer)
 }

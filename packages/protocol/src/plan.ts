@@ -12,12 +12,19 @@ const ModelIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a kebab-cas
 export const DeviceProfileSchema = z.object({
   task: z.string().regex(/^[a-z0-9-]{1,32}$/),
   label: z.string().max(80),
-  executionProvider: z.enum(['wasm', 'webgpu']),
+  executionProvider: z.enum(['wasm', 'webgpu', 'cpu']),
   threads: z.number().int().min(1).max(256),
   cores: z.number().int().min(1).max(1024).nullable(),
   memoryGb: z.number().positive().max(4096).nullable(),
   /** Median ms per inference (batch 1) of each model the device measured. */
   msPerModel: z.record(ModelIdSchema, z.number().positive().max(600_000)),
+  /**
+   * A browser tab (the default), or a Node process: always on, so the planner gives it the
+   * cloud tier.
+   */
+  platform: z.enum(['browser', 'node']).optional(),
+  /** The slowdown the device emulates (1 or absent: its real speed); its times include it. */
+  slowdown: z.number().min(1).max(100).optional(),
 })
 /** A device's measured capabilities. */
 export type DeviceProfile = z.infer<typeof DeviceProfileSchema>

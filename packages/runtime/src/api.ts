@@ -5,8 +5,11 @@
  * crosses postMessage unchanged.
  */
 
-/** The execution providers Cohort chooses between. */
-export type ExecutionProvider = 'wasm' | 'webgpu'
+/**
+ * The execution providers Cohort chooses between: onnxruntime-web's WASM and WebGPU, and (in Node
+ * only) onnxruntime-node's native CPU provider.
+ */
+export type ExecutionProvider = 'wasm' | 'webgpu' | 'cpu'
 
 /** A float32 tensor: row-major data plus its dimensions. */
 export interface TensorData {
@@ -19,6 +22,9 @@ export type TensorMap = Readonly<Record<string, TensorData>>
 
 /** Which onnxruntime-web build the engine loads: with WebGPU, or WASM only (half the size). */
 export type EngineBuild = 'full' | 'wasm-only'
+
+/** The slowest device a runtime may emulate (`RuntimeConfig.slowdown`). */
+export const MAX_SLOWDOWN = 100
 
 /** Engine-wide settings; applied once, before the first session (ORT reads them at init). */
 export interface RuntimeConfig {
@@ -33,6 +39,11 @@ export interface RuntimeConfig {
   readonly allowSpinning?: boolean
   /** Default 'full'. 'wasm-only' cannot create WebGPU sessions. */
   readonly build?: EngineBuild
+  /**
+   * Emulate a device this many times slower (default 1): each run computes, then waits
+   * (slowdown − 1) × its compute time, so emulated devices do not take the shared cores.
+   */
+  readonly slowdown?: number
 }
 
 /** What the engine's thread reports about itself after `configure`. */
@@ -44,6 +55,10 @@ export interface EngineInfo {
   readonly webgpuApi: boolean
   /** The onnxruntime-web build in use (or to be loaded with the first session). */
   readonly build: EngineBuild
+  /** The emulated slowdown every run is stretched by (1: none). */
+  readonly slowdown: number
+  /** Whether the 'cpu' provider (onnxruntime-node) is available: Node runtimes only. */
+  readonly native: boolean
 }
 
 /** A model input as the manifest declares it; 'batch' is the dynamic batch axis. */

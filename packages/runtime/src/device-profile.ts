@@ -41,10 +41,17 @@ export interface DeviceProfileReport {
   /** navigator.deviceMemory in GB, a coarse hint (null outside Chromium). */
   readonly memoryGb: number | null
   readonly crossOriginIsolated: boolean
+  /** A browser tab, or a Node process (always on: it has no screen to lock or tab to hide). */
+  readonly platform: DevicePlatform
+  /** The emulated slowdown its runs were stretched by (1: real speed). */
+  readonly slowdown: number
   readonly models: readonly ModelTiming[]
   /** Median ms per model id: the planner's view of `models`. */
   readonly msPerModel: Readonly<Record<string, number>>
 }
+
+/** Where a device runs. */
+export type DevicePlatform = 'browser' | 'node'
 
 /** What to measure and what the page already knows. */
 export interface ProfileInput {
@@ -57,6 +64,13 @@ export interface ProfileInput {
   readonly models: readonly { readonly id: string; readonly inputs: readonly InputSpec[] }[]
   /** Runs per model (median of N; default 15). */
   readonly runs?: number
+  /** Default 'browser'. */
+  readonly platform?: DevicePlatform
+  /** The runtime's emulated slowdown (default 1). */
+  readonly slowdown?: number
+  /** Where `navigator` does not say (Node): the machine's cores and memory. */
+  readonly cores?: number
+  readonly memoryGb?: number
 }
 
 /** Measures every model: N back-to-back runs in the engine's thread, then N round trips. */
@@ -92,9 +106,12 @@ export async function measureDeviceProfile(
     executionProvider: input.executionProvider,
     epReason: input.epReason,
     threads: input.threads,
-    cores: typeof nav.hardwareConcurrency === 'number' ? nav.hardwareConcurrency : null,
-    memoryGb: typeof nav.deviceMemory === 'number' ? nav.deviceMemory : null,
+    cores:
+      input.cores ?? (typeof nav.hardwareConcurrency === 'number' ? nav.hardwareConcurrency : null),
+    memoryGb: input.memoryGb ?? (typeof nav.deviceMemory === 'number' ? nav.deviceMemory : null),
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    platform: input.platform ?? 'browser',
+    slowdown: input.slowdown ?? 1,
     models,
     msPerModel: Object.fromEntries(models.map((m) => [m.modelId, m.medianMs])),
   }
@@ -110,6 +127,8 @@ export function plannerProfile(report: DeviceProfileReport): Result<DeviceProfil
     cores: report.cores,
     memoryGb: report.memoryGb,
     msPerModel: report.msPerModel,
+    platform: report.platform,
+    slowdown: report.slowdown,
   })
   return parsed.success ? ok(parsed.data) : err(parsed.error.message)
 }

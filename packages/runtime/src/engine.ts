@@ -58,6 +58,21 @@ export function configureEngine(options: EngineOptions): void {
   if (loaded) void loaded.then(applySettings)
 }
 
+/**
+ * Every ORT-web call (create, run, release) in this thread goes through this one lock, whichever
+ * session or runtime makes it: ORT-web's WASM module is a per-thread singleton and is not
+ * re-entrant, and two sessions' runs interleaving at an await trap inside it ("null function or
+ * function signature mismatch", seen in the unit tests).
+ */
+let wasmLock: Promise<unknown> = Promise.resolve()
+
+/** Runs `work` after every ORT-web call queued before it in this thread. */
+function withWasmLock<T>(work: () => Promise<T>): Promise<T> {
+  const result = wasmLock.then(work)
+  wasmLock = result.catch(() => undefined)
+  return result
+}
+
 /** A loaded model that runs one request at a time. */
 export interface ModelSession {
   /** The graph's input names, in order. */
@@ -87,18 +102,32 @@ export async function createSession(
   options: SessionOptions = {},
 ): Promise<ModelSession> {
   const ort = await engine()
-  const session = await ort.InferenceSession.create(model, {
-    executionProviders: [options.executionProvider ?? 'wasm'],
-    graphOptimizationLevel: 'all',
-    ...(options.allowSpinning === false
-      ? {
-          extra: {
-            session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
-          },
-        }
-      : {}),
-  })
-  // ORT rejects concurrent run() calls on one session, so runs are chained.
+  const session = await withWasmLock(() =>
+    ort.InferenceSession.create(model, {
+      executionProviders: [options.executionProvider ?? 'wasm'],
+      graphOptimizationLevel: 'all',
+      ...(options.allowSpinning === false
+        ? {
+            extra: {
+              session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+            },
+          }
+        : {}),
+    }),
+  )
+  return wrapOrtSession(ort, session, withWasmLock)
+}
+
+/**
+ * An onnxruntime session (web or node: both follow onnxruntime-common's API) as a ModelSession:
+ * float32 in and out, runs chained (ORT rejects concurrent run() calls on one session), every
+ * ORT call through `lock`.
+ */
+export function wrapOrtSession(
+  ort: Pick<Ort, 'Tensor'>,
+  session: OrtModule.InferenceSession,
+  lock: <T>(work: () => Promise<T>) => Promise<T> = (work) => work(),
+): ModelSession {
   let queue: Promise<unknown> = Promise.resolve()
   const runNow = async (
     inputs: Readonly<Record<string, Float32Tensor>>,
@@ -107,7 +136,7 @@ export async function createSession(
     for (const [name, t] of Object.entries(inputs)) {
       feeds[name] = new ort.Tensor('float32', t.data, [...t.dims])
     }
-    const results = await session.run(feeds)
+    const results = await lock(() => session.run(feeds))
     const out: Record<string, Float32Tensor> = {}
     for (const [name, t] of Object.entries(results)) {
       if (t.type !== 'float32') throw new TypeError(`output ${name} is ${t.type}, expected float32`)
@@ -124,6 +153,6 @@ export async function createSession(
       queue = result.catch(() => undefined)
       return result
     },
-    release: () => session.release(),
+    release: () => lock(() => session.release()),
   }
 }

@@ -25,7 +25,12 @@ export interface EpChoice {
   readonly threads: number
   readonly reason: string
   /** Median ms per calibration run for each provider measured (null: not measured or failed). */
-  readonly medianMs: { readonly wasm: number; readonly webgpu: number | null }
+  readonly medianMs: {
+    readonly wasm: number | null
+    readonly webgpu: number | null
+    /** onnxruntime-node's CPU provider (Node devices only). */
+    readonly cpu?: number | null
+  }
   readonly webgpu: WebGpuProbe
 }
 
@@ -145,6 +150,43 @@ export async function chooseExecutionProvider(
     executionProvider: winner,
     reason: `${winner === 'webgpu' ? 'WebGPU' : 'WASM'} is faster on ${calibration.modelId}: WebGPU ${gpu.ms.toFixed(3)} ms vs ${wasmText} (median of ${runs})`,
     medianMs: { wasm: wasm.ms, webgpu: gpu.ms },
+  }
+}
+
+/** What a Node device says about WebGPU: there is none. */
+export const NO_WEBGPU_IN_NODE: WebGpuProbe = {
+  adapterFound: false,
+  usable: false,
+  detail: 'Node has no WebGPU',
+}
+
+/**
+ * A Node device's choice: onnxruntime-node's native CPU provider against onnxruntime-web's WASM
+ * build in the same process, measured on the calibration model; the faster wins.
+ */
+export async function chooseNodeExecutionProvider(
+  runtime: RuntimeApi,
+  calibration: Calibration,
+): Promise<EpChoice> {
+  const runs = calibration.runs ?? 20
+  const [native, wasm] = [
+    await measure(runtime, calibration, 'cpu', runs),
+    await measure(runtime, calibration, 'wasm', runs),
+  ]
+  if (!native.ok && !wasm.ok) throw native.error
+  const base = { threads: calibration.threads, webgpu: NO_WEBGPU_IN_NODE }
+  const nativeText = native.ok
+    ? `onnxruntime-node ${native.ms.toFixed(3)} ms`
+    : `onnxruntime-node failed: ${native.error.message}`
+  const wasmText = wasm.ok
+    ? `onnxruntime-web WASM ${wasm.ms.toFixed(3)} ms`
+    : `onnxruntime-web WASM failed: ${wasm.error.message}`
+  const winner: ExecutionProvider = native.ok && (!wasm.ok || native.ms <= wasm.ms) ? 'cpu' : 'wasm'
+  return {
+    ...base,
+    executionProvider: winner,
+    reason: `${winner === 'cpu' ? 'onnxruntime-node' : 'onnxruntime-web WASM'} is faster on ${calibration.modelId}: ${nativeText} vs ${wasmText} (median of ${runs})`,
+    medianMs: { wasm: wasm.ok ? wasm.ms : null, webgpu: null, cpu: native.ok ? native.ms : null },
   }
 }
 

@@ -1,14 +1,15 @@
-import type {
-  BenchmarkResult,
-  EngineBuild,
-  EngineInfo,
-  LoadedModel,
-  LoadOptions,
-  RunOptions,
-  RunResult,
-  RuntimeApi,
-  RuntimeConfig,
-  TensorMap,
+import {
+  type BenchmarkResult,
+  type EngineBuild,
+  type EngineInfo,
+  type LoadedModel,
+  type LoadOptions,
+  MAX_SLOWDOWN,
+  type RunOptions,
+  type RunResult,
+  type RuntimeApi,
+  type RuntimeConfig,
+  type TensorMap,
 } from './api.ts'
 import { configureEngine, createSession, type ModelSession } from './engine.ts'
 import { zeroInputs } from './inputs.ts'
@@ -18,19 +19,16 @@ const YIELD_EVERY_MS = 50
 /** At most this many queued batch-1 runs of one model share one `session.run`. */
 export const MAX_BATCH = 16
 
-/**
- * Every ORT call (create, run, release) in this thread goes through this one queue, not one per
- * session nor one per LocalRuntime: ORT-web's WASM module is a per-thread singleton and is not
- * re-entrant, and two sessions' runs interleaving at an await trap inside it ("null function or
- * function signature mismatch", seen in the unit tests).
- */
-let engineQueue: Promise<unknown> = Promise.resolve()
+/** Makes a session on the native engine (onnxruntime-node), for runtimes that have one. */
+export type NativeSessionFactory = (
+  bytes: Uint8Array,
+  options: { readonly allowSpinning: boolean; readonly threads: number },
+) => Promise<ModelSession>
 
-/** Runs `work` after every ORT call queued before it in this thread. */
-function exclusive<T>(work: () => Promise<T>): Promise<T> {
-  const result = engineQueue.then(work)
-  engineQueue = result.catch(() => undefined)
-  return result
+/** What a LocalRuntime is built with. */
+export interface LocalRuntimeOptions {
+  /** The 'cpu' execution provider (Node only: browsers have no native engine). */
+  readonly native?: NativeSessionFactory
 }
 
 /** A batch-1 run waiting for its model's next turn on the engine. */
@@ -58,13 +56,47 @@ interface Entry {
 /** RuntimeApi in the calling thread, over engine.ts: what the worker exposes, and what Node tests use. */
 export class LocalRuntime implements RuntimeApi {
   private readonly sessions = new Map<string, Entry>()
+  /**
+   * This runtime's calls, one at a time: a device computes one thing at once. (ORT-web's own
+   * per-thread lock lives in engine.ts; runtimes in one Node process share it but not this queue,
+   * so an emulated slow device waiting out its stretch does not hold up the others.)
+   */
+  private queue: Promise<unknown> = Promise.resolve()
+  private slowdown = 1
   /** Loads of the same id share one creation, so a session is created once per model. */
   private readonly loading = new Map<string, Promise<LoadedModel>>()
   private threads = 1
+  /** Native sessions are not bound by cross-origin isolation: they take the threads asked for. */
+  private nativeThreads = 1
   private spinning = false
   private build: EngineBuild = 'full'
   /** ORT reads its settings when the first session initialises WASM; later changes are ignored. */
   private engineStarted = false
+
+  constructor(private readonly options: LocalRuntimeOptions = {}) {}
+
+  /** Runs `work` after every call queued on this runtime before it. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work)
+    this.queue = result.catch(() => undefined)
+    return result
+  }
+
+  /**
+   * Runs the session and, on an emulated slow device, waits (slowdown − 1) × the compute time
+   * afterwards: the device is busy for slowdown × its real compute, without taking a core the
+   * other devices on this machine need. Returns the (stretched) milliseconds.
+   */
+  private async timedRun(
+    session: ModelSession,
+    inputs: TensorMap,
+  ): Promise<{ outputs: TensorMap; ms: number }> {
+    const t0 = performance.now()
+    const outputs = await session.run(inputs)
+    const computeMs = performance.now() - t0
+    if (this.slowdown > 1) await sleep((this.slowdown - 1) * computeMs)
+    return { outputs, ms: performance.now() - t0 }
+  }
 
   async configure(config: RuntimeConfig): Promise<EngineInfo> {
     const isolated = globalThis.crossOriginIsolated === true
@@ -74,6 +106,15 @@ export class LocalRuntime implements RuntimeApi {
         `numThreads must be a positive integer, not ${config.numThreads}`,
       )
     }
+    const slowdown = config.slowdown ?? 1
+    if (!(Number.isFinite(slowdown) && slowdown >= 1 && slowdown <= MAX_SLOWDOWN)) {
+      throw new RuntimeError(
+        'bad-input',
+        `slowdown must be a number in [1, ${MAX_SLOWDOWN}], not ${config.slowdown}`,
+      )
+    }
+    this.slowdown = slowdown
+    this.nativeThreads = config.numThreads
     if (!this.engineStarted) {
       // Without isolation there is no SharedArrayBuffer, and ORT would quietly use one thread anyway.
       this.threads = isolated ? config.numThreads : 1
@@ -91,6 +132,8 @@ export class LocalRuntime implements RuntimeApi {
       webgpuApi:
         typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu !== undefined,
       build: this.build,
+      slowdown: this.slowdown,
+      native: this.options.native !== undefined,
     }
   }
 
@@ -99,7 +142,7 @@ export class LocalRuntime implements RuntimeApi {
     if (loaded && !loaded.unloading) return Promise.resolve(loaded.info)
     const pending = this.loading.get(id)
     if (pending !== undefined) return pending
-    const load = exclusive(() => this.create(id, bytes, options)).finally(() =>
+    const load = this.exclusive(() => this.create(id, bytes, options)).finally(() =>
       this.loading.delete(id),
     )
     this.loading.set(id, load)
@@ -111,10 +154,7 @@ export class LocalRuntime implements RuntimeApi {
     this.engineStarted = true
     let session: ModelSession
     try {
-      session = await createSession(new Uint8Array(bytes), {
-        executionProvider: options.executionProvider,
-        allowSpinning: this.spinning,
-      })
+      session = await this.createSession(new Uint8Array(bytes), options.executionProvider)
     } catch (error) {
       throw new RuntimeError(
         'model-failed',
@@ -149,6 +189,13 @@ export class LocalRuntime implements RuntimeApi {
     return info
   }
 
+  private createSession(bytes: Uint8Array, ep: LoadOptions['executionProvider']) {
+    if (ep !== 'cpu')
+      return createSession(bytes, { executionProvider: ep, allowSpinning: this.spinning })
+    if (!this.options.native) throw new Error('this runtime has no native engine (Node only)')
+    return this.options.native(bytes, { allowSpinning: this.spinning, threads: this.nativeThreads })
+  }
+
   /**
    * Runs one inference. Batch-1 runs of one model that queue up while the engine is busy run
    * together as one batch (up to MAX_BATCH) at the model's turn, and each gets its own rows of
@@ -158,9 +205,8 @@ export class LocalRuntime implements RuntimeApi {
     const entry = this.sessions.get(id)
     if (!entry || entry.unloading || !isBatchOne(inputs)) {
       return this.enqueue(id, inputs, options.signal, async (entry, queuedMs) => {
-        const t0 = performance.now()
-        const outputs = await entry.session.run(inputs)
-        return { outputs, timings: { queuedMs, runMs: performance.now() - t0, batchSize: 1 } }
+        const { outputs, ms } = await this.timedRun(entry.session, inputs)
+        return { outputs, timings: { queuedMs, runMs: ms, batchSize: 1 } }
       })
     }
     try {
@@ -182,7 +228,7 @@ export class LocalRuntime implements RuntimeApi {
   }
 
   private scheduleBatch(id: string, entry: Entry): void {
-    const turn = exclusive(() => this.runBatch(id, entry))
+    const turn = this.exclusive(() => this.runBatch(id, entry))
     entry.tail = turn.catch(() => undefined)
   }
 
@@ -214,9 +260,8 @@ export class LocalRuntime implements RuntimeApi {
         : []
       if (together.length > 1) {
         try {
-          const t0 = performance.now()
-          const outputs = await entry.session.run(concatBatch(together.map((run) => run.inputs)))
-          const runMs = performance.now() - t0
+          const batch = concatBatch(together.map((run) => run.inputs))
+          const { outputs, ms: runMs } = await this.timedRun(entry.session, batch)
           const rows = splitBatch(outputs, together.length)
           together.forEach((run, i) => {
             resolve(run, {
@@ -237,12 +282,8 @@ export class LocalRuntime implements RuntimeApi {
         }
         try {
           const queuedMs = performance.now() - run.enqueued
-          const t0 = performance.now()
-          const outputs = await entry.session.run(run.inputs)
-          resolve(run, {
-            outputs,
-            timings: { queuedMs, runMs: performance.now() - t0, batchSize: 1 },
-          })
+          const { outputs, ms } = await this.timedRun(entry.session, run.inputs)
+          resolve(run, { outputs, timings: { queuedMs, runMs: ms, batchSize: 1 } })
         } catch (error) {
           reject(run, toRuntimeError(error, 'model-failed'))
         }
@@ -272,8 +313,7 @@ export class LocalRuntime implements RuntimeApi {
       let yielded = performance.now()
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now()
-        await entry.session.run(inputs)
-        ms.push(performance.now() - t0)
+        ms.push((await this.timedRun(entry.session, inputs)).ms)
         // Let queued messages (the client's liveness pings) through, or a long benchmark looks dead.
         if (t0 - yielded > YIELD_EVERY_MS) {
           await new Promise((resolve) => setTimeout(resolve, 0))
@@ -303,7 +343,7 @@ export class LocalRuntime implements RuntimeApi {
       return Promise.reject(error)
     }
     const enqueued = performance.now()
-    const result = exclusive(async () => {
+    const result = this.exclusive(async () => {
       // Whoever asked has given up (deadline passed, first answer won): do not spend the engine on it.
       if (signal?.aborted) throw cancelledBeforeItRan(id)
       try {
@@ -324,12 +364,16 @@ export class LocalRuntime implements RuntimeApi {
     await entry.tail
     // A reload of the same id may already have replaced this entry while it drained.
     if (this.sessions.get(id) === entry) this.sessions.delete(id)
-    await exclusive(() => entry.session.release())
+    await this.exclusive(() => entry.session.release())
   }
 
   models(): Promise<string[]> {
     return Promise.resolve([...this.sessions.keys()])
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 function cancelledBeforeItRan(id: string): RuntimeError {

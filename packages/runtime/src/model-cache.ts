@@ -6,7 +6,8 @@
 
 /** Which storage the store uses, and why, for the device page to show. */
 export interface StorageMode {
-  readonly kind: 'cache-api' | 'memory'
+  /** The Cache API or memory in browsers; a folder for Node devices. */
+  readonly kind: 'cache-api' | 'memory' | 'directory'
   readonly reason: string
 }
 

@@ -127,6 +127,7 @@ function checkConfig(v: unknown): RuntimeConfig {
   }
   if (v.build !== undefined && v.build !== 'full' && v.build !== 'wasm-only')
     return badInput('build')
+  if (v.slowdown !== undefined && typeof v.slowdown !== 'number') return badInput('slowdown')
   return v as unknown as RuntimeConfig
 }
 
@@ -203,7 +204,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 const isStringArray = (v: unknown): v is string[] =>
   Array.isArray(v) && v.every((s) => typeof s === 'string')
-const isEp = (v: unknown): v is ExecutionProvider => v === 'wasm' || v === 'webgpu'
+const isEp = (v: unknown): v is ExecutionProvider => v === 'wasm' || v === 'webgpu' || v === 'cpu'
 
 /** Opens an envelope: its value, or the error it carries rebuilt as a RuntimeError. */
 export function parseReply(reply: unknown): Parsed<unknown> {
@@ -223,7 +224,9 @@ export function parseEngineInfo(v: unknown): Parsed<EngineInfo> {
     Number.isInteger(v.numThreads) &&
     typeof v.crossOriginIsolated === 'boolean' &&
     typeof v.webgpuApi === 'boolean' &&
-    (v.build === 'full' || v.build === 'wasm-only')
+    (v.build === 'full' || v.build === 'wasm-only') &&
+    typeof v.slowdown === 'number' &&
+    typeof v.native === 'boolean'
   ) {
     return { ok: true, value: v as unknown as EngineInfo }
   }

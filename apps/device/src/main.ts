@@ -1,0 +1,113 @@
+/**
+ * `npm run device -- <join URL>`: joins a room as a device from Node (no browser). See --help.
+ * Prints `COHORT_DEVICE_READY <deviceId>` once per device when it serves, for scripts and tests.
+ */
+import { hostname } from 'node:os'
+import { resolve } from 'node:path'
+import { parseJoinUrl } from '@cohort/protocol'
+import { MAX_SLOWDOWN } from '@cohort/runtime/node'
+import { cac } from 'cac'
+import { type NodeDevice, startNodeDevice } from './node-device.ts'
+
+const REPO_ROOT = resolve(import.meta.dirname, '../../..')
+const DEFAULT_TASK = 'fashion'
+const MAX_DEVICES = 256
+
+const cli = cac('cohort-device')
+cli
+  .usage(
+    '<join URL> [options]\n\n  Joins a Cohort room as a device from Node: onnxruntime-node (or WASM, whichever measures\n  faster), WebRTC links to the room, planned like any device (Node devices get the cloud tier).',
+  )
+  .option('--devices <n>', 'Devices to run in this process, each with its own identity and links', {
+    default: 1,
+  })
+  .option('--slowdown <factor>', 'Emulate a device this many times slower (runs are stretched)', {
+    default: 1,
+  })
+  .option('--threads <n>', 'Threads of each device’s native engine', { default: 1 })
+  .option('--label <text>', 'Shown on the dashboard (default: "Node on <hostname>")')
+  .option('--task <task>', 'The task to serve (default: the URL’s ?task=, else fashion)')
+  .option('--cache-dir <dir>', 'Where verified models are kept (default: <repo>/.cohort/models)')
+  .example('npm run device -- http://192.168.1.20:8080/r/7K3Q9M2XABCDE')
+  .example('npm run device -- http://127.0.0.1:8080/r/7K3Q9M2XABCDE --devices 40')
+  .example('NODE_EXTRA_CA_CERTS=.cohort/tls-cert.pem npm run device -- https://…/r/…   # --https')
+  .help()
+
+const { args, options } = cli.parse()
+if (!options.help) {
+  try {
+    await main(args, options)
+  } catch (error) {
+    console.error(`cohort-device: ${error instanceof Error ? error.message : String(error)}`)
+    process.exitCode = 1
+  }
+}
+
+async function main(args: readonly string[], options: Record<string, unknown>): Promise<void> {
+  const [joinUrl, ...extra] = args
+  if (!joinUrl || extra.length > 0) throw new Error('give one join URL (see --help)')
+  const target = parseJoinUrl(joinUrl)
+  if (!target) throw new Error(`${joinUrl} is not a join URL (http(s)://host:port/r/<code>)`)
+  const count = integerOption(options.devices, '--devices', 1, MAX_DEVICES)
+  const slowdown = numberOption(options.slowdown, '--slowdown', 1, MAX_SLOWDOWN)
+  const threads = integerOption(options.threads, '--threads', 1, 64)
+  const task = typeof options.task === 'string' ? options.task : (target.task ?? DEFAULT_TASK)
+  const label = typeof options.label === 'string' ? options.label : `Node on ${hostname()}`
+  const cacheDir =
+    typeof options.cacheDir === 'string'
+      ? resolve(options.cacheDir)
+      : resolve(REPO_ROOT, '.cohort/models')
+
+  const devices: NodeDevice[] = []
+  const stop = async (signal: string) => {
+    console.error(`cohort-device: ${signal}: leaving the room`)
+    await Promise.allSettled(devices.map((device) => device.leave()))
+    process.exit(0)
+  }
+  process.once('SIGINT', () => void stop('SIGINT'))
+  process.once('SIGTERM', () => void stop('SIGTERM'))
+
+  const rssBefore = process.memoryUsage().rss
+  for (let i = 0; i < count; i++) {
+    const name = count === 1 ? label : `${label} #${i + 1}`
+    const device = startNodeDevice({
+      origin: target.origin,
+      room: target.room,
+      task,
+      label: name,
+      cacheDir,
+      threads,
+      slowdown,
+      log: (line) => console.error(`[${name}] ${line}`),
+    })
+    devices.push(device)
+    // One at a time: the first fills the model cache, and profiles are not measured on shared cores.
+    const ready = await device.ready
+    console.log(`COHORT_DEVICE_READY ${device.mesh.self?.deviceId ?? '?'}`)
+    console.error(
+      `[${name}] serving ${task} on ${ready.ep.executionProvider}${slowdown > 1 ? ` (emulating ${slowdown}× slower)` : ''}`,
+    )
+  }
+  const memory = process.memoryUsage()
+  const perDevice = (memory.rss - rssBefore) / count
+  console.error(
+    `cohort-device: ${count} device${count === 1 ? '' : 's'} serving; RSS ${mib(memory.rss)} MiB, ${mib(perDevice)} MiB per device; Ctrl-C leaves the room`,
+  )
+}
+
+function mib(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1)
+}
+
+function numberOption(value: unknown, name: string, min: number, max: number): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new Error(`${name} must be in [${min}, ${max}]`)
+  return n
+}
+
+function integerOption(value: unknown, name: string, min: number, max: number): number {
+  const n = numberOption(value, name, min, max)
+  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer`)
+  return n
+}

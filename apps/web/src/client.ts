@@ -126,7 +126,11 @@ function roomOf(joinUrl: string | URL, task?: string): { room: RoomCode; task: s
   const asCode = typeof joinUrl === 'string' ? normalizeRoomCode(joinUrl) : null
   if (asCode) return { room: asCode, task: task ?? DEFAULT_TASK }
   const target = parseJoinUrl(joinUrl, location.href)
-  if (!target) throw new CohortError('bad-message', `not a join URL (…/r/<code>) or a room code: ${String(joinUrl)}`)
+  if (!target)
+    throw new CohortError(
+      'bad-message',
+      `not a join URL (…/r/<code>) or a room code: ${String(joinUrl)}`,
+    )
   if (target.origin !== location.origin) {
     throw new CohortError(
       'forbidden',

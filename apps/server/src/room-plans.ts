@@ -212,6 +212,7 @@ export class RoomPlans {
         rttMs: ASSUMED_RTT_MS,
         bytesPerMs: ASSUMED_BYTES_PER_MS,
         failureProbability: estimateFailureProbability(record?.requests ?? 0, record?.misses ?? 0),
+        alwaysOn: profile.platform === 'node',
       })
     }
     const ensemble = manifest

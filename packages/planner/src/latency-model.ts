@@ -15,6 +15,8 @@ export interface DeviceSpec {
   readonly bytesPerMs: number
   /** Probability that a request to this device is lost (crash or timeout). */
   readonly failureProbability: number
+  /** A device that does not sleep, lock or get hidden (a Node process); browsers are not. */
+  readonly alwaysOn?: boolean
 }
 
 /** What the planner knows about a model. */

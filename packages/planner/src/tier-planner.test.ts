@@ -37,6 +37,27 @@ describe('tierSizes', () => {
 })
 
 describe('planTiers', () => {
+  it('gives the cloud tier to always-on devices first, even slower ones', () => {
+    const room = [device('aaaaaaaa', 8e6), device('bbbbbbbb', 6e6), device('cccccccc', 4e6)]
+    room.push({ ...device('nnnnnnnn', 2e6), alwaysOn: true }, device('dddddddd', 1e6))
+    room.push({ ...device('mmmmmmmm', 3e6), alwaysOn: true })
+    const plan = planTiers(room, chain)
+    const cloud = plan?.tiers.find((tier) => tier.tier === 'cloud')
+    // Three cloud seats: both always-on devices, then the fastest browser.
+    expect([...(cloud?.members ?? [])].sort()).toEqual(['aaaaaaaa', 'mmmmmmmm', 'nnnnnnnn'])
+    expect(plan?.explanation.join(' ')).toMatch(/Always-on devices \(Node\) take the cloud tier/)
+    // Without the flag the same room's cloud is its three fastest.
+    const plain = planTiers(
+      room.map(({ alwaysOn: _, ...spec }) => spec),
+      chain,
+    )
+    expect([...(plain?.tiers[1]?.members ?? [])].sort()).toEqual([
+      'aaaaaaaa',
+      'bbbbbbbb',
+      'cccccccc',
+    ])
+  })
+
   it('puts the two fastest of four devices on the cloud, the others on the edge, best first', () => {
     const room = [device('aaaaaaaa', 1e6), device('bbbbbbbb', 8e6), device('cccccccc', 2e6)]
     room.push(device('dddddddd', 4e6))

@@ -10,8 +10,9 @@ import {
 
 /**
  * DistrEE / DIMEE tiers (ALGORITHMS.md section 2): the requester runs segment 1 itself (the mobile
- * tier); the room's devices are dealt to the remote tiers that run segments 2..S. Faster devices
- * take later tiers (they run the heavier segments, and the cloud is "the strongest device"); every
+ * tier); the room's devices are dealt to the remote tiers that run segments 2..S. Always-on
+ * devices (Node processes), then faster devices, take later tiers (they run the heavier segments,
+ * and the cloud is "the strongest device"); every
  * device serves exactly one tier when there are at least as many devices as tiers, and the devices
  * are split as evenly as the room allows, so every remote tier has 2 members from 2 x tiers
  * devices on. Extra devices go to the earlier tiers, which more samples reach.
@@ -65,10 +66,14 @@ export function planTiers(
   // Speed = predicted ms of running every remote segment; ties by reliability, then id, so the
   // same room always gets the same plan.
   const total = hopMs.map((row) => row.reduce((sum, ms) => sum + ms, 0))
+  // Always-on devices (Node processes: no screen to lock, no tab to hide) come last, so they are
+  // the cloud: DIMEE's cloud is the strong device that is always there.
+  const alwaysOn = (index: number) => (devices[index]?.alwaysOn === true ? 1 : 0)
   const slowestFirst = devices
     .map((_, index) => index)
     .sort(
       (a, b) =>
+        alwaysOn(a) - alwaysOn(b) ||
         (total[b] ?? 0) - (total[a] ?? 0) ||
         (devices[b]?.failureProbability ?? 0) - (devices[a]?.failureProbability ?? 0) ||
         ((devices[a]?.deviceId ?? '') < (devices[b]?.deviceId ?? '') ? -1 : 1),
@@ -110,6 +115,9 @@ export function planTiers(
       (tier) =>
         `${tier.tier} (${tier.segment}): ${tier.members.join(', ')}; ${tier.predictedMs.toFixed(2)} ms per hop to the best member.`,
     ),
+    ...(devices.some((device) => device.alwaysOn)
+      ? ['Always-on devices (Node) take the cloud tier first.']
+      : []),
     shared
       ? `Only ${devices.length} device${devices.length === 1 ? '' : 's'} for ${remote.length} tiers: devices serve several tiers and a tier has no backup.`
       : tiers.every((tier) => tier.members.length >= 2)

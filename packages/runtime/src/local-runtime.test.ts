@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import type { ModelSession } from './engine.ts'
 import { LocalRuntime, MAX_BATCH } from './local-runtime.ts'
 import {
   TINY_BIAS as B,
@@ -186,6 +187,75 @@ describe('LocalRuntime', () => {
       runtime.benchmark('tiny', { input: { data: new Float32Array(4), dims: [1, 4] } }, 0),
     ).rejects.toMatchObject({
       code: 'bad-input',
+    })
+  })
+})
+
+describe('LocalRuntime slowdown', () => {
+  /** A native session whose every run takes `computeMs` of (fake) time. */
+  const timedSession = (computeMs: number): ModelSession => ({
+    inputNames: ['input'],
+    outputNames: ['logits'],
+    run: async () => {
+      vi.advanceTimersByTime(computeMs)
+      return { logits: { data: new Float32Array(3), dims: [1, 3] } }
+    },
+    release: async () => {},
+  })
+  const input = { input: { data: new Float32Array(4), dims: [1, 4] } }
+  const options = {
+    executionProvider: 'cpu' as const,
+    inputs: [{ name: 'input', shape: ['batch' as const, 4] }],
+    warmupRuns: 0,
+  }
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  test('stretches each run to slowdown x its compute, and holds only its own device', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] })
+    const slow = new LocalRuntime({ native: async () => timedSession(10) })
+    const fast = new LocalRuntime({ native: async () => timedSession(10) })
+    runtime = slow
+    expect((await slow.configure({ numThreads: 1, slowdown: 3 })).slowdown).toBe(3)
+    await fast.configure({ numThreads: 1 })
+    await slow.loadModel('m', new ArrayBuffer(8), options)
+    await fast.loadModel('m', new ArrayBuffer(8), options)
+    let settled = false
+    const stretched = slow.run('m', input).then((result) => {
+      settled = true
+      return result
+    })
+    await vi.advanceTimersByTimeAsync(0)
+    // The emulated device is waiting out its (3 - 1) x 10 ms: another device still runs now.
+    const other = await fast.run('m', input)
+    expect(other.timings.runMs).toBe(10)
+    await vi.advanceTimersByTimeAsync(19 - 10)
+    expect(settled).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect((await stretched).timings.runMs).toBe(30)
+    // Its benchmark (and so its profile) sees the slower device too.
+    const bench = slow.benchmark('m', input, 2)
+    await vi.advanceTimersByTimeAsync(100)
+    expect((await bench).ms).toEqual([30, 30])
+    await fast.unload('m')
+  })
+
+  test('a slowdown below 1, above the limit or not a number is refused', async () => {
+    runtime = new LocalRuntime()
+    for (const slowdown of [0.5, 101, Number.NaN]) {
+      await expect(runtime.configure({ numThreads: 1, slowdown })).rejects.toMatchObject({
+        code: 'bad-input',
+      })
+    }
+  })
+
+  test('without a native engine, the cpu provider fails to load with a typed error', async () => {
+    runtime = new LocalRuntime()
+    await runtime.configure({ numThreads: 1 })
+    await expect(runtime.loadModel('m', new ArrayBuffer(8), options)).rejects.toMatchObject({
+      code: 'model-failed',
+      message: expect.stringMatching(/no native engine/),
     })
   })
 })

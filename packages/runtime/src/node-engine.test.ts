@@ -1,0 +1,116 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { type Manifest, parseManifest } from '@cohort/protocol'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { RunResult } from './api.ts'
+import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
+import { chooseNodeExecutionProvider } from './ep-choice.ts'
+import { randomInputs } from './inputs.ts'
+import { nodeRuntime } from './node.ts'
+import { compareWithReference, type ReferenceCase, referenceCases } from './reference-check.ts'
+
+// The shipped models on onnxruntime-node's CPU provider, as Node devices run them: the same
+// reference outputs as PyTorch (and so as the browsers' WASM), and the provider choice.
+
+const PUBLIC = fileURLToPath(new URL('../../../public/', import.meta.url))
+const TASKS = ['digits', 'fashion'].filter((t) => existsSync(`${PUBLIC}models/${t}/manifest.json`))
+const read = (path: string) => new Uint8Array(readFileSync(PUBLIC + path))
+
+describe.each(TASKS)('%s models on onnxruntime-node', (task) => {
+  const runtime = nodeRuntime()
+  let manifest: Manifest
+  let cases: ReferenceCase[]
+
+  beforeAll(async () => {
+    const parsed = parseManifest(
+      JSON.parse(readFileSync(`${PUBLIC}models/${task}/manifest.json`, 'utf8')),
+    )
+    if (!parsed.ok) throw new Error(parsed.error)
+    manifest = parsed.value
+    cases = referenceCases(
+      manifest,
+      read(manifest.data.sample.file),
+      read(manifest.data.reference.file),
+    )
+    const info = await runtime.configure({ numThreads: 1 })
+    expect(info.native).toBe(true)
+    for (const m of manifest.models) {
+      const loaded = await runtime.loadModel(m.id, read(m.file).slice().buffer, {
+        executionProvider: 'cpu',
+        inputs: m.inputs,
+      })
+      expect(loaded.executionProvider).toBe('cpu')
+    }
+  }, 120_000)
+  afterAll(async () => {
+    for (const id of await runtime.models()) await runtime.unload(id)
+  })
+
+  test('every model matches the PyTorch reference outputs', async () => {
+    for (const c of cases) {
+      const out = await runtime.run(c.modelId, c.inputs)
+      const outcome = compareWithReference(c, out.outputs)
+      expect(outcome.maxAbsDiff, c.modelId).toBeLessThanOrEqual(1e-4)
+      expect(outcome.argmaxAgreement, c.modelId).toBe(1)
+    }
+  })
+
+  test('runs queued together are batched and each gets its own rows', async () => {
+    const model = manifest.models[0]
+    if (!model) throw new Error('no models')
+    const inputs = Array.from({ length: 8 }, (_, i) => randomInputs(model.inputs, i + 1))
+    const alone: RunResult[] = []
+    for (const input of inputs) alone.push(await runtime.run(model.id, input))
+    const together = await Promise.all(inputs.map((input) => runtime.run(model.id, input)))
+    expect(Math.max(...together.map((out) => out.timings.batchSize ?? 1))).toBeGreaterThan(1)
+    together.forEach((out, i) => {
+      for (const [name, tensor] of Object.entries(out.outputs)) {
+        const solo = alone[i]?.outputs[name]
+        expect(tensor.dims).toEqual(solo?.dims)
+        tensor.data.forEach((value, j) => {
+          expect(Math.abs(value - (solo?.data[j] ?? Number.NaN))).toBeLessThanOrEqual(1e-5)
+        })
+      }
+    })
+  })
+
+  test('the provider choice measures both engines and says which won', async () => {
+    const teacher = manifest.models.find((m) => m.id === manifest.teacher.model)
+    if (!teacher) throw new Error('no teacher')
+    const choice = await chooseNodeExecutionProvider(runtime, {
+      modelId: teacher.id,
+      bytes: read(teacher.file).slice().buffer,
+      inputs: teacher.inputs,
+      runs: 5,
+      threads: 1,
+    })
+    expect(choice.medianMs.cpu).toBeGreaterThan(0)
+    expect(choice.medianMs.wasm).toBeGreaterThan(0)
+    const faster = (choice.medianMs.cpu ?? 0) <= (choice.medianMs.wasm ?? 0) ? 'cpu' : 'wasm'
+    expect(choice.executionProvider).toBe(faster)
+    expect(choice.reason).toMatch(/onnxruntime-node .* ms vs onnxruntime-web WASM .* ms/)
+    expect((await runtime.models()).some((id) => id.startsWith('calibrate-'))).toBe(false)
+  })
+
+  test('the profile says Node and passes the planner schema', async () => {
+    const profile = await measureDeviceProfile(runtime, {
+      task,
+      label: 'Node test',
+      executionProvider: 'cpu',
+      epReason: 'test',
+      threads: 1,
+      models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs })),
+      runs: 3,
+      platform: 'node',
+      cores: 2,
+      memoryGb: 24,
+    })
+    const wire = plannerProfile(profile)
+    expect(wire.ok).toBe(true)
+    if (!wire.ok) return
+    expect(wire.value).toMatchObject({ platform: 'node', executionProvider: 'cpu', cores: 2 })
+    expect(Object.keys(wire.value.msPerModel).sort()).toEqual(
+      manifest.models.map((m) => m.id).sort(),
+    )
+  })
+})

@@ -85,6 +85,61 @@ export async function startCohortServer(
   }
 }
 
+const DEVICE_MAIN = 'apps/device/src/main.ts'
+const DEVICE_READY_MARKER = 'COHORT_DEVICE_READY'
+
+/** A `npm run device` process: Node devices without a browser. */
+export interface NodeDevices {
+  /** Each device's id, once it serves. */
+  readonly ids: readonly string[]
+  readonly log: string[]
+  /** Ends the process (SIGKILL: as a crash or a pulled cable; SIGINT: Ctrl-C) and waits for it. */
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
+
+/** Every Node device process started, so endTest stops what a failed test left running. */
+const nodeDeviceProcesses = new Set<NodeDevices>()
+
+/** Starts `npm run device -- <joinUrl> …args` and resolves once its devices serve. */
+export async function startNodeDevices(
+  joinUrl: string,
+  args: readonly string[] = [],
+): Promise<NodeDevices> {
+  const count = Number(args[args.indexOf('--devices') + 1] ?? 1) || 1
+  const cacheDir = mkdtempSync(join(tmpdir(), 'cohort-device-'))
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', DEVICE_MAIN, joinUrl, '--cache-dir', cacheDir, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const log: string[] = []
+  const ids: string[] = []
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    lines.on('line', (line) => {
+      log.push(line)
+      if (!line.startsWith(DEVICE_READY_MARKER)) return
+      ids.push(line.slice(DEVICE_READY_MARKER.length).trim())
+      if (ids.length === count) resolve()
+    })
+    void exited.then(() => reject(new Error(`the device process exited:\n${log.join('')}`)))
+  })
+  const devices: NodeDevices = {
+    ids,
+    log,
+    async stop(signal = 'SIGKILL') {
+      nodeDeviceProcesses.delete(devices)
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+      rmSync(cacheDir, { recursive: true, force: true })
+    },
+  }
+  nodeDeviceProcesses.add(devices)
+  return devices
+}
+
 /**
  * Ends a test: every page is closed, so none keeps loading the shared cores (or reconnecting)
  * during the next test; the server stops; a failed test prints the end of the server's log.
@@ -97,6 +152,7 @@ export async function endTest(
   if (server && testInfo.status !== testInfo.expectedStatus)
     console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
   for (const context of browser.contexts()) await context.close()
+  for (const devices of [...nodeDeviceProcesses]) await devices.stop()
   await server?.stop()
   const violations = cspViolations.splice(0)
   if (violations.length > 0) {

@@ -4,10 +4,12 @@
  */
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
-import { parseJoinUrl } from '@cohort/protocol'
+import { type JoinTarget, parseJoinUrl } from '@cohort/protocol'
 import { MAX_SLOWDOWN } from '@cohort/runtime/node'
 import { cac } from 'cac'
+import { startGateway } from './gateway.ts'
 import { type NodeDevice, startNodeDevice } from './node-device.ts'
+import { startNodeRequester } from './node-requester.ts'
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..')
 const DEFAULT_TASK = 'fashion'
@@ -27,9 +29,13 @@ cli
   .option('--threads <n>', 'Threads of each device’s native engine', { default: 1 })
   .option('--label <text>', 'Shown on the dashboard (default: "Node on <hostname>")')
   .option('--task <task>', 'The task to serve (default: the URL’s ?task=, else fashion)')
+  .option('--requester', 'Join as a requester instead: send work to the room (with --http)')
+  .option('--http <port>', 'With --requester: serve POST /infer on this port (0 picks one)')
+  .option('--http-host <host>', 'Interface of the gateway', { default: '127.0.0.1' })
   .option('--cache-dir <dir>', 'Where verified models are kept (default: <repo>/.cohort/models)')
   .example('npm run device -- http://192.168.1.20:8080/r/7K3Q9M2XABCDE')
   .example('npm run device -- http://127.0.0.1:8080/r/7K3Q9M2XABCDE --devices 40')
+  .example('npm run device -- http://127.0.0.1:8080/r/7K3Q9M2XABCDE --requester --http 8090')
   .example('NODE_EXTRA_CA_CERTS=.cohort/tls-cert.pem npm run device -- https://…/r/…   # --https')
   .help()
 
@@ -57,6 +63,20 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
     typeof options.cacheDir === 'string'
       ? resolve(options.cacheDir)
       : resolve(REPO_ROOT, '.cohort/models')
+
+  if (options.requester) {
+    if (options.http === undefined) throw new Error('--requester needs --http <port>')
+    await serveGateway({
+      target,
+      task,
+      label: typeof options.label === 'string' ? options.label : `HTTP gateway on ${hostname()}`,
+      cacheDir,
+      threads,
+      port: integerOption(options.http, '--http', 0, 65_535),
+      host: String(options.httpHost),
+    })
+    return
+  }
 
   const devices: NodeDevice[] = []
   const stop = async (signal: string) => {
@@ -93,6 +113,45 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
   console.error(
     `cohort-device: ${count} device${count === 1 ? '' : 's'} serving; RSS ${mib(memory.rss)} MiB, ${mib(perDevice)} MiB per device; Ctrl-C leaves the room`,
   )
+}
+
+async function serveGateway(settings: {
+  target: JoinTarget
+  task: string
+  label: string
+  cacheDir: string
+  threads: number
+  port: number
+  host: string
+}): Promise<void> {
+  const log = (line: string) => console.error(`[${settings.label}] ${line}`)
+  const member = await startNodeRequester({
+    origin: settings.target.origin,
+    room: settings.target.room,
+    task: settings.task,
+    label: settings.label,
+    cacheDir: settings.cacheDir,
+    threads: settings.threads,
+    log,
+  })
+  const gateway = await startGateway({
+    requester: member.requester,
+    manifest: member.manifest,
+    port: settings.port,
+    host: settings.host,
+  })
+  const stop = (signal: string) => {
+    log(`${signal}: leaving the room`)
+    member.leave()
+    gateway.server.close()
+    process.exit(0)
+  }
+  process.once('SIGINT', () => stop('SIGINT'))
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  console.log(`COHORT_GATEWAY ${gateway.url}`)
+  log(`POST ${gateway.url}/infer (JSON pixels, or a PNG/JPEG); waiting for the room's plan`)
+  await member.whenPlanned()
+  log('the room is planned: requests are answered')
 }
 
 function mib(bytes: number): string {

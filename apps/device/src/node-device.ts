@@ -3,16 +3,15 @@ import { type ServingState, serveDevice } from '@cohort/cohort'
 import { Mesh } from '@cohort/mesh'
 import { CohortError, type DeviceProfile, type Manifest, type RoomCode } from '@cohort/protocol'
 import {
-  chooseNodeExecutionProvider,
   type DeviceProfileReport,
-  DirectoryModelCache,
   type EpChoice,
   type LocalRuntime,
-  ModelStore,
   measureDeviceProfile,
   nodeRuntime,
   plannerProfile,
 } from '@cohort/runtime/node'
+import { joined } from './joined.ts'
+import { loadTaskModels } from './task-models.ts'
 import { webrtc } from './webrtc.ts'
 
 /** How one Node device joins. */
@@ -52,7 +51,6 @@ export interface NodeDeviceReady {
   readonly serving: ServingState
 }
 
-const CALIBRATION_RUNS = 20
 const PROFILE_RUNS = 10
 
 /**
@@ -73,60 +71,20 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
   })
   const runtime = nodeRuntime()
   let left = false
-  const joined = new Promise<void>((resolve, reject) => {
-    const stop = mesh.subscribe((event) => {
-      if (event.type === 'welcome') {
-        stop()
-        log(`joined as ${event.welcome.deviceId}`)
-        resolve()
-      } else if (event.type === 'signaling' && event.state === 'failed') {
-        stop()
-        reject(event.error ?? new CohortError('unavailable', 'could not join the room'))
-      } else if (event.type === 'removed') {
-        stop()
-        reject(new CohortError('forbidden', `this device was ${event.reason}`))
-      }
-    })
-  })
-
-  // Awaited once the models are ready; a failure before then must not go unhandled.
-  joined.catch(() => undefined)
+  const welcome = joined(mesh)
+  welcome.then((w) => log(`joined as ${w.deviceId}`)).catch(() => undefined)
 
   const start = async (): Promise<NodeDeviceReady> => {
-    const store = await ModelStore.open({
-      baseUrl: `${options.origin}/`,
-      cache: await DirectoryModelCache.open(options.cacheDir),
-    })
-    const manifest = await store.fetchManifest(options.task)
-    const bytes = new Map<string, ArrayBuffer>()
-    let fromCache = 0
-    for (const entry of manifest.models) {
-      const stored = await store.load(entry)
-      if (stored.source === 'cache') fromCache++
-      bytes.set(entry.id, stored.bytes)
-    }
-    log(
-      `${manifest.models.length} models verified (${fromCache} from ${options.cacheDir}, ${manifest.models.length - fromCache} downloaded)`,
-    )
     const threads = options.threads ?? 1
     const slowdown = options.slowdown ?? 1
-    await runtime.configure({ numThreads: threads, slowdown })
-    const teacher = manifest.models.find((entry) => entry.id === manifest.teacher.model)
-    if (!teacher) throw new CohortError('internal', `the ${options.task} manifest has no teacher`)
-    const ep = await chooseNodeExecutionProvider(runtime, {
-      modelId: teacher.id,
-      bytes: bytes.get(teacher.id) as ArrayBuffer,
-      inputs: teacher.inputs,
-      runs: CALIBRATION_RUNS,
+    const { manifest, ep } = await loadTaskModels(runtime, {
+      origin: options.origin,
+      task: options.task,
+      cacheDir: options.cacheDir,
       threads,
+      slowdown,
+      log,
     })
-    log(ep.reason)
-    for (const entry of manifest.models) {
-      await runtime.loadModel(entry.id, bytes.get(entry.id) as ArrayBuffer, {
-        executionProvider: ep.executionProvider,
-        inputs: entry.inputs,
-      })
-    }
     const report = await measureDeviceProfile(runtime, {
       task: options.task,
       label: options.label,
@@ -143,7 +101,7 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
     const planned = plannerProfile(report)
     if (!planned.ok)
       throw new CohortError('internal', `the profile is not usable: ${planned.error}`)
-    await joined
+    await welcome
     if (left) throw new CohortError('cancelled', 'the device left before it was ready')
     const serving = serveDevice({
       mesh,

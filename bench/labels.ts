@@ -14,7 +14,7 @@ export const MODE_LABELS: Readonly<Record<Mode, string>> = {
 /** A condition as the report names it. */
 export const CONDITION_LABELS: Readonly<Record<Condition, string>> = {
   normal: 'no failure',
-  throttled: 'stragglers throttled',
+  slowed: 'stragglers slowed',
   failure: 'device closed mid-run',
   frozen: 'device frozen mid-run',
 }

@@ -68,7 +68,7 @@ describe('renderMarkdown', () => {
     expect(rowOf('| raw `session.run` of `teacher` |')).toBe(
       '| raw `session.run` of `teacher` | 4.50 | 6.00 | 9.00 |',
     )
-    expect(markdown).toContain('its own raw `session.run` took 2.00× as long as before')
+    expect(markdown).toContain('own raw `session.run` took 2.00× as long as before')
     expect(markdown).toContain('single teacher: teacher run + raw round trip = **5.00 ms**')
     expect(markdown).toContain('Mesh / raw goodput: **0.84×**.')
     expect(markdown).toContain('1 of 3 mesh rounds lost their link mid-transfer')
@@ -85,19 +85,19 @@ describe('renderMarkdown', () => {
       "Without failures, p50 against the single teacher's 10.00 ms: ensemble, all members 2.00×, early exit, calibrated 0.20×; accuracy single teacher 92.00%, ensemble, all members 92.00%, early exit, calibrated 92.00%.",
       `Ensemble with K pinned, p50: K = 1 10.00 ms, K = 2 20.00 ms; the planner chose K = ${sampleReport.room.k}; the fastest measured was K = 1, and of the Ks meeting the resilience target, K = 2.`,
     ])
-    const throttled = {
+    const slowed = {
       ...sampleReport,
       scenarios: [
         ...sampleReport.scenarios,
         {
           ...sampleReport.scenarios[0]!,
-          condition: 'throttled' as const,
+          condition: 'slowed' as const,
           latency: { count: 100, p50Ms: 60, p95Ms: 90, meanMs: 60 },
         },
       ],
     }
-    expect(headlines(throttled)[2]).toBe(
-      'Stragglers throttled 6×, p50 without → with: single teacher 10.00 → 60.00 ms (6.00×).',
+    expect(headlines(slowed)[2]).toBe(
+      'Stragglers slowed 6×, p50 without → with: single teacher 10.00 → 60.00 ms (6.00×).',
     )
     expect(markdown).toContain(
       '## Headlines\n\n- Devices closed mid-run: single teacher lost 75/100',

@@ -180,7 +180,7 @@ function floorsSection(report: BenchReport): string[] {
   const { floors } = report
   return [
     ...table(
-      ['floor (same run, same pages)', 'p50 ms', 'p95 ms', 'p50 ms while stragglers throttled'],
+      ['floor (same run, same pages)', 'p50 ms', 'p95 ms', 'p50 ms while stragglers slowed'],
       [
         [
           'raw RTCDataChannel round trip, dashboard ↔ device',
@@ -193,7 +193,7 @@ function floorsSection(report: BenchReport): string[] {
           `raw \`session.run\` of \`${id}\``,
           ms(timing.p50Ms),
           ms(timing.p95Ms),
-          ms(floors.modelsWhileThrottled[id]?.p50Ms ?? null),
+          ms(floors.modelsWhileSlowed[id]?.p50Ms ?? null),
         ]),
       ],
     ),
@@ -315,10 +315,10 @@ export function headlines(report: BenchReport): string[] {
         .join('; ')}.`,
     )
   }
-  const slowed = report.scenarios.filter((row) => row.condition === 'throttled')
+  const slowed = report.scenarios.filter((row) => row.condition === 'slowed')
   if (slowed.length > 0) {
     lines.push(
-      `Stragglers throttled ${report.config.throttleRate}×, p50 without → with: ${slowed
+      `Stragglers slowed ${report.config.slowdown}×, p50 without → with: ${slowed
         .map((row) => {
           const before = find(row.mode, 'normal')?.latency.p50Ms ?? null
           return `${MODE_LABELS[row.mode]} ${ms(before)} → ${ms(row.latency.p50Ms)} ms (${times(ratio(row.latency.p50Ms, before))})`
@@ -356,16 +356,16 @@ export function headlines(report: BenchReport): string[] {
   return lines
 }
 
-/** How much longer the unthrottled dashboard's models ran while others were throttled. */
-export function throttlingCost(report: BenchReport): number | null {
-  const { models, modelsWhileThrottled } = report.floors
+/** How much longer the dashboard's own models ran while others were slowed. */
+export function slowingCost(report: BenchReport): number | null {
+  const { models, modelsWhileSlowed } = report.floors
   let before = 0
   let during = 0
   for (const [id, timing] of Object.entries(models)) {
-    const throttled = modelsWhileThrottled[id]
-    if (!throttled) continue
+    const slowed = modelsWhileSlowed[id]
+    if (!slowed) continue
     before += timing.p50Ms
-    during += throttled.p50Ms
+    during += slowed.p50Ms
   }
   return ratio(during, before)
 }
@@ -383,7 +383,7 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     report.scenarios.find((row) => row.mode === 'early-exit' && row.condition === condition)
       ?.latency.p50Ms ?? null
   const localBefore = earlyExit('normal')
-  const localDuring = earlyExit('throttled')
+  const localDuring = earlyExit('slowed')
   const lines = [
     `# Cohort benchmark, ${report.date.slice(0, 10)}`,
     '',
@@ -422,9 +422,10 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
       'Compare ratios against the floors measured in the same run, not absolute milliseconds.',
     '- **No real network.** Every link is loopback ICE inside one machine (round trips well under a millisecond); ' +
       "Wi-Fi's latency, jitter, loss and bandwidth limits are absent, so bytes per request cost nothing here.",
-    `- **Stragglers are emulated** by DevTools CPU throttling (${config.throttleRate}× on one member per group and tier): a slow CPU, not a slow radio or a thermally throttled phone. ` +
-      `Throttling other pages is not free on shared cores: the dashboard is never throttled, yet while the stragglers were throttled its own raw \`session.run\` took ${times(throttlingCost(report))} as long as before (sum of its models' p50s), ` +
-      `and calibrated early exits, mostly answered on the dashboard alone, went from ${ms(localBefore)} to ${ms(localDuring)} ms p50. Throttled rows carry that cost.`,
+    `- **Stragglers are emulated** in their runtime (${config.slowdown}× on one member per group and tier): every run computes, then waits ${config.slowdown} − 1 times its compute time, so the straggler is really that much slower to answer, without taking the cores the others share. ` +
+      "It is a slow CPU, not a slow radio or a thermally throttled phone. (DevTools CPU throttling, used before, does not reach a page's worker and so never slowed the models.) " +
+      `While the stragglers were slowed, the dashboard's own raw \`session.run\` took ${times(slowingCost(report))} as long as before (sum of its models' p50s), ` +
+      `and calibrated early exits, mostly answered on the dashboard alone, went from ${ms(localBefore)} to ${ms(localDuring)} ms p50.`,
     '- **Failures are emulated** two ways: a browser context closed (its data channels close at once), and a page frozen in the debugger ' +
       '(its socket and channels stay open but it answers nothing, not even heartbeats, so the requester notices only by silence, 2 s). ' +
       'A radio that degrades slowly, dropping some packets first, is not shown.',
@@ -444,9 +445,9 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     '## Scenarios',
     '',
     'Latency is of answered requests. "p50 / single teacher" compares with the single-device teacher under the same condition ' +
-      '(for throttled rows, the teacher on a throttled device; for failure rows, the teacher whose device was closed). ' +
+      '(for slowed rows, the teacher on a slowed device; for failure rows, the teacher whose device was closed). ' +
       'A lost request is one that ended in an error; a degraded answer is one given without every part (an imputed group, or an early exit because a tier was gone). ' +
-      '"p50 / floor" divides by the floor measured before any throttling. Failure rows after the first, and every frozen row, run in a room whose closed or frozen devices were replaced by new ones.',
+      '"p50 / floor" divides by the floor measured before any straggler was slowed. Failure rows after the first, and every frozen row, run in a room whose closed or frozen devices were replaced by new ones.',
     '',
     ...scenarioTable(report),
     '',

@@ -13,9 +13,9 @@ export type Mode =
 /**
  * What the room went through while the requests ran: nothing; devices closed mid-run (their
  * channels close at once); devices frozen mid-run (silent, noticed only by missed heartbeats);
- * stragglers throttled.
+ * stragglers slowed.
  */
-export type Condition = 'normal' | 'failure' | 'frozen' | 'throttled'
+export type Condition = 'normal' | 'failure' | 'frozen' | 'slowed'
 
 /** One scenario: `requests` test samples, one at a time, from the dashboard page. */
 export interface ScenarioResult {
@@ -43,8 +43,8 @@ export interface ScenarioResult {
   readonly costReduction: number | null
   /** The devices closed (or frozen) mid-run, and after how many answered requests. */
   readonly failure: { readonly closed: readonly string[]; readonly afterRequests: number } | null
-  /** The devices slowed by CPU throttling. */
-  readonly throttled: { readonly devices: readonly string[]; readonly rate: number } | null
+  /** The devices slowed down (emulated stragglers) and by how much. */
+  readonly slowed: { readonly devices: readonly string[]; readonly rate: number } | null
 }
 
 /** The ensemble (all members) with K pinned from the dashboard: one row per K the task ships. */
@@ -88,10 +88,10 @@ export interface Floors {
   /** Raw `session.run` inside the dashboard page's worker, per model id. */
   readonly models: Readonly<Record<string, LatencySummary>>
   /**
-   * The same, measured again while the stragglers were throttled: the dashboard is never
-   * throttled, so any slow-down is what throttling other pages costs on shared cores.
+   * The same, measured again while the stragglers were slowed: the dashboard is never slowed,
+   * so any slow-down is what the stragglers cost it on shared cores.
    */
-  readonly modelsWhileThrottled: Readonly<Record<string, LatencySummary>>
+  readonly modelsWhileSlowed: Readonly<Record<string, LatencySummary>>
   /** Teacher run + raw round trip: the fastest a single-device request can be. */
   readonly singleMs: number
   /** Slowest student + raw round trip + combiner: the fastest an ensemble request can be. */
@@ -175,7 +175,7 @@ export interface BenchReport {
     readonly devices: number
     readonly samples: number
     readonly threads: number
-    readonly throttleRate: number
+    readonly slowdown: number
     readonly deadlineMs: number
   }
   /** How devices were emulated, in words. */

@@ -1,6 +1,6 @@
 /**
  * The room phase of `npm run bench`: warm-up, floors, then every mode without failures, with
- * stragglers throttled and with devices closed mid-run, the failover modes with devices frozen
+ * stragglers slowed and with devices closed mid-run, the failover modes with devices frozen
  * mid-run (replaced before the next scenario), and last the ensemble with each K pinned.
  */
 import { type Manifest, quantile } from '@cohort/protocol'
@@ -53,7 +53,7 @@ export interface RoomOptions {
   readonly manifest: Manifest
   readonly samples: number
   readonly deadlineMs: number
-  readonly throttleRate: number
+  readonly slowdown: number
   /** Early-exit thresholds that send about 40 / 30 / 30% of the samples to each exit. */
   readonly mixedThresholds: readonly number[]
   readonly log: (message: string) => void
@@ -152,7 +152,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
     mode: Mode,
     condition: Condition,
     run: () => Promise<{ outcomes: RequestOutcome[]; failure?: ScenarioResult['failure'] }>,
-    throttled?: ScenarioResult['throttled'],
+    slowed?: ScenarioResult['slowed'],
   ) => {
     const bytesBefore = await room.bytesSent()
     const startedAt = performance.now()
@@ -170,7 +170,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
       exits: mode.startsWith('early-exit') ? manifest.earlyExit.segments.length : null,
       cloudOnlyCost: manifest.earlyExit.cost.cloudOnly,
       ...(failure ? { failure } : {}),
-      ...(throttled ? { throttled } : {}),
+      ...(slowed ? { slowed } : {}),
     })
     scenarios.push(row)
     log(
@@ -213,18 +213,18 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
   const slowed = [
     ...new Set([...victimsOf('ensemble-all', plan), ...victimsOf('early-exit', plan)]),
   ]
-  const throttled = { devices: slowed, rate: options.throttleRate }
-  log(`throttled ${options.throttleRate}x: ${slowed.join(', ')}`)
-  for (const id of slowed) await room.throttle(id, options.throttleRate)
-  const modelsWhileThrottled = summarizeTimings(await modelTimings(host, samples))
+  const stragglers = { devices: slowed, rate: options.slowdown }
+  log(`slowed ${options.slowdown}x: ${slowed.join(', ')}`)
+  for (const id of slowed) await room.slowDown(id, options.slowdown)
+  const modelsWhileSlowed = summarizeTimings(await modelTimings(host, samples))
   for (const mode of MODES)
     await scenario(
       mode,
-      'throttled',
+      'slowed',
       async () => ({ outcomes: await requests(host, mode, plan, samples, options) }),
-      throttled,
+      stragglers,
     )
-  for (const id of slowed) await room.throttle(id, 1)
+  for (const id of slowed) await room.slowDown(id, 1)
 
   log('with failures')
   const devices = room.devices.size
@@ -335,7 +335,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
       groups: ensemble.groups.map((g) => g.members),
       tiers: tiers.map((t) => ({ tier: t.tier, members: t.members })),
     },
-    floors: { ...floors, modelsWhileThrottled },
+    floors: { ...floors, modelsWhileSlowed },
     scenarios,
     byK,
     byWindow,
@@ -352,7 +352,7 @@ async function measureFloors(
   plan: PlanView,
   manifest: Manifest,
   samples: number,
-): Promise<Omit<Floors, 'modelsWhileThrottled'>> {
+): Promise<Omit<Floors, 'modelsWhileSlowed'>> {
   const raw = await rawPing(page, samples)
   const echo = await meshPing(page, peerId, samples)
   const timings = await modelTimings(page, samples)

@@ -52,7 +52,7 @@ const COUNT_PEER_CONNECTIONS = `(() => {
   }
 })()`
 
-/** The room; devices can be added, closed and throttled. */
+/** The room; devices can be added, closed, frozen and slowed down. */
 export class Room {
   readonly devices = new Map<string, Member>()
 
@@ -176,11 +176,21 @@ export class Room {
     await member.cdp.send('Debugger.pause')
   }
 
-  /** Slows a device's page (main thread and workers) by `rate` with DevTools CPU throttling. */
-  async throttle(deviceId: string, rate: number): Promise<void> {
-    const member = this.member(deviceId)
-    member.cdp ??= await member.context.newCDPSession(member.page)
-    await member.cdp.send('Emulation.setCPUThrottlingRate', { rate })
+  /**
+   * Makes a device's runtime `factor` times slower (1: its real speed): each run computes, then
+   * waits (factor − 1) times its compute. (DevTools CPU throttling does not reach the worker.)
+   */
+  async slowDown(deviceId: string, factor: number): Promise<void> {
+    const info = await this.member(deviceId).page.evaluate(async (f) => {
+      type Handle = {
+        cohort?: { runtime?: { setSlowdown(f: number): Promise<{ slowdown: number }> } }
+      }
+      const runtime = (window as unknown as Handle).cohort?.runtime
+      if (!runtime) throw new Error('the device page exposes no runtime')
+      return runtime.setSlowdown(f)
+    }, factor)
+    if (info.slowdown !== factor)
+      throw new Error(`${deviceId} runs at ${info.slowdown}×, not ${factor}×`)
   }
 
   /** Data-channel bytes sent so far by every open page of the room. */

@@ -5,7 +5,7 @@
  *
  * Order: the planner, the mesh and the runtime micro-benchmarks (each in a room of its own),
  * then one room of N devices: floors, every mode without failures, every mode with one member
- * per group and tier throttled, every mode with devices closed mid-run, the ensemble and early
+ * per group and tier slowed down, every mode with devices closed mid-run, the ensemble and early
  * exit with devices frozen mid-run (closed or frozen devices are replaced by new ones and the
  * room re-planned before the next scenario), and last the ensemble with each K pinned.
  */
@@ -32,7 +32,7 @@ const HELP = `npm run bench -- [options]
   --devices <n>       device pages besides the dashboard (default 6: fits 2 cores)
   --samples <n>       test samples per scenario, and runs per floor (default 300)
   --threads <n>       WASM threads per page (default 1: seven pages share two cores)
-  --throttle <rate>   CPU slow-down of the stragglers (default 6)
+  --slowdown <f>      how many times slower the stragglers' runs are (default 6)
   --no-micro          skip the mesh and runtime micro-benchmarks
   --out <dir>         where results go (default bench/results)`
 
@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
     devices: { type: 'string', default: '6' },
     samples: { type: 'string', default: '300' },
     threads: { type: 'string', default: '1' },
-    throttle: { type: 'string', default: '6' },
+    slowdown: { type: 'string', default: '6' },
     'no-micro': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results' },
     help: { type: 'boolean', default: false },
@@ -64,7 +64,7 @@ const TASK = args.task
 const DEVICES = positive('devices', args.devices, 4)
 const SAMPLES = positive('samples', args.samples, 20)
 const THREADS = positive('threads', args.threads, 1)
-const THROTTLE = positive('throttle', args.throttle, 2)
+const SLOWDOWN = positive('slowdown', args.slowdown, 2)
 const DEADLINE_MS = 5_000
 
 const log = (message: string) =>
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
       manifest,
       samples: SAMPLES,
       deadlineMs: DEADLINE_MS,
-      throttleRate: THROTTLE,
+      slowdown: SLOWDOWN,
       mixedThresholds,
       log,
     })
@@ -134,15 +134,15 @@ async function main(): Promise<void> {
         devices: DEVICES,
         samples: SAMPLES,
         threads: THREADS,
-        throttleRate: THROTTLE,
+        slowdown: SLOWDOWN,
         deadlineMs: DEADLINE_MS,
       },
       emulation:
         `The dashboard (the requester) and ${DEVICES} devices are pages of one headless Chromium ${machine.chromium}, ` +
         'each in a browser context of its own (own storage, socket.io connection, WebRTC peer connections and ' +
         `onnxruntime-web worker with ${THREADS} WASM thread(s)), connected over loopback ICE, all sharing this machine's ${machine.cores} cores. ` +
-        `Stragglers: DevTools \`Emulation.setCPUThrottlingRate\` ${THROTTLE}× on the best member of every ensemble group and early-exit tier ` +
-        '(single teacher and cloud-only then run on a throttled device). Failures: the browser context of a device closed after a quarter ' +
+        `Stragglers: the runtime of the best member of every ensemble group and early-exit tier slowed ${SLOWDOWN}× (each run computes, then waits ${SLOWDOWN} − 1 times its compute) ` +
+        '(single teacher and cloud-only then run on a slowed device). Failures: the browser context of a device closed after a quarter ' +
         'of the requests (ensemble: the best member of every group; early exit: the best member of every tier; single teacher and cloud-only: ' +
         'their device); new devices replace the closed ones before the next scenario. Frozen: the same victims (ensemble and calibrated early exit only) ' +
         'paused in the debugger after a quarter of the requests, their sockets and channels left open, then closed and replaced after the scenario.',

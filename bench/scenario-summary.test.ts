@@ -39,7 +39,7 @@ describe('summarizeScenario', () => {
       costReduction: null,
       deadlineExits: null,
       failure: { closed: ['a'], afterRequests: 2 },
-      throttled: null,
+      slowed: null,
     })
   })
 

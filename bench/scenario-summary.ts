@@ -15,7 +15,7 @@ export interface ScenarioInput {
   /** The manifest's cost of one cloud-only request (early exit's cost unit). */
   readonly cloudOnlyCost: number
   readonly failure?: ScenarioResult['failure']
-  readonly throttled?: ScenarioResult['throttled']
+  readonly slowed?: ScenarioResult['slowed']
 }
 
 /** The report's row for a scenario. */
@@ -51,6 +51,6 @@ export function summarizeScenario(input: ScenarioInput): ScenarioResult {
     exitCounts,
     costReduction: costs.length === 0 ? null : 1 - mean(costs) / input.cloudOnlyCost,
     failure: input.failure ?? null,
-    throttled: input.throttled ?? null,
+    slowed: input.slowed ?? null,
   }
 }

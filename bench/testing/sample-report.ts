@@ -18,7 +18,7 @@ const row = (
   exitCounts: null,
   costReduction: null,
   failure: null,
-  throttled: null,
+  slowed: null,
   ...over,
 })
 
@@ -42,7 +42,7 @@ export const sampleReport: BenchReport = {
     devices: 6,
     samples: 100,
     threads: 1,
-    throttleRate: 6,
+    slowdown: 6,
     deadlineMs: 5_000,
   },
   emulation: 'Pages of one headless Chromium.',
@@ -63,7 +63,7 @@ export const sampleReport: BenchReport = {
     rawPing: latency(0.5, 1),
     meshPing: latency(1, 2),
     models: { teacher: latency(4.5, 6), 'segment-1': latency(1, 2) },
-    modelsWhileThrottled: { teacher: latency(9, 12), 'segment-1': latency(2, 4) },
+    modelsWhileSlowed: { teacher: latency(9, 12), 'segment-1': latency(2, 4) },
     singleMs: 5,
     ensembleMs: 4,
     earlyExitMs: 1,

@@ -87,6 +87,11 @@ export interface RuntimePageHandle {
   ): Promise<ReferenceReport>
   /** Kills the worker behind the client's back, as a crash would. */
   crashWorker(): void
+  /**
+   * Emulates a device `factor` times slower from now on (1: real speed); the profile the
+   * coordinator has is not measured again, so the planner still takes it for what it was.
+   */
+  setSlowdown(factor: number): Promise<EngineInfo>
   /** Measures the device profile again (`runs` per model, default 10). */
   profile(runs?: number): Promise<DeviceProfileReport>
   /** The worker-backed runtime, for serving and combining (models load as the state says). */
@@ -126,7 +131,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
       : Math.max(1, Math.min(4, cores))
   // `?slowdown=F` emulates a device F times slower (every run computes, then waits (F − 1) × its
   // compute): benchmarks' stragglers, since DevTools CPU throttling does not reach workers.
-  const slowdown = slowdownFromUrl()
+  let slowdown = slowdownFromUrl()
   const client = new RuntimeClient({
     config: { numThreads: threads, slowdown },
     onEvent: (event) => {
@@ -314,6 +319,11 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     runReferenceOn: (ep, modelIds) => referencePass(ep, modelIds),
     crashWorker: () => client.crashWorkerForTesting(),
     profile: (runs) => measureProfile(runs),
+    setSlowdown: async (factor) => {
+      const info = await client.setSlowdown(factor)
+      slowdown = info.slowdown
+      return info
+    },
     client,
     manifest: () => manifest,
   }

@@ -219,6 +219,14 @@ export class RuntimeClient implements RuntimeApi {
     )
   }
 
+  /**
+   * Emulates a device `factor` times slower from now on (1: its real speed), the rest of the
+   * engine's settings unchanged: benchmarks turn members into stragglers this way.
+   */
+  setSlowdown(factor: number, options: CallOptions = {}): Promise<EngineInfo> {
+    return this.configure({ ...this.config, slowdown: factor }, options)
+  }
+
   async loadModel(
     id: string,
     bytes: ArrayBuffer,

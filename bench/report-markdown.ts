@@ -275,6 +275,36 @@ function microSection(report: BenchReport): string[] {
       '',
     )
   }
+  const engines = report.micro.engines ?? []
+  if (engines.length > 0) {
+    lines.push(
+      '### Node devices: onnxruntime-node vs onnxruntime-web WASM (raw runs in one Node process, 1 thread each)',
+      '',
+      ...table(
+        [
+          'model',
+          'batch',
+          'native p50 ms',
+          'native p95 ms',
+          'WASM p50 ms',
+          'WASM p95 ms',
+          'WASM / native',
+        ],
+        engines.map((e) => [
+          `\`${e.modelId}\``,
+          whole(e.batch),
+          ms(e.native.p50Ms),
+          ms(e.native.p95Ms),
+          ms(e.wasm.p50Ms),
+          ms(e.wasm.p95Ms),
+          times(ratio(e.wasm.p50Ms, e.native.p50Ms)),
+        ]),
+      ),
+      '',
+      'A Node device measures both on the teacher when it starts and runs every model on the faster.',
+      '',
+    )
+  }
   if (planner.length > 0) {
     lines.push(
       '### Planner (synthetic rooms, in Node)',

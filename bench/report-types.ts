@@ -156,6 +156,17 @@ export interface RuntimeResult {
   readonly recoveryMs: number
 }
 
+/** One model on both engines a Node device chooses between (raw runs, in the bench process). */
+export interface EngineResult {
+  readonly modelId: string
+  readonly batch: number
+  /** onnxruntime-node, CPU provider, 1 thread. */
+  readonly native: { readonly p50Ms: number; readonly p95Ms: number }
+  /** onnxruntime-web, WASM build, 1 thread. */
+  readonly wasm: { readonly p50Ms: number; readonly p95Ms: number }
+  readonly runs: number
+}
+
 /** The planner on a synthetic room. */
 export interface PlannerResult {
   readonly devices: number
@@ -194,6 +205,8 @@ export interface BenchReport {
   readonly micro: {
     readonly mesh: MeshResult | null
     readonly runtime: readonly RuntimeResult[]
+    /** Absent in reports from before Node devices. */
+    readonly engines?: readonly EngineResult[]
     readonly planner: readonly PlannerResult[]
     /** Micro-benchmarks that failed, with their error. */
     readonly failures: readonly string[]

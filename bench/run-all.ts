@@ -18,11 +18,12 @@ import { loadManifest } from '../e2e/ensemble-reference.ts'
 import { startCohortServer } from '../e2e/harness.ts'
 import { chromiumArgs } from '../playwright.config.ts'
 import { buildCharts, renderSvg } from './charts.ts'
+import { measureEngines } from './engines.ts'
 import { machineFacts } from './machine.ts'
 import { measureMesh } from './mesh.ts'
 import { measurePlanner } from './planner.ts'
 import { renderMarkdown } from './report-markdown.ts'
-import type { BenchReport, MeshResult, RuntimeResult } from './report-types.ts'
+import type { BenchReport, EngineResult, MeshResult, RuntimeResult } from './report-types.ts'
 import { Room } from './room.ts'
 import { runRoomScenarios } from './room-scenarios.ts'
 import { measureRuntime } from './runtime.ts'
@@ -86,6 +87,7 @@ async function main(): Promise<void> {
     const planner = measurePlanner()
     let mesh: MeshResult | null = null
     let runtime: RuntimeResult[] = []
+    let engines: EngineResult[] = []
     // A micro-benchmark that fails is reported as failed; the scenarios still run.
     const microFailures: string[] = []
     const attempt = async <T>(name: string, measure: () => Promise<T>): Promise<T | null> => {
@@ -106,6 +108,10 @@ async function main(): Promise<void> {
       runtime =
         (await attempt('runtime', () =>
           measureRuntime(browser, server, { task: TASK, runs: SAMPLES, threadSets: ['auto', '1'] }),
+        )) ?? []
+      engines =
+        (await attempt('engines (onnxruntime-node vs onnxruntime-web WASM)', () =>
+          measureEngines({ task: TASK, runs: SAMPLES }),
         )) ?? []
     }
 
@@ -152,7 +158,7 @@ async function main(): Promise<void> {
       scenarios: measured.scenarios,
       byK: measured.byK,
       byWindow: measured.byWindow,
-      micro: { mesh, runtime, planner, failures: microFailures },
+      micro: { mesh, runtime, engines, planner, failures: microFailures },
     }
     await write(report, args.out)
   } finally {

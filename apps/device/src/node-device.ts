@@ -1,5 +1,5 @@
 import { availableParallelism, totalmem } from 'node:os'
-import { type ServingState, serveDevice } from '@cohort/cohort'
+import { devicePeersWanted, type ServingState, serveDevice } from '@cohort/cohort'
 import { Mesh } from '@cohort/mesh'
 import { CohortError, type DeviceProfile, type Manifest, type RoomCode } from '@cohort/protocol'
 import {
@@ -62,12 +62,20 @@ const PROFILE_RUNS = 10
  */
 export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
   const log = options.log ?? (() => {})
-  const mesh = new Mesh({
+  const mesh: Mesh = new Mesh({
     serverUrl: options.origin,
     room: options.room,
     role: 'device',
     label: options.label,
     webrtc,
+    // Links follow the plan, not the room: what a device of a 40-device process can afford.
+    wants: devicePeersWanted(
+      () => mesh.plan,
+      () => mesh.self?.deviceId ?? null,
+    ),
+  })
+  mesh.subscribe((event) => {
+    if (event.type === 'plan') mesh.relink()
   })
   const runtime = nodeRuntime()
   let left = false

@@ -128,6 +128,17 @@ export class Mesh {
     return this.locked
   }
 
+  /**
+   * Offers a link to every peer `wants` now accepts and that has none (open or connecting): call
+   * it when what `wants` depends on changed (a new plan). Links no longer wanted stay up.
+   */
+  relink(): void {
+    if (this.closed || this.signaling.current !== 'joined') return
+    for (const entry of this.entries.values()) {
+      if (!entry.link && !entry.session && this.wants(entry.info)) this.offer(entry)
+    }
+  }
+
   /** Sends a message to the coordinator (profile, report, host controls) and waits for its answer. */
   tellCoordinator(message: ClientMessage): Promise<Result<ServerReply, CohortError>> {
     return this.signaling.send(message)

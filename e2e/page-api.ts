@@ -15,6 +15,7 @@ export interface SampleOutcome {
   readonly missingSlices: number[]
   /** The K of the plan that answered. */
   readonly k: number | null
+  readonly latencyMs: number
   readonly error: string | null
 }
 

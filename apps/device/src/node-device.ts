@@ -1,6 +1,6 @@
 import { availableParallelism, totalmem } from 'node:os'
 import { devicePeersWanted, type ServingState, serveDevice } from '@cohort/cohort'
-import { Mesh } from '@cohort/mesh'
+import { Mesh, whenJoined } from '@cohort/mesh'
 import { CohortError, type DeviceProfile, type Manifest, type RoomCode } from '@cohort/protocol'
 import {
   type DeviceProfileReport,
@@ -10,7 +10,6 @@ import {
   nodeRuntime,
   plannerProfile,
 } from '@cohort/runtime/node'
-import { joined } from './joined.ts'
 import { loadTaskModels } from './task-models.ts'
 import { webrtc } from './webrtc.ts'
 
@@ -79,7 +78,7 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
   })
   const runtime = nodeRuntime()
   let left = false
-  const welcome = joined(mesh)
+  const welcome = whenJoined(mesh)
   welcome.then((w) => log(`joined as ${w.deviceId}`)).catch(() => undefined)
 
   const start = async (): Promise<NodeDeviceReady> => {

@@ -1,21 +1,13 @@
 import { Requester } from '@cohort/cohort'
-import { Mesh } from '@cohort/mesh'
-import type { Manifest, Plan, RoomCode } from '@cohort/protocol'
+import { Mesh, whenJoined, whenPlanned } from '@cohort/mesh'
+import type { Manifest, Plan } from '@cohort/protocol'
 import { nodeRuntime } from '@cohort/runtime/node'
-import { joined } from './joined.ts'
+import type { NodeDeviceOptions } from './node-device.ts'
 import { loadTaskModels } from './task-models.ts'
 import { webrtc } from './webrtc.ts'
 
-/** How a Node process joins as a requester. */
-export interface NodeRequesterOptions {
-  readonly origin: string
-  readonly room: RoomCode
-  readonly task: string
-  readonly label: string
-  readonly cacheDir: string
-  readonly threads?: number
-  readonly log?: (line: string) => void
-}
+/** How a Node process joins as a requester: as a device does, never slowed down. */
+export type NodeRequesterOptions = Omit<NodeDeviceOptions, 'slowdown'>
 
 /** A Node process that sends work to a room. */
 export interface NodeRequester {
@@ -43,7 +35,7 @@ export async function startNodeRequester(options: NodeRequesterOptions): Promise
   })
   const runtime = nodeRuntime()
   try {
-    const welcome = await joined(mesh)
+    const welcome = await whenJoined(mesh)
     log(`joined as requester ${welcome.deviceId}`)
     const { manifest } = await loadTaskModels(runtime, {
       origin: options.origin,
@@ -57,24 +49,11 @@ export async function startNodeRequester(options: NodeRequesterOptions): Promise
       requester: new Requester({ mesh, runner: runtime, manifest }),
       manifest,
       mesh,
-      whenPlanned: () => planned(mesh),
+      whenPlanned: () => whenPlanned(mesh),
       leave: () => mesh.leave(),
     }
   } catch (error) {
     mesh.leave()
     throw error
   }
-}
-
-function planned(mesh: Mesh): Promise<Plan> {
-  const ready = (plan: Plan | null): plan is Plan => (plan?.profiled.length ?? 0) > 0
-  if (ready(mesh.plan)) return Promise.resolve(mesh.plan)
-  return new Promise((resolve) => {
-    const stop = mesh.subscribe((event) => {
-      if (event.type === 'plan' && ready(event.plan)) {
-        stop()
-        resolve(event.plan)
-      }
-    })
-  })
 }

@@ -13,7 +13,7 @@
  * devices. It must be served by the room's coordinator (its worker and models load from there).
  */
 import { type InferOptions, type Outcome, Requester, type StreamOptions } from '@cohort/cohort'
-import { Mesh, type MeshEvent } from '@cohort/mesh'
+import { Mesh, whenJoined, whenPlanned } from '@cohort/mesh'
 import {
   CohortError,
   type DeviceId,
@@ -88,7 +88,7 @@ export async function joinRoom(
       gone(new CohortError('forbidden', `this requester was ${event.reason}`))
   })
   try {
-    const welcome = await joined(mesh)
+    const welcome = await whenJoined(mesh)
     runtime = startDeviceRuntime(task, () => {})
     await runtime.whenReady()
     const manifest = runtime.manifest()
@@ -102,7 +102,7 @@ export async function joinRoom(
       get plan() {
         return mesh.plan
       },
-      whenPlanned: () => Promise.race([planned(mesh), goneAway]),
+      whenPlanned: () => Promise.race([whenPlanned(mesh), goneAway]),
       infer: (input, inferOptions) => requester.infer(input, inferOptions),
       stream: (inputs, streamOptions) => requester.stream(inputs, streamOptions),
       get inFlight() {
@@ -138,41 +138,4 @@ function roomOf(joinUrl: string | URL, task?: string): { room: RoomCode; task: s
     )
   }
   return { room: target.room, task: task ?? target.task ?? DEFAULT_TASK }
-}
-
-/** Resolves with the first welcome; rejects when joining failed for good. */
-function joined(mesh: Mesh): Promise<NonNullable<Mesh['self']>> {
-  return new Promise((resolve, reject) => {
-    const stop = mesh.subscribe((event: MeshEvent) => {
-      if (event.type === 'welcome') {
-        stop()
-        resolve(event.welcome)
-      } else if (event.type === 'signaling' && event.state === 'failed') {
-        stop()
-        reject(event.error ?? new CohortError('unavailable', 'could not join the room'))
-      } else if (event.type === 'removed') {
-        stop()
-        reject(
-          new CohortError(
-            'forbidden',
-            `this requester was ${event.reason} (${event.reason === 'replaced' ? 'another tab took its place' : 'by the host'})`,
-          ),
-        )
-      }
-    })
-  })
-}
-
-/** Resolves with the first plan made from at least one profiled device. */
-function planned(mesh: Mesh): Promise<Plan> {
-  const ready = (plan: Plan | null): plan is Plan => (plan?.profiled.length ?? 0) > 0
-  if (ready(mesh.plan)) return Promise.resolve(mesh.plan)
-  return new Promise((resolve) => {
-    const stop = mesh.subscribe((event) => {
-      if (event.type === 'plan' && ready(event.plan)) {
-        stop()
-        resolve(event.plan)
-      }
-    })
-  })
 }

@@ -1,6 +1,7 @@
 export type { BadFrameLimits } from './bad-frames.ts'
 export type { ByteChannel } from './byte-channel.ts'
 export { type LinkState, Mesh, type MeshEvent, type MeshOptions, type PeerStatus } from './mesh.ts'
+export { whenJoined, whenPlanned } from './mesh-waits.ts'
 export type { WebRtcImplementation } from './peer-link.ts'
 export {
   DEFAULT_HEARTBEAT,

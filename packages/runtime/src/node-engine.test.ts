@@ -1,41 +1,27 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { type Manifest, parseManifest } from '@cohort/protocol'
+import type { Manifest } from '@cohort/protocol'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { RunResult } from './api.ts'
 import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
 import { chooseNodeExecutionProvider } from './ep-choice.ts'
 import { randomInputs } from './inputs.ts'
 import { nodeRuntime } from './node.ts'
-import { compareWithReference, type ReferenceCase, referenceCases } from './reference-check.ts'
+import { compareWithReference, type ReferenceCase } from './reference-check.ts'
+import { readPublic, SHIPPED_TASKS, shippedTask } from './testing/shipped-task.ts'
 
 // The shipped models on onnxruntime-node's CPU provider, as Node devices run them: the same
 // reference outputs as PyTorch (and so as the browsers' WASM), and the provider choice.
 
-const PUBLIC = fileURLToPath(new URL('../../../public/', import.meta.url))
-const TASKS = ['digits', 'fashion'].filter((t) => existsSync(`${PUBLIC}models/${t}/manifest.json`))
-const read = (path: string) => new Uint8Array(readFileSync(PUBLIC + path))
-
-describe.each(TASKS)('%s models on onnxruntime-node', (task) => {
+describe.each(SHIPPED_TASKS)('%s models on onnxruntime-node', (task) => {
   const runtime = nodeRuntime()
   let manifest: Manifest
   let cases: ReferenceCase[]
 
   beforeAll(async () => {
-    const parsed = parseManifest(
-      JSON.parse(readFileSync(`${PUBLIC}models/${task}/manifest.json`, 'utf8')),
-    )
-    if (!parsed.ok) throw new Error(parsed.error)
-    manifest = parsed.value
-    cases = referenceCases(
-      manifest,
-      read(manifest.data.sample.file),
-      read(manifest.data.reference.file),
-    )
+    ;({ manifest, cases } = shippedTask(task))
     const info = await runtime.configure({ numThreads: 1 })
     expect(info.native).toBe(true)
     for (const m of manifest.models) {
-      const loaded = await runtime.loadModel(m.id, read(m.file).slice().buffer, {
+      const loaded = await runtime.loadModel(m.id, readPublic(m.file).slice().buffer, {
         executionProvider: 'cpu',
         inputs: m.inputs,
       })
@@ -79,7 +65,7 @@ describe.each(TASKS)('%s models on onnxruntime-node', (task) => {
     if (!teacher) throw new Error('no teacher')
     const choice = await chooseNodeExecutionProvider(runtime, {
       modelId: teacher.id,
-      bytes: read(teacher.file).slice().buffer,
+      bytes: readPublic(teacher.file).slice().buffer,
       inputs: teacher.inputs,
       runs: 5,
       threads: 1,

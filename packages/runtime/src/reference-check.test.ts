@@ -1,42 +1,28 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { type Manifest, parseManifest } from '@cohort/protocol'
+import type { Manifest } from '@cohort/protocol'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
 import { chooseExecutionProvider, probeWebGpu } from './ep-choice.ts'
 import { LocalRuntime } from './local-runtime.ts'
-import { compareWithReference, type ReferenceCase, referenceCases } from './reference-check.ts'
+import { compareWithReference, type ReferenceCase } from './reference-check.ts'
+import { readPublic, SHIPPED_TASKS, shippedTask } from './testing/shipped-task.ts'
 
 // The shipped models through the runtime (not just the engine): reference outputs, many
 // concurrent runs on the same sessions, the provider choice and the device profile.
 
-const PUBLIC = fileURLToPath(new URL('../../../public/', import.meta.url))
-const TASKS = ['digits', 'fashion'].filter((t) => existsSync(`${PUBLIC}models/${t}/manifest.json`))
-const read = (path: string) => new Uint8Array(readFileSync(PUBLIC + path))
-
 test('at least the digits task is shipped', () => {
-  expect(TASKS).toContain('digits')
+  expect(SHIPPED_TASKS).toContain('digits')
 })
 
-describe.each(TASKS)('%s models through LocalRuntime', (task) => {
+describe.each(SHIPPED_TASKS)('%s models through LocalRuntime', (task) => {
   const runtime = new LocalRuntime()
   let manifest: Manifest
   let cases: ReferenceCase[]
 
   beforeAll(async () => {
-    const parsed = parseManifest(
-      JSON.parse(readFileSync(`${PUBLIC}models/${task}/manifest.json`, 'utf8')),
-    )
-    if (!parsed.ok) throw new Error(parsed.error)
-    manifest = parsed.value
-    cases = referenceCases(
-      manifest,
-      read(manifest.data.sample.file),
-      read(manifest.data.reference.file),
-    )
+    ;({ manifest, cases } = shippedTask(task))
     await runtime.configure({ numThreads: 1 })
     for (const m of manifest.models) {
-      await runtime.loadModel(m.id, read(m.file).slice().buffer, {
+      await runtime.loadModel(m.id, readPublic(m.file).slice().buffer, {
         executionProvider: 'wasm',
         inputs: m.inputs,
       })
@@ -74,7 +60,7 @@ describe.each(TASKS)('%s models through LocalRuntime', (task) => {
     if (!teacher) throw new Error('no teacher')
     const calibration = {
       modelId: teacher.id,
-      bytes: read(teacher.file).slice().buffer,
+      bytes: readPublic(teacher.file).slice().buffer,
       inputs: teacher.inputs,
       runs: 5,
       threads: 1,

@@ -32,8 +32,12 @@ const planWith = (tiers: string[][]): Plan =>
   }) as Plan
 
 describe('devicePeersWanted', () => {
-  test('links to hosts and requesters always, to devices only in the next or previous tier', () => {
-    const plan = planWith([['aaaaaaaa', 'bbbbbbbb'], ['cccccccc', 'dddddddd'], ['eeeeeeee']])
+  test('offers links to hosts and requesters always, to devices only at the head of the next tier', () => {
+    const plan = planWith([
+      ['aaaaaaaa', 'bbbbbbbb'],
+      ['cccccccc', 'dddddddd', 'ffffffff', 'gggggggg'],
+      ['eeeeeeee'],
+    ])
     const wantsOfA = devicePeersWanted(
       () => plan,
       () => id('aaaaaaaa'),
@@ -41,14 +45,17 @@ describe('devicePeersWanted', () => {
     expect(wantsOfA(peer('hhhhhhhh', 'host'))).toBe(true)
     expect(wantsOfA(peer('rrrrrrrr', 'requester'))).toBe(true)
     expect(wantsOfA(peer('bbbbbbbb'))).toBe(false) // same tier
-    expect(wantsOfA(peer('cccccccc'))).toBe(true) // the tier it hops to
+    expect(wantsOfA(peer('cccccccc'))).toBe(true) // the tier it hops to…
+    expect(wantsOfA(peer('ffffffff'))).toBe(true)
+    expect(wantsOfA(peer('gggggggg'))).toBe(false) // …its first NEXT_TIER_LINKS members
     expect(wantsOfA(peer('eeeeeeee'))).toBe(false) // two tiers on
     const wantsOfC = devicePeersWanted(
       () => plan,
       () => id('cccccccc'),
     )
+    // The tier before offers to it; it offers only onwards.
     expect(['aaaaaaaa', 'eeeeeeee', 'dddddddd'].map((d) => wantsOfC(peer(d)))).toEqual([
-      true,
+      false,
       true,
       false,
     ])

@@ -1,10 +1,17 @@
 import type { DeviceId, PeerInfo, Plan } from '@cohort/protocol'
 
 /**
- * The links a device needs under a plan, instead of one to every member: every member that is
- * not a device (hosts and requesters send it work), and the devices of the early-exit tiers next
- * to its own (an edge member forwards hops to the cloud's). Ensemble groups need no links
- * between devices: the requester asks each member itself. Before a plan, no device link.
+ * How many members of the next tier a device links to: a hop goes to the tier's best member and
+ * fails over down its list, so the first few are the ones that answer.
+ */
+export const NEXT_TIER_LINKS = 3
+
+/**
+ * The links a device offers under a plan, instead of one to every member: every member that is
+ * not a device (hosts and requesters send it work), and the first NEXT_TIER_LINKS members of the
+ * early-exit tier after its own (an edge member forwards hops to the cloud's; those devices
+ * accept its offer). Ensemble groups need no links between devices: the requester asks each
+ * member itself. Before a plan, no device link. O(devices) links instead of O(devices²).
  */
 export function devicePeersWanted(
   plan: () => Plan | null,
@@ -15,9 +22,8 @@ export function devicePeersWanted(
     const me = self()
     const tiers = plan()?.earlyExit?.tiers ?? []
     if (!me) return false
-    const tierOf = (id: DeviceId) => tiers.findIndex((tier) => tier.members.includes(id))
-    const mine = tierOf(me)
-    const theirs = tierOf(peer.deviceId)
-    return mine >= 0 && theirs >= 0 && Math.abs(mine - theirs) === 1
+    const mine = tiers.findIndex((tier) => tier.members.includes(me))
+    if (mine < 0) return false
+    return tiers[mine + 1]?.members.slice(0, NEXT_TIER_LINKS).includes(peer.deviceId) ?? false
   }
 }

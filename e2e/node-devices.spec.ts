@@ -63,7 +63,7 @@ test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 const tiersOf = (page: Page) =>
   page.evaluate(() => (window as unknown as Handle).cohort.mesh.plan?.earlyExit?.tiers ?? [])
 
-test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensemble samples as the offline reference, the Node devices in the cloud tier; a Node device killed mid-stream loses nothing', async ({
+test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensemble samples as the offline reference, the Node devices in the cloud tier; the Node devices killed mid-stream lose nothing', async ({
   browser,
 }) => {
   test.setTimeout(600_000)
@@ -73,7 +73,6 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   const joinUrl = `${host.joinUrl}?task=${TASK}&threads=1`
   const tabs = []
   for (let i = 0; i < BROWSER_DEVICES; i++) tabs.push(await joinAsDevice(browser, joinUrl))
-  // Two processes, so one can be killed alone.
   const nodes: NodeDevices[] = [await startNodeDevices(joinUrl), await startNodeDevices(joinUrl)]
   const nodeIds = nodes.flatMap((node) => node.ids)
   const ids = [...tabs.map((tab) => tab.deviceId), ...nodeIds]
@@ -88,14 +87,19 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   // The dashboard says what they are.
   await expect(host.page.getByTestId('peers')).toContainText('Node on')
 
-  // Early exit, every sample to the cloud; the cloud's best member, a Node device (native ORT is
-  // several times faster than a tab's WASM here), is killed mid-stream.
-  const best = cloud?.members[0] ?? ''
-  expect(nodeIds).toContain(best)
-  const killed = nodes.find((node) => node.ids[0] === best) as NodeDevices
-  const survivor = nodes.find((node) => node !== killed) as NodeDevices
-  const table = await exitTable(manifest, SAMPLES)
-  const expected = expectAt(manifest, table, NEVER_EXIT, SAMPLES)
+  // The ensemble, 8 in flight: every answer equals the reference of the K it was answered with.
+  const ensemble = await runSamples(host.page, SAMPLES, { window: 8 })
+  expect(ensemble.filter((o) => o.error !== null || o.degraded)).toEqual([])
+  const references = new Map<number, number[]>()
+  for (const o of ensemble) {
+    const k = o.k ?? 0
+    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, SAMPLES))
+    expect(o.prediction, `sample ${o.index} (K=${k})`).toBe(references.get(k)?.[o.index])
+  }
+
+  // Early exit, every sample to the cloud tier; both Node devices are killed mid-stream (the
+  // cloud's third member, a tab, is left).
+  const expected = expectAt(manifest, await exitTable(manifest, SAMPLES), NEVER_EXIT, SAMPLES)
   const run = host.page.evaluate(
     (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
     { samples: SAMPLES, deadlineMs: 5_000, thresholds: NEVER_EXIT },
@@ -105,7 +109,7 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
       host.page.evaluate(() => (window as unknown as Handle).cohort.host.earlyExitStats().done),
     )
     .toBeGreaterThan(50)
-  await killed.stop('SIGKILL')
+  for (const node of nodes) await node.stop('SIGKILL')
   const outcomes = await run
   expect(outcomes).toHaveLength(SAMPLES)
   expect(outcomes.filter((o) => o.error !== null || o.degraded || o.deadlineExit)).toEqual([])
@@ -115,23 +119,10 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
         o.exitIndex !== expected.exits[o.index] || o.prediction !== expected.predictions[o.index],
     ),
   ).toEqual([])
-  // The killed device answered before it went; the rest were answered by the devices left.
-  const answeredBy = outcomes.map((o) => o.answeredBy)
-  expect(answeredBy.filter((id) => id === best).length).toBeGreaterThan(0)
-  expect(answeredBy.slice(-50).every((id) => id !== best && ids.includes(id ?? ''))).toBe(true)
-
-  // The ensemble on the room without the killed device: every answer equals the reference of
-  // the K it was answered with, 8 in flight.
-  const rest = ids.filter((id) => id !== killed.ids[0])
-  await waitForEnsembleOf(host.page, rest)
-  const plan = await host.page.evaluate(() => (window as unknown as Handle).cohort.mesh.plan)
-  expect(plan?.ensemble?.groups.flatMap((group) => group.members)).toContain(survivor.ids[0])
-  const ensemble = await runSamples(host.page, SAMPLES, { window: 8 })
-  expect(ensemble.filter((o) => o.error !== null || o.degraded)).toEqual([])
-  const references = new Map<number, number[]>()
-  for (const o of ensemble) {
-    const k = o.k ?? 0
-    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, SAMPLES))
-    expect(o.prediction, `sample ${o.index} (K=${k})`).toBe(references.get(k)?.[o.index])
-  }
+  // Every sample was answered in the cloud: by the Node devices until they were killed, by the
+  // tab left there after.
+  const answeredBy = outcomes.map((o) => o.answeredBy ?? '')
+  expect(answeredBy.every((id) => cloud?.members.includes(id))).toBe(true)
+  expect(answeredBy.slice(0, 50).some((id) => nodeIds.includes(id))).toBe(true)
+  expect(answeredBy.slice(-50).some((id) => nodeIds.includes(id))).toBe(false)
 })

@@ -32,7 +32,7 @@ const planWith = (tiers: string[][]): Plan =>
   }) as Plan
 
 describe('devicePeersWanted', () => {
-  test('offers links to hosts and requesters always, to devices only at the head of the next tier', () => {
+  test('links to hosts and requesters always; between neighbouring tiers, the earlier tier to the head of the later one', () => {
     const plan = planWith([
       ['aaaaaaaa', 'bbbbbbbb'],
       ['cccccccc', 'dddddddd', 'ffffffff', 'gggggggg'],
@@ -53,12 +53,19 @@ describe('devicePeersWanted', () => {
       () => plan,
       () => id('cccccccc'),
     )
-    // The tier before offers to it; it offers only onwards.
-    expect(['aaaaaaaa', 'eeeeeeee', 'dddddddd'].map((d) => wantsOfC(peer(d)))).toEqual([
-      false,
+    // C heads its tier: it wants the whole tier before, and the next tier's head.
+    expect(['aaaaaaaa', 'bbbbbbbb', 'eeeeeeee', 'dddddddd'].map((d) => wantsOfC(peer(d)))).toEqual([
+      true,
+      true,
       true,
       false,
     ])
+    // G is not among its tier's first NEXT_TIER_LINKS: no link back; still one onwards.
+    const wantsOfG = devicePeersWanted(
+      () => plan,
+      () => id('gggggggg'),
+    )
+    expect(['aaaaaaaa', 'eeeeeeee'].map((d) => wantsOfG(peer(d)))).toEqual([false, true])
   })
 
   test('no device links before a plan or before joining, and none to unplanned devices', () => {

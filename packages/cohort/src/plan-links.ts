@@ -7,10 +7,10 @@ import type { DeviceId, PeerInfo, Plan } from '@cohort/protocol'
 export const NEXT_TIER_LINKS = 3
 
 /**
- * The links a device offers under a plan, instead of one to every member: every member that is
- * not a device (hosts and requesters send it work), and the first NEXT_TIER_LINKS members of the
- * early-exit tier after its own (an edge member forwards hops to the cloud's; those devices
- * accept its offer). Ensemble groups need no links between devices: the requester asks each
+ * The links a device wants under a plan, instead of one to every member: every member that is
+ * not a device (hosts and requesters send it work), and between two neighbouring early-exit
+ * tiers, every member of the earlier with the first NEXT_TIER_LINKS members of the later (an
+ * edge member forwards hops to the cloud's best members). Ensemble groups need no links between devices: the requester asks each
  * member itself. Before a plan, no device link. O(devices) links instead of O(devices²).
  */
 export function devicePeersWanted(
@@ -22,8 +22,14 @@ export function devicePeersWanted(
     const me = self()
     const tiers = plan()?.earlyExit?.tiers ?? []
     if (!me) return false
+    const head = (tier: number) => tiers[tier]?.members.slice(0, NEXT_TIER_LINKS) ?? []
     const mine = tiers.findIndex((tier) => tier.members.includes(me))
     if (mine < 0) return false
-    return tiers[mine + 1]?.members.slice(0, NEXT_TIER_LINKS).includes(peer.deviceId) ?? false
+    // Onwards to the head of the next tier; back, from the head of its tier, to the tier before.
+    // Both ends want the link, so whichever joined first also offers (a mesh newcomer offers).
+    return (
+      head(mine + 1).includes(peer.deviceId) ||
+      (head(mine).includes(me) && (tiers[mine - 1]?.members.includes(peer.deviceId) ?? false))
+    )
   }
 }

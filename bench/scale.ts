@@ -33,6 +33,8 @@ const DEVICES = Number(args.devices)
 const SAMPLES = Number(args.samples)
 const TASK = args.task ?? 'fashion'
 const WINDOW = 8
+/** Thresholds no confidence reaches: every sample goes through every tier. */
+const NEVER_EXIT = [2, 2]
 
 const log = (message: string) =>
   console.error(`[scale ${new Date().toISOString().slice(11, 19)}] ${message}`)
@@ -48,7 +50,11 @@ interface EarlyExitOutcome {
 type HostWindow = {
   cohort: {
     host: {
-      runEarlyExit(options: { samples: number; deadlineMs: number }): Promise<EarlyExitOutcome[]>
+      runEarlyExit(options: {
+        samples: number
+        deadlineMs: number
+        thresholds?: number[]
+      }): Promise<EarlyExitOutcome[]>
     }
     mesh: {
       peers(): { link: string }[]
@@ -75,7 +81,10 @@ try {
   await waitForEnsembleOf(host.page, nodes.ids)
   const plannedMs = performance.now() - started
   log(`planned after ${(plannedMs / 1000).toFixed(1)} s`)
-  const memoryLine = nodes.log.join('').match(/RSS ([\d.]+) MiB, ([\d.]+) MiB per device/)
+  // The fleet's own line comes last (its processes print theirs first).
+  const memoryLine = [
+    ...nodes.log.join('').matchAll(/RSS ([\d.]+) MiB, ([\d.]+) MiB per device/g),
+  ].at(-1)
   const openLinks = await host.page.evaluate(
     () =>
       (window as unknown as HostWindow).cohort.mesh.peers().filter((peer) => peer.link === 'open')
@@ -114,6 +123,20 @@ try {
       o.exitIndex !== expected.exits[o.index] ||
       o.prediction !== expected.predictions[o.index],
   ).length
+  // And every sample through every tier: hops from edge devices to cloud devices, over the links
+  // the plan made between them.
+  log(`early exit: ${SAMPLES} samples, every one to the cloud`)
+  const toCloud = expectAt(manifest, await exitTable(manifest, SAMPLES), NEVER_EXIT, SAMPLES)
+  const hops = await host.page.evaluate(
+    (options) => (window as unknown as HostWindow).cohort.host.runEarlyExit(options),
+    { samples: SAMPLES, deadlineMs: 5_000, thresholds: NEVER_EXIT },
+  )
+  const hopsWrong = hops.filter(
+    (o) =>
+      o.error !== null ||
+      o.exitIndex !== toCloud.exits[o.index] ||
+      o.prediction !== toCloud.predictions[o.index],
+  ).length
 
   const result = {
     date: new Date().toISOString(),
@@ -138,6 +161,12 @@ try {
       notReference: earlyExitWrong,
       latency: summarize(earlyExit.filter((o) => o.error === null).map((o) => o.latencyMs)),
     },
+    earlyExitToCloud: {
+      answered: hops.filter((o) => o.error === null).length,
+      degraded: hops.filter((o) => o.degraded).length,
+      notReference: hopsWrong,
+      latency: summarize(hops.filter((o) => o.error === null).map((o) => o.latencyMs)),
+    },
   }
   await nodes.stop('SIGINT')
   const date = result.date.slice(0, 10)
@@ -146,7 +175,7 @@ try {
     `# Scale: 1 dashboard + ${DEVICES} Node devices (${date})`,
     '',
     `\`npm run bench:scale -- --devices ${DEVICES} --samples ${SAMPLES}\` on this machine (2 shared cores). The dashboard is a headless`,
-    `Chromium page; the ${DEVICES} devices run in one \`npm run device -- --devices ${DEVICES}\` process (onnxruntime-node, 1 thread`,
+    `Chromium page; the ${DEVICES} devices run from one \`npm run device -- --devices ${DEVICES}\` (processes of 10; onnxruntime-node, 1 thread`,
     'each, @roamhq/wrtc links over loopback). Node devices link by the plan: to the dashboard and to the devices of the',
     'early-exit tiers next to theirs, not to every device. Devices join one after another (each profiles itself alone).',
     '',
@@ -161,9 +190,11 @@ try {
     `| ensemble: requests/s, p50, p95 (${WINDOW} in flight) | ${result.ensemble.requestsPerSecond.toFixed(1)}, ${ms(result.ensemble.latency.p50Ms)} ms, ${ms(result.ensemble.latency.p95Ms)} ms |`,
     `| early exit: answered / degraded / not the reference | ${result.earlyExit.answered} / ${result.earlyExit.degraded} / ${result.earlyExit.notReference} of ${SAMPLES} |`,
     `| early exit: p50, p95 | ${ms(result.earlyExit.latency.p50Ms)} ms, ${ms(result.earlyExit.latency.p95Ms)} ms |`,
+    `| early exit, every sample to the cloud (edge → cloud hops between Node devices): answered / degraded / not the reference | ${result.earlyExitToCloud.answered} / ${result.earlyExitToCloud.degraded} / ${result.earlyExitToCloud.notReference} of ${SAMPLES} |`,
+    `| early exit to the cloud: p50, p95 | ${ms(result.earlyExitToCloud.latency.p50Ms)} ms, ${ms(result.earlyExitToCloud.latency.p95Ms)} ms |`,
     '',
-    'What this cannot show: every device shares the same two cores and one process, so the join time is',
-    'mostly profiling one device after another, and requests/s is bounded by the machine, not the room.',
+    'What this cannot show: every device shares the same two cores, so the join time is mostly profiling',
+    'one device after another, and requests/s is bounded by the machine, not the room.',
     'Browsers are not in this room: a full mesh of browser tabs is what [classroom-scale] replaces.',
     '',
   ].join('\n')

@@ -2,8 +2,12 @@
  * `npm run device -- <join URL>`: joins a room as a device from Node (no browser). See --help.
  * Prints `COHORT_DEVICE_READY <deviceId>` once per device when it serves, for scripts and tests.
  */
+import { type ChildProcess, fork } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
+import { createInterface } from 'node:readline'
 import { type JoinTarget, parseJoinUrl } from '@cohort/protocol'
 import { MAX_SLOWDOWN } from '@cohort/runtime/node'
 import { cac } from 'cac'
@@ -14,6 +18,11 @@ import { startNodeRequester } from './node-requester.ts'
 const REPO_ROOT = resolve(import.meta.dirname, '../../..')
 const DEFAULT_TASK = 'fashion'
 const MAX_DEVICES = 256
+/**
+ * Devices per process: every wrtc peer connection holds dozens of sockets and threads, so a
+ * process of 40 devices' links runs out of file descriptors; a fleet is split into processes.
+ */
+const DEFAULT_PER_PROCESS = 10
 
 const cli = cac('cohort-device')
 cli
@@ -27,6 +36,16 @@ cli
     default: 1,
   })
   .option('--threads <n>', 'Threads of each device’s native engine', { default: 1 })
+  .option(
+    '--per-process <n>',
+    'With --devices: at most this many devices per process (one WebRTC stack each)',
+    {
+      default: DEFAULT_PER_PROCESS,
+    },
+  )
+  .option('--number-from <n>', 'The first device number in this process’s labels (for fleets)', {
+    default: 1,
+  })
   .option('--label <text>', 'Shown on the dashboard (default: "Node on <hostname>")')
   .option('--task <task>', 'The task to serve (default: the URL’s ?task=, else fashion)')
   .option('--requester', 'Join as a requester instead: send work to the room (with --http)')
@@ -78,6 +97,18 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
     return
   }
 
+  const perProcess = integerOption(options.perProcess, '--per-process', 1, MAX_DEVICES)
+  const numberFrom = integerOption(options.numberFrom, '--number-from', 1, MAX_DEVICES)
+  if (count > perProcess) {
+    // Every child gets these options as given; each its own share of the devices.
+    const shared = [
+      ...['--slowdown', String(slowdown), '--threads', String(threads)],
+      ...['--task', task, '--label', label, '--cache-dir', cacheDir],
+    ]
+    await runFleet(joinUrl, count, perProcess, shared)
+    return
+  }
+
   const devices: NodeDevice[] = []
   const stop = async (signal: string) => {
     console.error(`cohort-device: ${signal}: leaving the room`)
@@ -86,10 +117,12 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
   }
   process.once('SIGINT', () => void stop('SIGINT'))
   process.once('SIGTERM', () => void stop('SIGTERM'))
+  // A process of a fleet leaves with its parent, however the parent ended.
+  process.once('disconnect', () => void stop('the fleet ended'))
 
   const rssBefore = process.memoryUsage().rss
   for (let i = 0; i < count; i++) {
-    const name = count === 1 ? label : `${label} #${i + 1}`
+    const name = count === 1 && numberFrom === 1 ? label : `${label} #${numberFrom + i}`
     const device = startNodeDevice({
       origin: target.origin,
       room: target.room,
@@ -113,6 +146,76 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
   console.error(
     `cohort-device: ${count} device${count === 1 ? '' : 's'} serving; RSS ${mib(memory.rss)} MiB, ${mib(perDevice)} MiB per device; Ctrl-C leaves the room`,
   )
+}
+
+/**
+ * `count` devices in processes of at most `perProcess`, started one process after another (each
+ * joins its devices one by one, so no two profiles share the cores). Their ready lines come out
+ * here; Ctrl-C (or SIGTERM) makes every process leave the room.
+ */
+async function runFleet(
+  joinUrl: string,
+  count: number,
+  perProcess: number,
+  shared: readonly string[],
+): Promise<void> {
+  const children: ChildProcess[] = []
+  const stop = (signal: NodeJS.Signals) => {
+    console.error(`cohort-device: ${signal}: the fleet leaves the room`)
+    for (const child of children) child.kill('SIGTERM')
+    void Promise.all(children.map((child) => once(child, 'exit'))).then(() => process.exit(0))
+  }
+  process.once('SIGINT', () => stop('SIGINT'))
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  for (let first = 1; first <= count; first += perProcess) {
+    const size = Math.min(perProcess, count - first + 1)
+    const child = fork(
+      import.meta.filename,
+      [
+        joinUrl,
+        '--devices',
+        String(size),
+        '--per-process',
+        String(size),
+        '--number-from',
+        String(first),
+        ...shared,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
+    )
+    children.push(child)
+    let ready = 0
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+        console.log(line)
+        if (line.startsWith('COHORT_DEVICE_READY') && ++ready === size) resolve()
+      })
+      child.once('exit', (code) =>
+        reject(
+          new Error(`a fleet process exited (${code}) with ${ready} of ${size} devices ready`),
+        ),
+      )
+    })
+  }
+  const rss = children.reduce((sum, child) => sum + rssOf(child.pid), 0)
+  console.error(
+    `cohort-device: ${count} devices serving in ${children.length} processes; RSS ${mib(rss)} MiB, ${mib(rss / count)} MiB per device; Ctrl-C leaves the room`,
+  )
+  for (const child of children) {
+    child.once('exit', (code, signal) => {
+      console.error(`cohort-device: a fleet process ended (${signal ?? code}); the others serve on`)
+    })
+  }
+}
+
+/** A process's resident memory in bytes (Linux /proc; 0 where there is none). */
+function rssOf(pid: number | undefined): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+  } catch {
+    return 0
+  }
 }
 
 async function serveGateway(settings: {

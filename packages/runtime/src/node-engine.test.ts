@@ -5,8 +5,14 @@ import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
 import { chooseNodeExecutionProvider } from './ep-choice.ts'
 import { randomInputs } from './inputs.ts'
 import { nodeRuntime } from './node.ts'
-import { compareWithReference, type ReferenceCase } from './reference-check.ts'
-import { readPublic, SHIPPED_TASKS, shippedTask } from './testing/shipped-task.ts'
+import type { ReferenceCase } from './reference-check.ts'
+import {
+  expectReferenceOutputs,
+  loadShippedModels,
+  readPublic,
+  SHIPPED_TASKS,
+  shippedTask,
+} from './testing/shipped-task.ts'
 
 // The shipped models on onnxruntime-node's CPU provider, as Node devices run them: the same
 // reference outputs as PyTorch (and so as the browsers' WASM), and the provider choice.
@@ -20,25 +26,14 @@ describe.each(SHIPPED_TASKS)('%s models on onnxruntime-node', (task) => {
     ;({ manifest, cases } = shippedTask(task))
     const info = await runtime.configure({ numThreads: 1 })
     expect(info.native).toBe(true)
-    for (const m of manifest.models) {
-      const loaded = await runtime.loadModel(m.id, readPublic(m.file).slice().buffer, {
-        executionProvider: 'cpu',
-        inputs: m.inputs,
-      })
-      expect(loaded.executionProvider).toBe('cpu')
-    }
+    await loadShippedModels(runtime, manifest, 'cpu')
   }, 120_000)
   afterAll(async () => {
     for (const id of await runtime.models()) await runtime.unload(id)
   })
 
   test('every model matches the PyTorch reference outputs', async () => {
-    for (const c of cases) {
-      const out = await runtime.run(c.modelId, c.inputs)
-      const outcome = compareWithReference(c, out.outputs)
-      expect(outcome.maxAbsDiff, c.modelId).toBeLessThanOrEqual(1e-4)
-      expect(outcome.argmaxAgreement, c.modelId).toBe(1)
-    }
+    await expectReferenceOutputs(runtime, cases)
   })
 
   test('runs queued together are batched and each gets its own rows', async () => {

@@ -4,7 +4,13 @@ import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
 import { chooseExecutionProvider, probeWebGpu } from './ep-choice.ts'
 import { LocalRuntime } from './local-runtime.ts'
 import { compareWithReference, type ReferenceCase } from './reference-check.ts'
-import { readPublic, SHIPPED_TASKS, shippedTask } from './testing/shipped-task.ts'
+import {
+  expectReferenceOutputs,
+  loadShippedModels,
+  readPublic,
+  SHIPPED_TASKS,
+  shippedTask,
+} from './testing/shipped-task.ts'
 
 // The shipped models through the runtime (not just the engine): reference outputs, many
 // concurrent runs on the same sessions, the provider choice and the device profile.
@@ -21,24 +27,14 @@ describe.each(SHIPPED_TASKS)('%s models through LocalRuntime', (task) => {
   beforeAll(async () => {
     ;({ manifest, cases } = shippedTask(task))
     await runtime.configure({ numThreads: 1 })
-    for (const m of manifest.models) {
-      await runtime.loadModel(m.id, readPublic(m.file).slice().buffer, {
-        executionProvider: 'wasm',
-        inputs: m.inputs,
-      })
-    }
+    await loadShippedModels(runtime, manifest, 'wasm')
   }, 120_000)
   afterAll(async () => {
     for (const id of await runtime.models()) await runtime.unload(id)
   })
 
   test('every model matches the PyTorch reference outputs', async () => {
-    for (const c of cases) {
-      const out = await runtime.run(c.modelId, c.inputs)
-      const outcome = compareWithReference(c, out.outputs)
-      expect(outcome.maxAbsDiff, c.modelId).toBeLessThanOrEqual(1e-4)
-      expect(outcome.argmaxAgreement, c.modelId).toBe(1)
-    }
+    await expectReferenceOutputs(runtime, cases)
   })
 
   test('concurrent runs on every session at once stay correct', async () => {

@@ -334,6 +334,11 @@ async function comeBack(proxy: BlipProxy, host: Page, device: { page: Page; devi
   await expect.poll(() => openLinksOf(host), { timeout: 30_000 }).toContain(device.deviceId)
   await expect(status(device.page)).toHaveAttribute('data-phase', 'serving', { timeout: 30_000 })
   await expect(device.page.getByTestId('device-id')).toHaveText(device.deviceId)
+  // Its leaving re-planned the room without it; its profile, sent again on rejoining, brings
+  // it back into the plan (until then the host's requests get a typed no-plan).
+  await expect
+    .poll(async () => (await planOf(host))?.members ?? [], { timeout: 30_000 })
+    .toContain(device.deviceId)
   await servesAgain(host, device.page)
   expect(phasesOf(await shown(device.page)).slice(-3)).toEqual([
     'serving',

@@ -54,6 +54,8 @@ type Handle = {
   }
 }
 
+type HostPeers = { cohort: { mesh: { peers(): unknown[] } } }
+
 let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
@@ -125,4 +127,52 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   expect(answeredBy.every((id) => ids.includes(id))).toBe(true)
   expect(answeredBy.slice(0, 50).some((id) => nodeIds.includes(id))).toBe(true)
   expect(answeredBy.slice(-50).some((id) => nodeIds.includes(id))).toBe(false)
+})
+
+test('a fleet of 12 Node devices in 3 processes forms, is planned, answers as the reference through every tier, and leaves cleanly on Ctrl-C', async ({
+  browser,
+}) => {
+  test.setTimeout(300_000)
+  const manifest = loadManifest(TASK)
+  const host = await createRoomAsHost(browser, server)
+  await host.page.goto(`${host.page.url()}?task=${TASK}&threads=1`)
+  const fleet = await startNodeDevices(`${host.joinUrl}?task=${TASK}`, [
+    '--devices',
+    '12',
+    '--per-process',
+    '4',
+  ])
+  expect(new Set(fleet.ids).size).toBe(12)
+  expect(fleet.log.join('')).toMatch(/12 devices serving in 3 processes; RSS [\d.]+ MiB/)
+  await waitForEnsembleOf(host.page, fleet.ids)
+
+  const ensemble = await runSamples(host.page, 100, { window: 8 })
+  const references = new Map<number, number[]>()
+  for (const o of ensemble) {
+    expect(o.error).toBeNull()
+    const k = o.k ?? 0
+    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, 100))
+    expect(o.prediction, `sample ${o.index} (K=${k})`).toBe(references.get(k)?.[o.index])
+  }
+  // Every sample through every tier: edge devices hop to cloud devices over the plan's links.
+  const expected = expectAt(manifest, await exitTable(manifest, 100), NEVER_EXIT, 100)
+  const hops = await host.page.evaluate(
+    (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
+    { samples: 100, deadlineMs: 5_000, thresholds: NEVER_EXIT },
+  )
+  expect(hops.filter((o) => o.error !== null || o.degraded)).toEqual([])
+  expect(hops.map((o) => [o.exitIndex, o.prediction])).toEqual(
+    expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
+  )
+
+  // Ctrl-C: every process leaves the room, and the dashboard sees all twelve go.
+  await fleet.stop('SIGINT')
+  await expect
+    .poll(() =>
+      host.page.evaluate(() => (window as unknown as HostPeers).cohort.mesh.peers().length),
+    )
+    .toBe(0)
+  // …as devices that left, not as lost connections.
+  const log = server.log.join('\n')
+  expect(fleet.ids.filter((id) => !log.includes(`/${id} left`))).toEqual([])
 })

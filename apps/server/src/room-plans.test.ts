@@ -110,12 +110,12 @@ function profile(task: string, ms: Record<string, number>) {
 function plannedDevices(
   plan: Plan,
   msOf: (deviceId: string) => Record<string, number>,
-  records: Record<string, { requests: number; misses: number }> = {},
+  records: Record<string, { requests: number; misses: number; rttMs?: number }> = {},
 ): DeviceSpec[] {
   return plan.profiled.map((deviceId) => ({
     deviceId,
     msPerModel: msOf(deviceId),
-    rttMs: ASSUMED_RTT_MS,
+    rttMs: records[deviceId]?.rttMs ?? ASSUMED_RTT_MS,
     bytesPerMs: ASSUMED_BYTES_PER_MS,
     failureProbability: estimateFailureProbability(
       records[deviceId]?.requests ?? 0,
@@ -128,7 +128,7 @@ function plannedDevices(
 function expectedEnsemble(
   plan: Plan,
   msOf: (deviceId: string) => Record<string, number>,
-  records: Record<string, { requests: number; misses: number }> = {},
+  records: Record<string, { requests: number; misses: number; rttMs?: number }> = {},
 ) {
   const devices = plannedDevices(plan, msOf, records)
   return planEnsemble(devices, studentSetsFromManifest(manifestOf(plan.task)))
@@ -362,6 +362,34 @@ describe('room plans over socket.io', () => {
     expect(planned(after)).toEqual(sorted(idsOf(members)))
   })
 
+  it('costs a hop to a device at the round trip the host measured, from the next replan on', async () => {
+    const server = await start()
+    const { host, members } = await harness.room(server, 6)
+    const ms = () => msPerModel('fashion')
+    const before = await profileAll([host], members, 'fashion', ms)
+    const far = members[0]!.welcome.deviceId
+    const measured = {
+      type: 'report',
+      outcomes: [{ deviceId: far, requests: 10, misses: 0, rttMs: 40 }],
+    }
+    expect(await host.request(measured)).toEqual({ type: 'ok' })
+    // A clean report does not replan; the next replan (here, a profile sent again) uses it.
+    expect(await members[0]!.client.request(profile('fashion', ms()))).toEqual({ type: 'ok' })
+    const after = (await host.planAfter(before.version)).plan
+    const records = { [far]: { requests: 10, misses: 0, rttMs: 40 } }
+    expect(after.ensemble).toEqual(expectedEnsemble(after, ms, records))
+    expect(after.earlyExit).toEqual(
+      planTiers(
+        plannedDevices(after, ms, records),
+        segmentChainFromManifest(manifestOf('fashion')),
+      ),
+    )
+    // Each hop to it now costs the measured 40 ms; with the assumed 1 ms, none came near that.
+    const tierOf = (plan: Plan) => plan.earlyExit?.tiers.find((tier) => tier.members.includes(far))
+    expect(tierOf(after)?.memberMs.some((memberMs) => memberMs >= 40)).toBe(true)
+    expect(tierOf(before)?.memberMs.every((memberMs) => memberMs < 40)).toBe(true)
+  })
+
   it('lets only the host remove a device, which is told, disconnected and replanned without', async () => {
     const server = await start()
     const { host, members } = await harness.room(server, 6)
@@ -420,6 +448,7 @@ describe('room plans over socket.io', () => {
       { type: 'profile', profile: { ...good, msPerModel: { 'Bad Id': 1 } } },
       { type: 'profile', profile: { ...good, msPerModel: { 'student-1-0': -1 } } },
       { type: 'report', outcomes: [{ deviceId: id, requests: -1, misses: 0 }] },
+      { type: 'report', outcomes: [{ deviceId: id, requests: 1, misses: 0, rttMs: -1 }] },
       { type: 'set-task', task: 'Fashion!' },
     ]) {
       expect(await device.request(bad), JSON.stringify(bad).slice(0, 80)).toMatchObject({

@@ -18,7 +18,7 @@ import type {
 import type { ManifestCatalog } from './manifest-catalog.ts'
 import type { Member, RoomRegistry } from './rooms.ts'
 
-/** Until devices measure their links, a LAN round trip (ms) is assumed. */
+/** Until the host has measured its link to a device (its reports), a LAN round trip (ms) is assumed. */
 export const ASSUMED_RTT_MS = 1
 /** Until devices measure their links, a modest Wi-Fi bandwidth (bytes per ms) is assumed. */
 export const ASSUMED_BYTES_PER_MS = 5_000
@@ -48,7 +48,7 @@ interface RoomState {
   /** The ensemble K the host pinned, or null for the planner's choice. */
   pinnedK: number | null
   readonly profiles: Map<DeviceId, DeviceProfile>
-  readonly outcomes: Map<DeviceId, { requests: number; misses: number }>
+  readonly outcomes: Map<DeviceId, { requests: number; misses: number; rttMs?: number }>
   version: number
   plan: Plan | null
   timer: ReturnType<typeof setTimeout> | undefined
@@ -114,8 +114,13 @@ export class RoomPlans {
       // would let one member grow this map without bound.
       const known = state.outcomes.get(outcome.deviceId)
       if (!known && !members.has(outcome.deviceId)) continue
-      const record = known ?? { requests: 0, misses: 0 }
+      const record: { requests: number; misses: number; rttMs?: number } = known ?? {
+        requests: 0,
+        misses: 0,
+      }
       record.requests += outcome.requests
+      // The latest measurement (already smoothed by the requester); used at the next replan.
+      if (outcome.rttMs !== undefined) record.rttMs = outcome.rttMs
       const counted = Math.min(outcome.misses, outcome.requests)
       record.misses += counted
       // Re-inserted, so the map's order is the order devices were last reported on.
@@ -209,7 +214,8 @@ export class RoomPlans {
       devices.push({
         deviceId: member.deviceId,
         msPerModel: profile.msPerModel,
-        rttMs: ASSUMED_RTT_MS,
+        // Measured by the host's requests when it has sent the device some; assumed until then.
+        rttMs: record?.rttMs ?? ASSUMED_RTT_MS,
         bytesPerMs: ASSUMED_BYTES_PER_MS,
         failureProbability: estimateFailureProbability(record?.requests ?? 0, record?.misses ?? 0),
         alwaysOn: profile.platform === 'node',

@@ -254,7 +254,12 @@ export class HostSession {
   }
 
   private report(): void {
-    const outcomes = this.tracker.drain()
+    const rtt = new Map(this.mesh.peers().map((peer) => [peer.info.deviceId, peer.rttMs]))
+    // Each with the round trip this page measured to the device: the planner's hop cost.
+    const outcomes = this.tracker.drain().map((outcome) => {
+      const rttMs = rtt.get(outcome.deviceId)
+      return rttMs === null || rttMs === undefined ? outcome : { ...outcome, rttMs }
+    })
     if (outcomes.length === 0) return
     this.events.reported(outcomes)
     void this.mesh.tellCoordinator({ type: 'report', outcomes }).then((reply) => {

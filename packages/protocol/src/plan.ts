@@ -129,6 +129,11 @@ export const DeviceOutcomeSchema = z.object({
   deviceId: DeviceIdSchema,
   requests: z.number().int().min(0).max(1_000_000),
   misses: z.number().int().min(0).max(1_000_000),
+  /**
+   * The requester's measured network round trip to the device (smoothed, the device's serving
+   * time taken out), in ms: the planner's hop cost to it, instead of an assumed LAN round trip.
+   */
+  rttMs: z.number().nonnegative().max(60_000).optional(),
 })
 /** A requester's record of one device since its last report. */
 export type DeviceOutcome = z.infer<typeof DeviceOutcomeSchema>

@@ -143,7 +143,10 @@ test('a fleet of 12 Node devices in 3 processes forms, is planned, answers as th
     '4',
   ])
   expect(new Set(fleet.ids).size).toBe(12)
-  expect(fleet.log.join('')).toMatch(/12 devices serving in 3 processes; RSS [\d.]+ MiB/)
+  // The fleet's summary follows its last device's ready line.
+  await expect
+    .poll(() => fleet.log.join(''))
+    .toMatch(/12 devices serving in 3 processes; RSS [\d.]+ MiB, [\d.]+ MiB per device/)
   await waitForEnsembleOf(host.page, fleet.ids)
 
   const ensemble = await runSamples(host.page, 100, { window: 8 })

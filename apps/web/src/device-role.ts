@@ -14,7 +14,7 @@ export function serveAsDevice(
   runtime: RuntimePageHandle,
   changed: () => void,
 ): ServingState {
-  const state: ServingState = { served: 0, failed: 0, profileSent: false }
+  let serving: ServingState = { served: 0, failed: 0, profileSent: false }
   runtime
     .whenReady()
     .then((ready) => {
@@ -23,22 +23,29 @@ export function serveAsDevice(
       const planned = ready.profile ? plannerProfile(ready.profile) : null
       if (planned && !planned.ok)
         console.warn(`cohort: this device's profile is not usable: ${planned.error}`)
-      const serving = serveDevice({
+      serving = serveDevice({
         mesh,
         runner: runtime.client,
         manifest,
         loaded: new Set(ready.models.filter((row) => row.state === 'ready').map((row) => row.id)),
         profile: planned?.ok ? planned.value : null,
-        changed: () => {
-          Object.assign(state, serving)
-          changed()
-        },
+        changed,
       })
-      Object.assign(state, serving)
       changed()
     })
     .catch(() => {
       // The Models section shows the runtime's failure; a device without models serves nothing.
     })
-  return state
+  // A view of whichever state is current: zeros until the device serves.
+  return {
+    get served() {
+      return serving.served
+    },
+    get failed() {
+      return serving.failed
+    },
+    get profileSent() {
+      return serving.profileSent
+    },
+  }
 }

@@ -90,6 +90,7 @@ function planOf(groups: readonly (readonly DeviceId[])[], predictedMs = 10): Pla
         failureProbability: 0,
       })),
       predictedLatencyMs: predictedMs,
+      capacityRps: 1_000,
       bottleneckSlice: 0,
       resilienceTarget: 0.99,
       resilienceMet: true,

@@ -27,6 +27,7 @@ const planWith = (tiers: string[][]): Plan =>
       })),
       thresholds: [0.9, 0.8, 0.7],
       expectedRemoteMs: 1,
+      capacityRps: 1_000,
       explanation: [],
     },
   }) as Plan

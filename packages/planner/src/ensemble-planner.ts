@@ -8,6 +8,7 @@ import {
   measuredThroughput,
   remoteCallMs,
 } from './latency-model.ts'
+import { capacityLine, type PlanCapacity, planCapacity } from './load-model.ts'
 
 /** A K-student set as the planner sees it (from the task's manifest). */
 export interface StudentSetSpec {
@@ -128,6 +129,7 @@ export function planEnsemble(
       ),
     }),
   )
+  const capacity = ensembleCapacity(devices, set, allModels, assignment)
   const bottleneckMembers = assignment.groups[assignment.bottleneck] ?? []
   const bottleneckDevice = devices[bottleneckMembers[0] ?? 0]?.deviceId ?? '?'
   const explanation = [
@@ -137,6 +139,7 @@ export function planEnsemble(
     assignment.resilienceMet
       ? `Every group fails with probability <= ${options.resilienceTarget} (worst ${Math.max(...assignment.groupFailure).toExponential(1)}).`
       : `Resilience target ${options.resilienceTarget} not reachable with ${devices.length} devices; worst group fails with probability ${Math.max(...assignment.groupFailure).toExponential(1)}.`,
+    capacityLine(capacity, predictedLatencyMs),
     ...candidates
       .filter((candidate) => !candidate.chosen)
       .map((candidate) => `K=${candidate.k}: ${candidate.reason}`),
@@ -154,6 +157,7 @@ export function planEnsemble(
       failureProbability: assignment.groupFailure[slice] ?? 1,
     })),
     predictedLatencyMs,
+    capacityRps: capacity.capacityRps,
     bottleneckSlice: assignment.bottleneck,
     resilienceTarget: options.resilienceTarget,
     resilienceMet: assignment.resilienceMet,
@@ -161,6 +165,38 @@ export function planEnsemble(
     pinnedK: options.pinnedK,
     explanation,
   }
+}
+
+/**
+ * What the groups sustain under load. Every member of a group gets every request, but each
+ * member's worker runs its queue in arrival order and skips a call whose answer already came
+ * (the requester cancels the losers), so a group keeps up with its fastest member: a slower
+ * member's queued calls are dropped once the fastest has answered them. The plan's limit is its
+ * slowest group's fastest member.
+ */
+function ensembleCapacity(
+  devices: readonly DeviceSpec[],
+  set: StudentSetSpec,
+  allModels: readonly ModelSpec[],
+  assignment: GroupAssignment,
+): PlanCapacity {
+  const models = new Map(allModels.map((model) => [model.id, model]))
+  return planCapacity(
+    assignment.groups.flatMap((members, slice) => {
+      const device = devices[members[0] ?? -1]
+      const student = set.students[slice]
+      if (!device || !student) return []
+      const throughput = measuredThroughput(device, models)
+      return [
+        {
+          deviceId: device.deviceId,
+          ms: computeMs(device, student, throughput, DEFAULT_MACS_PER_MS),
+          share: 1,
+          label: `slice ${slice}`,
+        },
+      ]
+    }),
+  )
 }
 
 /** Why the plan does or does not have the pinned K. */

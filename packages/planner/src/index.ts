@@ -22,6 +22,16 @@ export {
   remoteCallMs,
 } from './latency-model.ts'
 export {
+  atWindow,
+  capacityLine,
+  type DeviceDemand,
+  kneeWindow,
+  MAX_CAPACITY_RPS,
+  type PlanCapacity,
+  planCapacity,
+  type WindowPrediction,
+} from './load-model.ts'
+export {
   inputBytes,
   segmentChainFromManifest,
   studentSetsFromManifest,

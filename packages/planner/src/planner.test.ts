@@ -199,6 +199,28 @@ describe('planEnsemble', () => {
     expect(plan.predictedLatencyMs).toBeCloseTo((bottleneck?.predictedMs ?? 0) + 0.1, 9)
   })
 
+  it("sustains as many requests per second as its slowest group's fastest member computes", () => {
+    const speeds = [1e6, 8e6, 2e6, 6e6, 3e6, 5e6]
+    const devices = speeds.map((speed, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / speed])),
+      ),
+    )
+    const [set] = studentSets([3])
+    const plan = planEnsemble(devices, set ? [set] : [])
+    if (!plan || !set) throw new Error('no plan')
+    // Each group keeps up with its fastest member (losers' queued calls are cancelled), so the
+    // limit is the slowest of the groups' fastest members; network time occupies no device.
+    const leaderMs = plan.groups.map((group) => {
+      const leader = devices.find((d) => d.deviceId === group.members[0])
+      return leader?.msPerModel[group.student] ?? 0
+    })
+    expect(plan.capacityRps).toBeCloseTo(1_000 / Math.max(...leaderMs), 6)
+    const busiest = plan.groups[leaderMs.indexOf(Math.max(...leaderMs))]?.members[0] ?? ''
+    expect(plan.explanation.find((line) => line.startsWith('Under load'))).toContain(busiest)
+  })
+
   it('drops sets outside the accuracy budget and says why', () => {
     const devices = Array.from({ length: 8 }, (_, index) => device(`device${index}`, {}, 0.01))
     const [one, two] = studentSets([1, 2])

@@ -80,6 +80,22 @@ describe('planTiers', () => {
     expect(plan?.explanation.length).toBeGreaterThan(2)
   })
 
+  it('sustains what its busiest best member computes, weighted by the samples reaching it', () => {
+    const room = [device('aaaaaaaa', 1e6), device('bbbbbbbb', 8e6), device('cccccccc', 2e6)]
+    room.push(device('dddddddd', 4e6))
+    const plan = planTiers(room, chain)
+    // Edge: 1.5M MACs on cccccccc (2M/ms) = 0.75 ms for 40% of samples = 0.3 ms per request;
+    // cloud: 3.2M MACs on bbbbbbbb (8M/ms) = 0.4 ms for 10% = 0.04 ms. The edge is the limit.
+    expect(plan?.capacityRps).toBeCloseTo(1_000 / 0.3, 6)
+    expect(plan?.explanation.join(' ')).toMatch(/cccccccc is busiest \(0\.30 ms.*edge\)/)
+  })
+
+  it('adds up a device that serves several tiers', () => {
+    const plan = planTiers([device('aaaaaaaa', 1e6)], chain)
+    // 0.4 x 1.5 ms + 0.1 x 3.2 ms on the one device.
+    expect(plan?.capacityRps).toBeCloseTo(1_000 / (0.4 * 1.5 + 0.1 * 3.2), 6)
+  })
+
   it('returns null without devices or without remote segments', () => {
     expect(planTiers([], chain)).toBeNull()
     expect(planTiers([device('aaaaaaaa', 1e6)], { ...chain, segments: segments.slice(0, 1) })).toBe(

@@ -7,6 +7,7 @@ import {
   measuredThroughput,
   remoteCallMs,
 } from './latency-model.ts'
+import { capacityLine, planCapacity } from './load-model.ts'
 
 /**
  * DistrEE / DIMEE tiers (ALGORITHMS.md section 2): the requester runs segment 1 itself (the mobile
@@ -63,6 +64,7 @@ export function planTiers(
   if (devices.length === 0 || remote.length === 0) return null
   // Per device and remote segment: predicted ms of one hop (compute + round trip + bytes).
   const hopMs = devices.map((device) => remoteHopMs(device, chain))
+  const segmentModels = new Map(chain.segments.map((segment) => [segment.id, segment]))
   // Speed = predicted ms of running every remote segment; ties by reliability, then id, so the
   // same room always gets the same plan.
   const total = hopMs.map((row) => row.reduce((sum, ms) => sum + ms, 0))
@@ -104,10 +106,24 @@ export function planTiers(
   // A sample reaches remote tier t when it did not leave at any exit before segment t + 2.
   let reaching = 1
   let expectedRemoteMs = 0
+  const demands: { deviceId: string; ms: number; share: number; label: string }[] = []
   tiers.forEach((tier, position) => {
     reaching -= chain.exitFractions[position] ?? 0
-    expectedRemoteMs += Math.max(0, reaching) * tier.predictedMs
+    const share = Math.max(0, reaching)
+    expectedRemoteMs += share * tier.predictedMs
+    // Under load a tier's best member takes its hops (failover goes down the list only when it
+    // fails), so its compute, weighted by the share of samples that get this far, is its demand.
+    const best = devices.find((device) => device.deviceId === tier.members[0])
+    const segment = remote[position]
+    if (best && segment)
+      demands.push({
+        deviceId: best.deviceId,
+        ms: computeMs(best, segment, measuredThroughput(best, segmentModels), DEFAULT_MACS_PER_MS),
+        share,
+        label: tier.tier,
+      })
   })
+  const capacity = planCapacity(demands)
   const shared = devices.length < remote.length
   const explanation = [
     `Mobile tier: the requester runs ${chain.segments[0]?.id ?? 'segment 1'} itself.`,
@@ -124,12 +140,14 @@ export function planTiers(
         ? 'Every remote tier has a backup member; faster devices take later tiers.'
         : `Not every remote tier can have a backup with ${devices.length} devices; faster devices take later tiers.`,
     `Expected remote time ${expectedRemoteMs.toFixed(2)} ms per request at the calibrated exit shares (${chain.exitFractions.map((f) => f.toFixed(2)).join(' / ')}).`,
+    `${capacityLine(capacity, expectedRemoteMs)} (Remote tiers only: the requester's own segment 1 is a limit of its own.)`,
   ]
   return {
     segments: chain.segments.map((segment) => segment.id),
     tiers,
     thresholds: [...chain.thresholds],
     expectedRemoteMs,
+    capacityRps: capacity.capacityRps,
     explanation,
   }
 }

@@ -64,6 +64,8 @@ export const EnsemblePlanSchema = z.object({
   combiner: ModelIdSchema,
   groups: z.array(EnsembleGroupSchema).min(1),
   predictedLatencyMs: z.number().nonnegative(),
+  /** Requests per second the plan sustains with many in flight: its busiest device's limit. */
+  capacityRps: z.number().positive(),
   /** The slice whose group sets the predicted latency. */
   bottleneckSlice: z.number().int().min(0),
   resilienceTarget: z.number().min(0).max(1),
@@ -106,6 +108,8 @@ export const EarlyExitPlanSchema = z.object({
   thresholds: z.array(z.number().nonnegative()),
   /** Expected ms of remote hops per request, weighting each tier by the share of samples reaching it. */
   expectedRemoteMs: z.number().nonnegative(),
+  /** Requests per second the remote tiers sustain with many in flight (the requester's own segment 1 is its own limit). */
+  capacityRps: z.number().positive(),
   explanation: z.array(z.string().max(300)).max(20),
 })
 /** The early-exit part of a plan. */

@@ -261,6 +261,7 @@ export function fakePlan(edge: readonly string[], cloud: readonly string[], ms =
       tiers: [tier('edge', 'segment-2', edge), tier('cloud', 'segment-3', cloud)],
       thresholds: [0.5, 0.5],
       expectedRemoteMs: ms,
+      capacityRps: 1_000,
       explanation: [],
     },
   }

@@ -48,10 +48,14 @@ describe('renderMarkdown', () => {
   it('gives every mode at every window, against the single teacher at the same window', () => {
     expect(markdown).toContain('### Requests in flight')
     expect(rowOf('| 8 | ensemble (all members) |')).toBe(
-      '| 8 | ensemble (all members) | 800.0 | 2.00× | 13.00 | 18.00 | 100/100 | 0 |',
+      '| 8 | ensemble (all members) | 800.0 | 2.00× | 1600.0 | 0.50× | 13.00 | 5.00 | 18.00 | 100/100 | 0 |',
     )
     expect(rowOf('| 1 | early exit |')).toBe(
-      '| 1 | early exit | 150.0 | 3.00× | 6.00 | 11.00 | 100/100 | 0 |',
+      '| 1 | early exit | 150.0 | 3.00× | 200.0 | 0.75× | 6.00 | 5.00 | 11.00 | 100/100 | 0 |',
+    )
+    // The single teacher is not a plan: no prediction.
+    expect(rowOf('| 8 | single teacher |')).toBe(
+      '| 8 | single teacher | 400.0 | 1.00× | — | — | 13.00 | — | 18.00 | 100/100 | 0 |',
     )
   })
 

@@ -108,7 +108,10 @@ function windowTable(report: BenchReport): string[] {
       'mode',
       'requests/s',
       '× single teacher req/s',
+      'plan predicts req/s',
+      'measured / predicted req/s',
       'p50 ms',
+      'plan predicts p50 ms',
       'p95 ms',
       'answered',
       'degraded',
@@ -118,7 +121,10 @@ function windowTable(report: BenchReport): string[] {
       WINDOW_LABELS[row.mode] ?? row.mode,
       row.requestsPerSecond.toFixed(1),
       times(ratio(row.requestsPerSecond, single(row.window)?.requestsPerSecond ?? null)),
+      row.predicted ? row.predicted.requestsPerSecond.toFixed(1) : '—',
+      times(ratio(row.requestsPerSecond, row.predicted?.requestsPerSecond ?? null)),
       ms(row.latency.p50Ms),
+      row.predicted ? ms(row.predicted.latencyMs) : '—',
       ms(row.latency.p95Ms),
       `${row.answered}/${row.requests}`,
       String(row.degraded),
@@ -493,7 +499,10 @@ export function renderMarkdown(report: BenchReport, charts: readonly ChartLink[]
     '',
     'Every mode with a window of 1, 2, 4, 8 and 16 requests in flight from the dashboard (its Requester), right after the rows above, in the same room, no failures. ' +
       'Requests/s is answered requests over the wall time of the run; "× single teacher" divides by the single-device teacher at the same window. ' +
-      "All pages share this machine's cores, so a window cannot add compute: what it removes is the idle time of one request waiting for the previous one's round trips.",
+      "All pages share this machine's cores, so a window cannot add compute: what it removes is the idle time of one request waiting for the previous one's round trips. " +
+      "\"Plan predicts\" is the plan's load model (planner's `load-model.ts`): with w in flight, min(w / its predicted unloaded latency, its capacity), where the capacity is what its busiest device computes per request (an ensemble group keeps up with its fastest member, an early-exit tier's best member takes the share of samples that reach it). " +
+      "It counts only each device's measured compute and its links, as if every device had cores of its own; here all pages share 2 cores and every hop crosses browsers' main threads, so measured / predicted stays far below 1 (the per-request overhead the trace breaks down is [bench-truth]'s subject). " +
+      "For early exit the unloaded latency is the plan's remote time only: segment 1 on the requester is left out, and the requester's own compute is a limit the plan does not state. The single teacher is not a plan, so it has no prediction.",
     '',
     ...windowTable(report),
     '',

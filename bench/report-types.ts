@@ -77,6 +77,17 @@ export interface WindowResult {
   /** Answered requests per second of wall time, from the first request sent to the last answer. */
   readonly requestsPerSecond: number
   readonly latency: LatencySummary
+  /**
+   * What the plan's load model predicts at this window (its unloaded latency and capacity);
+   * null for the single teacher, which the plan does not cover. Absent in older reports.
+   */
+  readonly predicted?: WindowPrediction | null
+}
+
+/** The plan's load model at one window. */
+export interface WindowPrediction {
+  readonly requestsPerSecond: number
+  readonly latencyMs: number
 }
 
 /** Floors measured in the same run, on the same pages. */

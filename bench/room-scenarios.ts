@@ -3,6 +3,7 @@
  * stragglers slowed and with devices closed mid-run, the failover modes with devices frozen
  * mid-run (replaced before the next scenario), and last the ensemble with each K pinned.
  */
+import { atWindow } from '@cohort/planner'
 import { type Manifest, quantile } from '@cohort/protocol'
 import type { Page } from '@playwright/test'
 import {
@@ -23,6 +24,7 @@ import type {
   Mode,
   RoomSnapshot,
   ScenarioResult,
+  WindowPrediction,
   WindowResult,
 } from './report-types.ts'
 import type { PlanView, Room } from './room.ts'
@@ -84,6 +86,26 @@ function victimsOf(mode: Mode, plan: PlanView): string[] {
     case 'early-exit-mixed':
       return plan.earlyExit?.tiers.map((t) => t.members[0] ?? '') ?? []
   }
+}
+
+/**
+ * The plan's load model at `window`: its unloaded latency (the ensemble's predicted latency; the
+ * early-exit remote time, which leaves out segment 1 on the requester) against its capacity.
+ */
+function predictedAtWindow(
+  mode: WindowResult['mode'],
+  plan: PlanView,
+  window: number,
+): WindowPrediction | null {
+  const model =
+    mode === 'ensemble-all' && plan.ensemble
+      ? { latencyMs: plan.ensemble.predictedLatencyMs, capacityRps: plan.ensemble.capacityRps }
+      : mode === 'early-exit' && plan.earlyExit
+        ? { latencyMs: plan.earlyExit.expectedRemoteMs, capacityRps: plan.earlyExit.capacityRps }
+        : null
+  if (!model) return null
+  const { requestsPerSecond, latencyMs } = atWindow(model.latencyMs, model.capacityRps, window)
+  return { requestsPerSecond, latencyMs }
 }
 
 /** `samples` requests of `mode` from the dashboard, `window` in flight (one at a time by default). */
@@ -201,6 +223,7 @@ export async function runRoomScenarios(room: Room, options: RoomOptions): Promis
         degraded: answered.filter((outcome) => outcome.degraded === true).length,
         requestsPerSecond: (1_000 * answered.length) / elapsedMs,
         latency: summarize(answered.map((outcome) => outcome.latencyMs)),
+        predicted: predictedAtWindow(mode, plan, window),
       }
       byWindow.push(row)
       log(

@@ -25,12 +25,15 @@ export interface PlanView {
     readonly k: number
     readonly pinnedK: number | null
     readonly predictedLatencyMs: number
+    readonly capacityRps: number
     readonly resilienceMet: boolean
     readonly combiner: string
     readonly groups: readonly { readonly slice: number; readonly members: readonly string[] }[]
   } | null
   readonly earlyExit: {
     readonly tiers: readonly { readonly tier: string; readonly members: readonly string[] }[]
+    readonly expectedRemoteMs: number
+    readonly capacityRps: number
   } | null
 }
 

@@ -135,6 +135,7 @@ export const sampleReport: BenchReport = {
       degraded: 0,
       requestsPerSecond: 50 * window * (i + 1),
       latency: latency(5 + window, 10 + window),
+      predicted: mode === 'single' ? null : { requestsPerSecond: 200 * window, latencyMs: 5 },
     })),
   ),
   micro: {

@@ -123,6 +123,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
     earlyExit,
     devices: mesh.peers().filter((peer) => peer.info.role === 'device'),
     thresholds: mesh.plan?.earlyExit?.thresholds ?? null,
+    ensemblePlan: mesh.plan?.ensemble ?? null,
     feed,
     rerender: scheduleRender,
   }))

@@ -16,6 +16,11 @@ export function tiersView(plan: Plan | null): HTMLElement {
     'div',
     { 'data-testid': 'tiers', 'data-version': plan?.version ?? 0 },
     h(
+      'p',
+      {},
+      `Expected remote time ${ee.expectedRemoteMs.toFixed(2)} ms per request · the remote tiers take at most ${ee.capacityRps.toFixed(0)} requests/s`,
+    ),
+    h(
       'table',
       {},
       headerRow('Tier', 'Segment', h('th', {}, 'Members (best first)'), 'Predicted hop'),

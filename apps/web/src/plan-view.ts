@@ -29,7 +29,7 @@ export function planView(plan: Plan | null, served: (deviceId: string) => number
         : ensemble.pinnedK === ensemble.k
           ? ' (pinned)'
           : ` (K = ${ensemble.pinnedK} pinned, but the room cannot form it)`,
-      ` · predicted ${ensemble.predictedLatencyMs.toFixed(2)} ms · `,
+      ` · predicted ${ensemble.predictedLatencyMs.toFixed(2)} ms · at most ${ensemble.capacityRps.toFixed(0)} requests/s · `,
       ensemble.resilienceMet ? 'resilience target met' : 'resilience target not reachable',
       h('span', { class: 'muted' }, ` · plan v${plan.version}`),
     ),

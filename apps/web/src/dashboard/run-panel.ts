@@ -1,5 +1,6 @@
 import type { PeerStatus } from '@cohort/mesh'
-import type { DeviceId } from '@cohort/protocol'
+import { atWindow } from '@cohort/planner'
+import type { DeviceId, EnsemblePlan } from '@cohort/protocol'
 import { h, numberInput } from '../dom.ts'
 import type { EarlyExitSession } from '../early-exit-session.ts'
 import { type EarlyExitControls, earlyExitControls, earlyExitFigures } from '../early-exit-view.ts'
@@ -39,6 +40,8 @@ export interface RunPanelContext {
   readonly devices: readonly PeerStatus[]
   /** The plan's early-exit thresholds, when it has some. */
   readonly thresholds: readonly number[] | null
+  /** The plan's ensemble part, for what it predicts at the window in use. */
+  readonly ensemblePlan: EnsemblePlan | null
   readonly feed: RunFeed
   readonly rerender: () => void
 }
@@ -177,7 +180,12 @@ function figures(state: RunPanelState, context: RunPanelContext): Node[] {
             ),
       ]
     case 'ensemble':
-      return [context.session ? ensembleStats(context.session.stats()) : loading]
+      return context.session
+        ? [
+            ensembleStats(context.session.stats()),
+            ...(context.ensemblePlan ? [loadPrediction(context.ensemblePlan, state.window)] : []),
+          ]
+        : [loading]
     case 'early-exit': {
       const thresholds = earlyExitThresholds(state, context)
       return [
@@ -321,5 +329,19 @@ function ensembleStats(stats: RunStats): HTMLElement {
       : ` · p50 ${stats.p50Ms.toFixed(1)} ms · p95 ${(stats.p95Ms ?? 0).toFixed(1)} ms`,
     stats.requestsPerSecond === null ? '' : ` · ${stats.requestsPerSecond.toFixed(1)} requests/s`,
     ` · ${stats.degraded} degraded · ${stats.errors} failed`,
+  )
+}
+
+/** What the plan predicts for the window in use, beside what the run measures. */
+function loadPrediction(plan: EnsemblePlan, window: number): HTMLElement {
+  const predicted = atWindow(plan.predictedLatencyMs, plan.capacityRps, window)
+  return h(
+    'p',
+    {
+      class: 'muted',
+      'data-testid': 'load-prediction',
+      'data-requests-per-second': predicted.requestsPerSecond,
+    },
+    `The plan predicts at most ${predicted.requestsPerSecond.toFixed(0)} requests/s at ${predicted.window} in flight (p50 ${predicted.latencyMs.toFixed(1)} ms), from each device's measured compute alone: devices sharing one machine's cores, and the time spent in browsers between hops, fall below it.`,
   )
 }

@@ -159,6 +159,10 @@ test('charts, room view and event log follow a running stream; a device closed m
     timeout: 240_000,
   })
   await expect(page.getByTestId('run-samples')).toBeEnabled()
+  // Beside the measured requests/s: what the plan's load model predicts at the window in use.
+  const prediction = page.getByTestId('load-prediction')
+  await expect(prediction).toContainText(/at most \d+ requests\/s at 4 in flight/)
+  expect(Number(await prediction.getAttribute('data-requests-per-second'))).toBeGreaterThan(0)
   await expect(samplesField).toHaveAttribute('data-e2e-mark', 'typed')
   await expect(samplesField).toBeFocused()
   await expect(samplesField).toHaveValue('250')

@@ -36,6 +36,13 @@ interface PlanSnapshot {
     groups: { slice: number; members: string[] }[]
   } | null
   earlyExit: { tiers: { tier: string; members: string[] }[] } | null
+  devices: {
+    deviceId: string
+    platform: string
+    rttMeasured: boolean
+    bandwidthMeasured: boolean
+    bytesPerMs: number
+  }[]
 }
 
 let server: CohortServer
@@ -184,20 +191,26 @@ test('charts, room view and event log follow a running stream; a device closed m
     .not.toContain(victim)
   const replans = await log.locator('li[data-kind="replan"]').count()
   expect(replans).toBeGreaterThan(1)
-
   // The room view: every planned member with its state and the measured round trip to it.
   const survivors = ids.filter((id) => id !== victim)
   for (const id of survivors) {
     const member = room.locator(`[data-group] li[data-member="${id}"]`)
     await expect(member).toHaveAttribute('data-state', 'open')
+    // An idle link's bandwidth is measured at the probe's next refresh (a large echo).
+    await expect(member).toHaveAttribute('data-bytes-per-ms', /^\d/, { timeout: 15_000 })
     // One snapshot of the element: idle links are measured again every few seconds.
-    const [attribute, text] = await member.evaluate((element) => [
+    const [attribute, bandwidth, platform, text] = await member.evaluate((element) => [
       element.getAttribute('data-rtt'),
+      element.getAttribute('data-bytes-per-ms'),
+      element.getAttribute('data-platform'),
       element.textContent,
     ])
     const rtt = Number(attribute)
     expect(rtt).toBeGreaterThan(0)
     expect(text).toContain(`RTT ${rtt.toFixed(2)} ms`)
+    expect(Number(bandwidth)).toBeGreaterThan(0)
+    expect(text).toMatch(/[\d.]+ MB\/s/)
+    expect(platform).toBe('browser')
   }
   await expect(room.locator(`li[data-member="${victim}"]`)).toHaveCount(0)
 
@@ -209,6 +222,18 @@ test('charts, room view and event log follow a running stream; a device closed m
   expect(idle).toBeGreaterThan(0)
   const more = await runSamples(page, 200, { window: 4 })
   expect(more.filter((outcome) => outcome.error !== null)).toEqual([])
+  // Its reports carried the links the host measured, and the room was replanned with them: every
+  // hop priced at a measured round trip and bandwidth, not an assumed one.
+  await expect
+    .poll(async () =>
+      (await host(page).plan())?.devices.map((device) => [
+        device.platform,
+        device.rttMeasured,
+        device.bandwidthMeasured,
+        device.bytesPerMs > 0,
+      ]),
+    )
+    .toEqual(survivors.map(() => ['browser', true, true, true]))
   expect((await liveObjectCounts(page, [kind]))[kind]).toBeLessThan(idle + 20)
 })
 

@@ -33,13 +33,21 @@ const planOf = (page: Page) =>
       window as unknown as {
         cohort: {
           mesh: {
-            plan: { version: number; profiled: string[]; ensemble: PlanSnapshot | null } | null
+            plan: {
+              version: number
+              devices: { deviceId: string }[]
+              ensemble: PlanSnapshot | null
+            } | null
           }
         }
       }
     ).cohort.mesh.plan
     return plan?.ensemble
-      ? { ...plan.ensemble, version: plan.version, profiled: [...plan.profiled].sort() }
+      ? {
+          ...plan.ensemble,
+          version: plan.version,
+          profiled: plan.devices.map((device) => device.deviceId).sort(),
+        }
       : null
   })
 

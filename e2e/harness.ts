@@ -322,7 +322,7 @@ export async function waitForEnsembleOf(host: Page, ids: readonly string[]): Pro
         cohort?: {
           mesh?: {
             plan?: {
-              profiled: string[]
+              devices: { deviceId: string }[]
               ensemble: { groups: { members: string[] }[] } | null
             } | null
           }
@@ -331,7 +331,7 @@ export async function waitForEnsembleOf(host: Page, ids: readonly string[]): Pro
       const plan = (window as PlanHandle).cohort?.mesh?.plan
       return {
         members: plan?.ensemble?.groups.flatMap((group) => group.members).sort() ?? [],
-        profiled: [...(plan?.profiled ?? [])].sort(),
+        profiled: (plan?.devices ?? []).map((device) => device.deviceId).sort(),
       }
     })
   const all = [...ids].sort()

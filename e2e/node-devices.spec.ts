@@ -38,7 +38,7 @@ type Handle = {
   cohort: {
     mesh: {
       plan: {
-        profiled: string[]
+        devices: { deviceId: string }[]
         earlyExit: { tiers: Tier[] } | null
         ensemble: { groups: { members: string[] }[] } | null
       } | null
@@ -75,7 +75,11 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   const joinUrl = `${host.joinUrl}?task=${TASK}&threads=1`
   const tabs = []
   for (let i = 0; i < BROWSER_DEVICES; i++) tabs.push(await joinAsDevice(browser, joinUrl))
-  const nodes: NodeDevices[] = [await startNodeDevices(joinUrl), await startNodeDevices(joinUrl)]
+  // The second Node device emulates one twice as slow: the dashboard must say so.
+  const nodes: NodeDevices[] = [
+    await startNodeDevices(joinUrl),
+    await startNodeDevices(joinUrl, ['--slowdown', '2']),
+  ]
   const nodeIds = nodes.flatMap((node) => node.ids)
   const ids = [...tabs.map((tab) => tab.deviceId), ...nodeIds]
   await waitForEnsembleOf(host.page, ids)
@@ -88,6 +92,19 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   expect(cloud?.members).toEqual(expect.arrayContaining(nodeIds))
   // The dashboard says what they are.
   await expect(host.page.getByTestId('peers')).toContainText('Node on')
+  // …and so does the room view, from what the plan knew of each device.
+  const room = host.page.getByTestId('room')
+  for (const [index, id] of nodeIds.entries()) {
+    const member = room.locator(`li[data-member="${id}"]`).first()
+    await expect(member).toHaveAttribute('data-platform', 'node')
+    await expect(member).toHaveAttribute('data-slowdown', index === 1 ? '2' : '1')
+    if (index === 1) await expect(member).toContainText('2× slower (emulated)')
+  }
+  for (const tab of tabs)
+    await expect(room.locator(`li[data-member="${tab.deviceId}"]`).first()).toHaveAttribute(
+      'data-platform',
+      'browser',
+    )
 
   // The ensemble, 8 in flight: every answer equals the reference of the K it was answered with.
   const ensemble = await runSamples(host.page, SAMPLES, { window: 8 })
@@ -102,6 +119,9 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   // Early exit, every sample to the cloud tier; both Node devices are killed mid-stream (the
   // cloud's third member, a tab, is left).
   const expected = expectAt(manifest, await exitTable(manifest, SAMPLES), NEVER_EXIT, SAMPLES)
+  const cloudTier = async () =>
+    (await tiersOf(host.page)).find((tier) => tier.tier === 'cloud')?.members ?? []
+  const cloudAtStart = await cloudTier()
   const run = host.page.evaluate(
     (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
     { samples: SAMPLES, deadlineMs: 5_000, thresholds: NEVER_EXIT },
@@ -111,6 +131,8 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
       host.page.evaluate(() => (window as unknown as Handle).cohort.host.earlyExitStats().done),
     )
     .toBeGreaterThan(50)
+  // The cloud tier as planned when the run started and at the kill (a report may replan between).
+  const cloudMembers = [...cloudAtStart, ...(await cloudTier())]
   for (const node of nodes) await node.stop('SIGKILL')
   const outcomes = await run
   expect(outcomes).toHaveLength(SAMPLES)
@@ -121,11 +143,12 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
         o.exitIndex !== expected.exits[o.index] || o.prediction !== expected.predictions[o.index],
     ),
   ).toEqual([])
-  // Every sample reached the last segment (the exits above): on the Node devices until they were
-  // killed, then on the tabs the room was planned with after.
+  // Every sample reached the last segment (the exits above): on the cloud tier's best member
+  // until the kill (a Node device, or a tab when the host measured a faster link to it: the plan
+  // ranks members by measured hop cost), then on the tabs the room was planned with after.
   const answeredBy = outcomes.map((o) => o.answeredBy ?? '')
   expect(answeredBy.every((id) => ids.includes(id))).toBe(true)
-  expect(answeredBy.slice(0, 50).some((id) => nodeIds.includes(id))).toBe(true)
+  expect(answeredBy.slice(0, 50).every((id) => cloudMembers.includes(id))).toBe(true)
   expect(answeredBy.slice(-50).some((id) => nodeIds.includes(id))).toBe(false)
 })
 

@@ -58,7 +58,7 @@ const plannedTask = (page: Page) =>
           mesh: {
             plan: {
               task: string
-              profiled: string[]
+              devices: { deviceId: string }[]
               ensemble: { k: number; groups: { members: string[] }[] } | null
             } | null
           }

@@ -24,7 +24,7 @@ interface GroupSnapshot {
 }
 interface PlanSnapshot {
   version: number
-  profiled: string[]
+  devices: { deviceId: string }[]
   ensemble: { k: number; groups: GroupSnapshot[] } | null
 }
 /** One outcome as both requesters report it here: the answer's prediction and K, or the error. */
@@ -122,7 +122,7 @@ test('the dashboard and an app page stream 300 samples each, 8 in flight, throug
   const appId = await app.evaluate(
     () => (window as unknown as { cohortExample: { deviceId: string } }).cohortExample.deviceId,
   )
-  expect((await planOf(host.page))?.profiled).not.toContain(appId)
+  expect((await planOf(host.page))?.devices.map((device) => device.deviceId)).not.toContain(appId)
 
   const references = new Map<number, number[]>()
   const expectReference = async (who: string, outcomes: readonly Seen[]) => {

@@ -186,8 +186,8 @@ async function main(): Promise<void> {
     for (const device of devices) await waitForModelsReady(device.page)
     await host.page.waitForFunction(
       (count) => {
-        type Handle = { cohort?: { mesh?: { plan?: { profiled: unknown[] } | null } } }
-        return ((window as Handle).cohort?.mesh?.plan?.profiled.length ?? 0) >= count
+        type Handle = { cohort?: { mesh?: { plan?: { devices: unknown[] } | null } } }
+        return ((window as Handle).cohort?.mesh?.plan?.devices.length ?? 0) >= count
       },
       devices.length,
       { timeout: 180_000 },

@@ -46,7 +46,7 @@ describe('the HTTP gateway', () => {
     // Both devices planned (the plan that arrives after their profiles).
     await new Promise<void>((done) => {
       const check = () => {
-        if ((member.mesh.plan?.profiled.length ?? 0) < devices.length) return
+        if ((member.mesh.plan?.devices.length ?? 0) < devices.length) return
         stop()
         done()
       }

@@ -110,13 +110,16 @@ function profile(task: string, ms: Record<string, number>) {
 function plannedDevices(
   plan: Plan,
   msOf: (deviceId: string) => Record<string, number>,
-  records: Record<string, { requests: number; misses: number; rttMs?: number }> = {},
+  records: Record<
+    string,
+    { requests: number; misses: number; rttMs?: number; bytesPerMs?: number }
+  > = {},
 ): DeviceSpec[] {
-  return plan.profiled.map((deviceId) => ({
+  return plan.devices.map(({ deviceId }) => ({
     deviceId,
     msPerModel: msOf(deviceId),
     rttMs: records[deviceId]?.rttMs ?? ASSUMED_RTT_MS,
-    bytesPerMs: ASSUMED_BYTES_PER_MS,
+    bytesPerMs: records[deviceId]?.bytesPerMs ?? ASSUMED_BYTES_PER_MS,
     failureProbability: estimateFailureProbability(
       records[deviceId]?.requests ?? 0,
       records[deviceId]?.misses ?? 0,
@@ -128,7 +131,10 @@ function plannedDevices(
 function expectedEnsemble(
   plan: Plan,
   msOf: (deviceId: string) => Record<string, number>,
-  records: Record<string, { requests: number; misses: number; rttMs?: number }> = {},
+  records: Record<
+    string,
+    { requests: number; misses: number; rttMs?: number; bytesPerMs?: number }
+  > = {},
 ) {
   const devices = plannedDevices(plan, msOf, records)
   return planEnsemble(devices, studentSetsFromManifest(manifestOf(plan.task)))
@@ -150,7 +156,8 @@ async function profileAll(
   )
   expect(replies).toEqual(devices.map(() => ({ type: 'ok' })))
   const ids = sorted(idsOf(devices))
-  const all = (push: PlanPush) => sorted(push.plan.profiled).join() === ids.join()
+  const all = (push: PlanPush) =>
+    sorted(push.plan.devices.map((device) => device.deviceId)).join() === ids.join()
   const pushes = await Promise.all(everyone.map((c) => c.planAfter(0, all)))
   // Nothing changed after the last profile, so everyone holds the same, latest plan.
   for (const push of pushes) expect(push).toEqual(pushes[0])
@@ -176,8 +183,8 @@ describe('room plans over socket.io', () => {
       expect(versions.at(-1)).toBe(plan.version)
     }
     expect(plan.task).toBe('fashion')
-    expect(sorted(plan.profiled)).toEqual(sorted(idsOf(members)))
-    expect(plan.profiled).not.toContain(hostWelcome.deviceId)
+    expect(sorted(plan.devices.map((device) => device.deviceId))).toEqual(sorted(idsOf(members)))
+    expect(plan.devices.map((device) => device.deviceId)).not.toContain(hostWelcome.deviceId)
     const ensemble = plan.ensemble
     if (!ensemble) throw new Error('expected an ensemble')
     // Every profiled device serves exactly once.
@@ -233,7 +240,7 @@ describe('room plans over socket.io', () => {
     for (const push of after) expect(push).toEqual(after[0])
     const plan = after[0]!.plan
     expect(plan.version).toBeGreaterThan(before.version)
-    expect(sorted(plan.profiled)).toEqual(sorted(idsOf(staying)))
+    expect(sorted(plan.devices.map((device) => device.deviceId))).toEqual(sorted(idsOf(staying)))
     expect(planned(plan)).toEqual(sorted(idsOf(staying)))
     expect(plan.ensemble).toEqual(expectedEnsemble(plan, () => msPerModel('fashion')))
 
@@ -242,14 +249,16 @@ describe('room plans over socket.io', () => {
     const first = await newcomer.client.nextOfType('plan')
     expect(newcomer.client.pushes[0]).toBe(first)
     expect(first).toEqual(after[0])
-    expect(first.plan.profiled).not.toContain(newcomer.welcome.deviceId)
+    expect(first.plan.devices.map((device) => device.deviceId)).not.toContain(
+      newcomer.welcome.deviceId,
+    )
 
     // Its profile brings it into the next plan.
     expect(await newcomer.client.request(profile('fashion', msPerModel('fashion')))).toEqual({
       type: 'ok',
     })
     const next = await host.planAfter(plan.version)
-    expect(sorted(next.plan.profiled)).toEqual(
+    expect(sorted(next.plan.devices.map((device) => device.deviceId))).toEqual(
       sorted([...idsOf(staying), newcomer.welcome.deviceId]),
     )
     expect(await newcomer.client.planAfter(plan.version)).toEqual(next)
@@ -274,7 +283,9 @@ describe('room plans over socket.io', () => {
     expect(await host.request({ type: 'set-task', task: 'digits' })).toEqual({ type: 'ok' })
     const digits = (await host.planAfter(fashion.version)).plan
     expect(digits.task).toBe('digits')
-    expect(sorted(digits.profiled)).toEqual(sorted(idsOf(digitsDevices)))
+    expect(sorted(digits.devices.map((device) => device.deviceId))).toEqual(
+      sorted(idsOf(digitsDevices)),
+    )
     expect(planned(digits)).toEqual(sorted(idsOf(digitsDevices)))
     expect(digits.ensemble).toEqual(expectedEnsemble(digits, () => msPerModel('digits')))
     // The refused set-task changed nothing: the only replan is the host's.
@@ -284,7 +295,7 @@ describe('room plans over socket.io', () => {
 
     expect(await host.request({ type: 'set-task', task: 'no-such-task' })).toEqual({ type: 'ok' })
     const unknown = (await host.planAfter(digits.version)).plan
-    expect(unknown).toMatchObject({ task: 'no-such-task', profiled: [], ensemble: null })
+    expect(unknown).toMatchObject({ task: 'no-such-task', devices: [], ensemble: null })
     expect(harness.logs.some((line) => line.includes('no manifest for task no-such-task'))).toBe(
       true,
     )
@@ -362,21 +373,28 @@ describe('room plans over socket.io', () => {
     expect(planned(after)).toEqual(sorted(idsOf(members)))
   })
 
-  it('costs a hop to a device at the round trip the host measured, from the next replan on', async () => {
+  it('costs a hop to a device at the round trip and bandwidth the host measured, replanning when a link is first measured', async () => {
     const server = await start()
     const { host, members } = await harness.room(server, 6)
     const ms = () => msPerModel('fashion')
     const before = await profileAll([host], members, 'fashion', ms)
+    expect(before.devices.every((d) => !d.rttMeasured && !d.bandwidthMeasured)).toBe(true)
     const far = members[0]!.welcome.deviceId
     const measured = {
       type: 'report',
-      outcomes: [{ deviceId: far, requests: 10, misses: 0, rttMs: 40 }],
+      outcomes: [{ deviceId: far, requests: 10, misses: 0, rttMs: 40, bytesPerMs: 2_000 }],
     }
     expect(await host.request(measured)).toEqual({ type: 'ok' })
-    // A clean report does not replan; the next replan (here, a profile sent again) uses it.
-    expect(await members[0]!.client.request(profile('fashion', ms()))).toEqual({ type: 'ok' })
+    // A clean report replans only when it brings a link's first measurement, as this one does.
     const after = (await host.planAfter(before.version)).plan
-    const records = { [far]: { requests: 10, misses: 0, rttMs: 40 } }
+    const records = { [far]: { requests: 10, misses: 0, rttMs: 40, bytesPerMs: 2_000 } }
+    expect(after.devices.find((d) => d.deviceId === far)).toMatchObject({
+      rttMs: 40,
+      rttMeasured: true,
+      bytesPerMs: 2_000,
+      bandwidthMeasured: true,
+    })
+    expect(after.devices.filter((d) => d.rttMeasured)).toHaveLength(1)
     expect(after.ensemble).toEqual(expectedEnsemble(after, ms, records))
     expect(after.earlyExit).toEqual(
       planTiers(
@@ -416,7 +434,7 @@ describe('room plans over socket.io', () => {
       expect(await c.nextOfType('peer-left')).toEqual(removed)
     }
     const after = (await host.planAfter(before.version)).plan
-    expect(sorted(after.profiled)).toEqual(sorted(idsOf(staying)))
+    expect(sorted(after.devices.map((device) => device.deviceId))).toEqual(sorted(idsOf(staying)))
     expect(planned(after)).toEqual(sorted(idsOf(staying)))
     expect(server.stats().members).toBe(6)
   })
@@ -449,6 +467,7 @@ describe('room plans over socket.io', () => {
       { type: 'profile', profile: { ...good, msPerModel: { 'student-1-0': -1 } } },
       { type: 'report', outcomes: [{ deviceId: id, requests: -1, misses: 0 }] },
       { type: 'report', outcomes: [{ deviceId: id, requests: 1, misses: 0, rttMs: -1 }] },
+      { type: 'report', outcomes: [{ deviceId: id, requests: 1, misses: 0, bytesPerMs: 0 }] },
       { type: 'set-task', task: 'Fashion!' },
     ]) {
       expect(await device.request(bad), JSON.stringify(bad).slice(0, 80)).toMatchObject({
@@ -458,7 +477,7 @@ describe('room plans over socket.io', () => {
     }
     // Still a member: a valid profile is accepted and planned.
     expect(await device.request(profile('fashion', msPerModel('fashion')))).toEqual({ type: 'ok' })
-    expect((await device.planAfter(0)).plan.profiled).toEqual([id])
+    expect((await device.planAfter(0)).plan.devices.map((device) => device.deviceId)).toEqual([id])
   })
 
   it('replans under a steady stream of changes once the longest delay has passed', async () => {
@@ -474,6 +493,6 @@ describe('room plans over socket.io', () => {
       type: 'ok',
     })
     const plan = (await host.planAfter(0)).plan
-    expect(plan.profiled).toEqual([members[0]!.welcome.deviceId])
+    expect(plan.devices.map((device) => device.deviceId)).toEqual([members[0]!.welcome.deviceId])
   })
 })

@@ -12,6 +12,7 @@ import type {
   DeviceOutcome,
   DeviceProfile,
   Plan,
+  PlannedDevice,
   RoomCode,
   ServerPush,
 } from '@cohort/protocol'
@@ -20,7 +21,7 @@ import type { Member, RoomRegistry } from './rooms.ts'
 
 /** Until the host has measured its link to a device (its reports), a LAN round trip (ms) is assumed. */
 export const ASSUMED_RTT_MS = 1
-/** Until devices measure their links, a modest Wi-Fi bandwidth (bytes per ms) is assumed. */
+/** Until the host has measured its link to a device, a modest Wi-Fi bandwidth (bytes per ms) is assumed. */
 export const ASSUMED_BYTES_PER_MS = 5_000
 /** A replan waits for quiet, but never longer than this many debounce periods. */
 export const MAX_REPLAN_DELAY_FACTOR = 10
@@ -43,12 +44,20 @@ export interface RoomPlansOptions {
   readonly log: (line: string) => void
 }
 
+/** What requesters reported of a device: the failure evidence and the latest measured link. */
+interface Evidence {
+  requests: number
+  misses: number
+  rttMs?: number
+  bytesPerMs?: number
+}
+
 interface RoomState {
   task: string
   /** The ensemble K the host pinned, or null for the planner's choice. */
   pinnedK: number | null
   readonly profiles: Map<DeviceId, DeviceProfile>
-  readonly outcomes: Map<DeviceId, { requests: number; misses: number; rttMs?: number }>
+  readonly outcomes: Map<DeviceId, Evidence>
   version: number
   plan: Plan | null
   timer: ReturnType<typeof setTimeout> | undefined
@@ -109,18 +118,20 @@ export class RoomPlans {
     const state = this.#state(room)
     const members = new Set(this.options.registry.membersOf(room).map((member) => member.deviceId))
     let misses = 0
+    let firstMeasured = false
     for (const outcome of outcomes) {
       // Evidence about a device that already left still counts, but ids that were never seen
       // would let one member grow this map without bound.
       const known = state.outcomes.get(outcome.deviceId)
       if (!known && !members.has(outcome.deviceId)) continue
-      const record: { requests: number; misses: number; rttMs?: number } = known ?? {
-        requests: 0,
-        misses: 0,
-      }
+      const record: Evidence = known ?? { requests: 0, misses: 0 }
       record.requests += outcome.requests
-      // The latest measurement (already smoothed by the requester); used at the next replan.
+      // The latest measurements (already smoothed by the requester); used at the next replan.
+      firstMeasured ||=
+        (outcome.rttMs !== undefined && record.rttMs === undefined) ||
+        (outcome.bytesPerMs !== undefined && record.bytesPerMs === undefined)
       if (outcome.rttMs !== undefined) record.rttMs = outcome.rttMs
+      if (outcome.bytesPerMs !== undefined) record.bytesPerMs = outcome.bytesPerMs
       const counted = Math.min(outcome.misses, outcome.requests)
       record.misses += counted
       // Re-inserted, so the map's order is the order devices were last reported on.
@@ -132,8 +143,9 @@ export class RoomPlans {
       if (state.outcomes.size <= MAX_EVIDENCE_RECORDS) break
       if (!members.has(deviceId)) state.outcomes.delete(deviceId)
     }
-    // Clean reports change estimates slowly; replan when something actually failed.
-    if (misses > 0) this.#schedule(room)
+    // Clean reports change estimates slowly: replan when something actually failed, or when a
+    // link was measured for the first time (the plan stops assuming what it now knows).
+    if (misses > 0 || firstMeasured) this.#schedule(room)
   }
 
   /** Someone joined: they get the current plan now; the plan changes once they send a profile. */
@@ -207,18 +219,31 @@ export class RoomPlans {
     const members = this.options.registry.membersOf(room)
     const manifest = this.options.catalog.get(state.task)
     const devices: DeviceSpec[] = []
+    const planned: PlannedDevice[] = []
     for (const member of members) {
       const profile = state.profiles.get(member.deviceId)
       if (member.role !== 'device' || profile?.task !== state.task) continue
       const record = state.outcomes.get(member.deviceId)
-      devices.push({
+      const spec: DeviceSpec = {
         deviceId: member.deviceId,
         msPerModel: profile.msPerModel,
-        // Measured by the host's requests when it has sent the device some; assumed until then.
+        // Measured by the host (its requests and probes, sent with its reports); assumed until then.
         rttMs: record?.rttMs ?? ASSUMED_RTT_MS,
-        bytesPerMs: ASSUMED_BYTES_PER_MS,
+        bytesPerMs: record?.bytesPerMs ?? ASSUMED_BYTES_PER_MS,
         failureProbability: estimateFailureProbability(record?.requests ?? 0, record?.misses ?? 0),
         alwaysOn: profile.platform === 'node',
+      }
+      devices.push(spec)
+      planned.push({
+        deviceId: member.deviceId,
+        platform: profile.platform ?? 'browser',
+        executionProvider: profile.executionProvider,
+        slowdown: profile.slowdown ?? 1,
+        rttMs: spec.rttMs,
+        rttMeasured: record?.rttMs !== undefined,
+        bytesPerMs: spec.bytesPerMs,
+        bandwidthMeasured: record?.bytesPerMs !== undefined,
+        failureProbability: spec.failureProbability,
       })
     }
     const ensemble = manifest
@@ -233,7 +258,7 @@ export class RoomPlans {
       version: state.version,
       task: state.task,
       createdAt: this.options.now(),
-      profiled: devices.map((device) => device.deviceId as DeviceId),
+      devices: planned,
       ensemble,
       earlyExit,
     }

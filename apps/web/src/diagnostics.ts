@@ -1,8 +1,5 @@
-import type { Mesh, RpcHandler } from '@cohort/mesh'
+import { ECHO_METHOD, type Mesh } from '@cohort/mesh'
 import type { DeviceId } from '@cohort/protocol'
-
-/** Answers with exactly the tensors it received: a probe of the whole data path. */
-export const echoHandler: RpcHandler = async (request) => ({ frames: request.frames })
 
 /** The outcome of echoing one tensor off one peer. */
 export interface EchoOutcome {
@@ -32,7 +29,7 @@ export async function echoAll(
     open.map(async ({ info }): Promise<EchoOutcome> => {
       const outcome = await mesh.request(
         info.deviceId,
-        'echo',
+        ECHO_METHOD,
         [{ name: 'payload', dtype: 'float32', dims: [floatCount], data }],
         { deadlineMs },
       )

@@ -254,11 +254,16 @@ export class HostSession {
   }
 
   private report(): void {
-    const rtt = new Map(this.mesh.peers().map((peer) => [peer.info.deviceId, peer.rttMs]))
-    // Each with the round trip this page measured to the device: the planner's hop cost.
+    const links = new Map(this.mesh.peers().map((peer) => [peer.info.deviceId, peer]))
+    // Each with the round trip and bandwidth this page measured to the device: the planner's
+    // hop cost.
     const outcomes = this.tracker.drain().map((outcome) => {
-      const rttMs = rtt.get(outcome.deviceId)
-      return rttMs === null || rttMs === undefined ? outcome : { ...outcome, rttMs }
+      const link = links.get(outcome.deviceId)
+      return {
+        ...outcome,
+        ...(link?.rttMs == null ? {} : { rttMs: link.rttMs }),
+        ...(link?.bytesPerMs == null ? {} : { bytesPerMs: link.bytesPerMs }),
+      }
     })
     if (outcomes.length === 0) return
     this.events.reported(outcomes)

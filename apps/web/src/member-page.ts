@@ -1,7 +1,7 @@
 import { Mesh, type MeshEvent } from '@cohort/mesh'
 import type { HostKey, Role, RoomCode } from '@cohort/protocol'
 import { deviceLabel } from './device-label.ts'
-import { echoAll, echoHandler } from './diagnostics.ts'
+import { echoAll } from './diagnostics.ts'
 import { loadResumeToken, saveResumeToken } from './identity.ts'
 import './page-handle.ts'
 
@@ -15,7 +15,6 @@ export function joinAsMember(room: RoomCode, role: Role, hostKey?: HostKey): Mes
     ...(resumeToken ? { resumeToken } : {}),
     ...(hostKey ? { hostKey } : {}),
   })
-  mesh.handle('echo', echoHandler)
   mesh.subscribe((event: MeshEvent) => {
     if (event.type === 'welcome') saveResumeToken(room, role, event.welcome.resumeToken)
   })

@@ -16,6 +16,7 @@ import { argmax, type EnsembleRequestOptions, inferEnsemble } from './ensemble-r
 import type { ModelRunner } from './model-runner.ts'
 import { OutcomeTracker } from './outcome-tracker.ts'
 import { fakeManifest } from './testing/early-exit-fakes.ts'
+import { plannedDevices } from './testing/planned-devices.ts'
 
 // A task with a K=2 set (two 4-wide slices and a combiner) on the early-exit fake's task; the
 // devices and the combiner are fakes, the clock is fake.
@@ -77,7 +78,7 @@ function planOf(groups: readonly (readonly DeviceId[])[], predictedMs = 10): Pla
     version: 3,
     task: manifest.task,
     createdAt: 0,
-    profiled: groups.flat(),
+    devices: plannedDevices(groups.flat()),
     earlyExit: null,
     ensemble: {
       k: 2,

@@ -1,6 +1,7 @@
 import type { DeviceId, PeerInfo, Plan } from '@cohort/protocol'
 import { describe, expect, test } from 'vitest'
 import { devicePeersWanted } from './plan-links.ts'
+import { plannedDevices } from './testing/planned-devices.ts'
 
 const id = (s: string) => s as DeviceId
 const peer = (deviceId: string, role: PeerInfo['role'] = 'device'): PeerInfo => ({
@@ -14,7 +15,7 @@ const planWith = (tiers: string[][]): Plan =>
     version: 1,
     task: 'fashion',
     createdAt: 0,
-    profiled: tiers.flat().map(id),
+    devices: plannedDevices(tiers.flat().map(id)),
     ensemble: null,
     earlyExit: {
       segments: ['segment-1', 'segment-2', 'segment-3', 'segment-4'],

@@ -264,6 +264,6 @@ function strongestDevice(plan: Plan | null): DeviceId | undefined {
   return (
     plan?.earlyExit?.tiers.at(-1)?.members[0] ??
     plan?.ensemble?.groups[0]?.members[0] ??
-    plan?.profiled[0]
+    plan?.devices[0]?.deviceId
   )
 }

@@ -1,5 +1,10 @@
 export type { BadFrameLimits } from './bad-frames.ts'
 export type { ByteChannel } from './byte-channel.ts'
+export { ECHO_METHOD } from './echo.ts'
+export {
+  LARGE_MESSAGE_BYTES,
+  MAX_BYTES_PER_MS,
+} from './link-estimate.ts'
 export { type LinkState, Mesh, type MeshEvent, type MeshOptions, type PeerStatus } from './mesh.ts'
 export { whenJoined, whenPlanned } from './mesh-waits.ts'
 export type { WebRtcImplementation } from './peer-link.ts'

@@ -32,7 +32,7 @@ export function whenJoined(mesh: Mesh): Promise<Welcome> {
 
 /** Resolves with the first plan made from at least one profiled device. */
 export function whenPlanned(mesh: Mesh): Promise<Plan> {
-  const ready = (plan: Plan | null): plan is Plan => (plan?.profiled.length ?? 0) > 0
+  const ready = (plan: Plan | null): plan is Plan => (plan?.devices.length ?? 0) > 0
   if (ready(mesh.plan)) return Promise.resolve(mesh.plan)
   return new Promise((resolve) => {
     const stop = mesh.subscribe((event) => {

@@ -11,6 +11,7 @@ import {
   type SignalData,
   type Tensor,
 } from '@cohort/protocol'
+import { ECHO_METHOD, echoHandler } from './echo.ts'
 import { openPeerLink, type PeerLink, type WebRtcImplementation } from './peer-link.ts'
 import {
   DEFAULT_HEARTBEAT,
@@ -44,6 +45,8 @@ export interface PeerStatus {
   readonly link: LinkState
   /** Smoothed network round trip of recent requests, in ms. */
   readonly rttMs: number | null
+  /** Smoothed bandwidth of the link, bytes per ms, once it carried a large message. */
+  readonly bytesPerMs: number | null
 }
 
 /** What a mesh reports to the page. */
@@ -97,7 +100,7 @@ function randomLinkId(): string {
 export class Mesh {
   private readonly signaling: SignalingClient
   private readonly entries = new Map<DeviceId, PeerEntry>()
-  private readonly handlers = new Map<string, RpcHandler>()
+  private readonly handlers = new Map<string, RpcHandler>([[ECHO_METHOD, echoHandler]])
   private readonly listeners = new Set<(event: MeshEvent) => void>()
   private welcome: Welcome | null = null
   private latestPlan: Plan | null = null
@@ -155,6 +158,7 @@ export class Mesh {
       info: entry.info,
       link: entry.session?.open ? 'open' : entry.link ? 'connecting' : 'closed',
       rttMs: entry.session?.rttMs ?? null,
+      bytesPerMs: entry.session?.bytesPerMs ?? null,
     }))
   }
 

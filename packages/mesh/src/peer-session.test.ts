@@ -7,6 +7,7 @@ import {
 } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { DEFAULT_BAD_FRAME_LIMITS } from './bad-frames.ts'
+import { MAX_BYTES_PER_MS } from './link-estimate.ts'
 import { type HeartbeatOptions, PeerSession, type SessionEndReason } from './peer-session.ts'
 import type { RpcHandler, RpcReply } from './rpc.ts'
 import { type MemoryChannelEnd, memoryChannelPair } from './testing/memory-channel.ts'
@@ -238,7 +239,14 @@ describe('PeerSession', () => {
     // Delivery takes no fake time, so the network share of the round trip is zero.
     expect(reply.timings.serveMs).toBe(25)
     expect(reply.roundTripMs).toBe(25)
+    // A large message alone gives neither figure; with a small one, the round trip (zero) and a
+    // bandwidth too fast for fake time to resolve.
+    expect(rig.alice.rttMs).toBeNull()
+    const small = watch(rig.alice.request('echo', [], { deadlineMs: 1_000 }))
+    await vi.advanceTimersByTimeAsync(25)
+    replyOf(small)
     expect(rig.alice.rttMs).toBe(0)
+    expect(rig.alice.bytesPerMs).toBe(MAX_BYTES_PER_MS)
     expect(rig.logs.alice.bad).toEqual([])
     expect(rig.logs.bob.bad).toEqual([])
   })

@@ -13,6 +13,7 @@ import {
 import { type BadFrameLimits, BadFrameMonitor, DEFAULT_BAD_FRAME_LIMITS } from './bad-frames.ts'
 import type { ByteChannel } from './byte-channel.ts'
 import { ChunkAssembler } from './chunk-assembler.ts'
+import { LinkEstimate } from './link-estimate.ts'
 import { type HandlerLookup, type RequestOptions, RpcEndpoint, type RpcReply } from './rpc.ts'
 import { SilenceWatch } from './silence-watch.ts'
 import { type AssemblerLimits, ChunkSender, DEFAULT_ASSEMBLER_LIMITS } from './transfer.ts'
@@ -87,7 +88,7 @@ export class PeerSession {
   private readonly silence: SilenceWatch
   private readonly transferIdleMs: number
   private ended = false
-  private smoothedRttMs: number | null = null
+  private readonly link = new LinkEstimate()
 
   constructor(
     readonly peerId: DeviceId,
@@ -151,14 +152,19 @@ export class PeerSession {
     options: RequestOptions,
   ): Promise<Result<RpcReply, CohortError>> {
     return this.rpc.request(method, tensors, options).then((outcome) => {
-      if (outcome.ok) this.observeRtt(outcome.value)
+      if (outcome.ok) this.observeLink(tensors, outcome.value)
       return outcome
     })
   }
 
-  /** Smoothed round trip of recent requests minus the responder's serving time, in ms. */
+  /** Smoothed network round trip of an empty message (serving time taken out), in ms. */
   get rttMs(): number | null {
-    return this.smoothedRttMs
+    return this.link.rttMs
+  }
+
+  /** Smoothed bandwidth of the link, bytes per ms, once it carried a large message. */
+  get bytesPerMs(): number | null {
+    return this.link.bytesPerMs
   }
 
   /** Whether the session still works. */
@@ -213,9 +219,11 @@ export class PeerSession {
     if (this.badFrames.record(error, now)) this.end('misbehaving')
   }
 
-  private observeRtt(reply: RpcReply): void {
-    const network = Math.max(0, reply.roundTripMs - (reply.timings.serveMs ?? 0))
-    this.smoothedRttMs =
-      this.smoothedRttMs === null ? network : 0.8 * this.smoothedRttMs + 0.2 * network
+  private observeLink(sent: readonly Tensor[], reply: RpcReply): void {
+    const bytes = [...sent, ...reply.frames].reduce(
+      (sum, tensor) => sum + tensor.data.byteLength,
+      0,
+    )
+    this.link.observe(bytes, reply.roundTripMs - (reply.timings.serveMs ?? 0))
   }
 }

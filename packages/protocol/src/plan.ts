@@ -115,13 +115,32 @@ export const EarlyExitPlanSchema = z.object({
 /** The early-exit part of a plan. */
 export type EarlyExitPlan = z.infer<typeof EarlyExitPlanSchema>
 
+/** What the planner knew of one device when it made a plan: the facts its predictions rest on. */
+export const PlannedDeviceSchema = z.object({
+  deviceId: DeviceIdSchema,
+  platform: z.enum(['browser', 'node']),
+  executionProvider: z.enum(['wasm', 'webgpu', 'cpu']),
+  /** The slowdown the device emulates (1: its real speed). */
+  slowdown: z.number().min(1).max(100),
+  /** Round trip to the host, ms: measured by the host when `rttMeasured`, else assumed. */
+  rttMs: z.number().nonnegative(),
+  rttMeasured: z.boolean(),
+  /** Bandwidth of the link to the host, bytes per ms: measured when `bandwidthMeasured`. */
+  bytesPerMs: z.number().positive(),
+  bandwidthMeasured: z.boolean(),
+  /** Estimated probability that a request to it is lost. */
+  failureProbability: z.number().min(0).max(1),
+})
+/** What the planner knew of one device. */
+export type PlannedDevice = z.infer<typeof PlannedDeviceSchema>
+
 /** A room's plan: which devices run what. Versioned; in-flight requests keep the plan they started with. */
 export const PlanSchema = z.object({
   version: z.number().int().min(1),
   task: z.string().regex(/^[a-z0-9-]{1,32}$/),
   createdAt: z.number(),
-  /** Devices whose profiles the plan used. */
-  profiled: z.array(DeviceIdSchema),
+  /** The devices the plan used (every profiled device), with what the planner knew of each. */
+  devices: z.array(PlannedDeviceSchema).max(4096),
   ensemble: EnsemblePlanSchema.nullable(),
   earlyExit: EarlyExitPlanSchema.nullable(),
 })
@@ -138,6 +157,8 @@ export const DeviceOutcomeSchema = z.object({
    * time taken out), in ms: the planner's hop cost to it, instead of an assumed LAN round trip.
    */
   rttMs: z.number().nonnegative().max(60_000).optional(),
+  /** The requester's measured bandwidth to the device, bytes per ms (1 MB/s = 1000). */
+  bytesPerMs: z.number().positive().max(10_000_000).optional(),
 })
 /** A requester's record of one device since its last report. */
 export type DeviceOutcome = z.infer<typeof DeviceOutcomeSchema>

@@ -11,6 +11,7 @@ import {
   toCohortError,
 } from '@cohort/protocol'
 import type { Float32TensorData, ModelRunner } from '../model-runner.ts'
+import { plannedDevices } from './planned-devices.ts'
 
 /**
  * Fakes for early-exit tests: a three-segment manifest, a runner whose segments exit where the
@@ -254,7 +255,7 @@ export function fakePlan(edge: readonly string[], cloud: readonly string[], ms =
     version: 7,
     task: 'fake',
     createdAt: 0,
-    profiled: [...edge, ...cloud] as DeviceId[],
+    devices: plannedDevices([...edge, ...cloud] as DeviceId[]),
     ensemble: null,
     earlyExit: {
       segments: ['segment-1', 'segment-2', 'segment-3'],

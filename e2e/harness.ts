@@ -248,6 +248,66 @@ export async function waitForOpenLinks(page: Page, count: number): Promise<void>
   await expect(page.locator('tr[data-link="open"]')).toHaveCount(count, { timeout: 30_000 })
 }
 
+/** How many members of the next early-exit tier a device links to (the plan's rule). */
+const NEXT_TIER_LINKS = 3
+
+/**
+ * Waits until device `page` holds open links to exactly the members its plan needs, no more: every
+ * host and requester, and its early-exit neighbours (a member of one tier with the first
+ * NEXT_TIER_LINKS members of the next; those with every member of the tier before). Links under
+ * an older plan are retired a few seconds after the plan changes. Returns the linked ids.
+ */
+export async function waitForPlannedLinks(page: Page, timeout = 90_000): Promise<string[]> {
+  let linked: string[] = []
+  await expect
+    .poll(
+      async () => {
+        const view = await page.evaluate(() => {
+          type Handle = {
+            cohort: {
+              mesh: {
+                self: { deviceId: string } | null
+                plan: { earlyExit: { tiers: { members: string[] }[] } | null } | null
+                peers(): { info: { deviceId: string; role: string }; link: string }[]
+              }
+            }
+          }
+          const mesh = (window as unknown as Handle).cohort.mesh
+          return {
+            self: mesh.self?.deviceId ?? '',
+            tiers: (mesh.plan?.earlyExit?.tiers ?? []).map((tier) => tier.members),
+            peers: mesh.peers().map((peer) => ({
+              id: peer.info.deviceId,
+              role: peer.info.role,
+              open: peer.link === 'open',
+            })),
+          }
+        })
+        const mine = view.tiers.findIndex((members) => members.includes(view.self))
+        if (mine < 0) return 'not planned yet'
+        const head = (tier: number) => view.tiers[tier]?.slice(0, NEXT_TIER_LINKS) ?? []
+        const neighbours = [
+          ...head(mine + 1),
+          ...(head(mine).includes(view.self) ? (view.tiers[mine - 1] ?? []) : []),
+        ]
+        const wanted = view.peers
+          .filter((peer) => peer.role !== 'device' || neighbours.includes(peer.id))
+          .map((peer) => peer.id)
+          .sort()
+        linked = view.peers
+          .filter((peer) => peer.open)
+          .map((peer) => peer.id)
+          .sort()
+        return linked.join() === wanted.join()
+          ? 'linked as planned'
+          : `open ${linked} wanted ${wanted}`
+      },
+      { timeout },
+    )
+    .toBe('linked as planned')
+  return linked
+}
+
 /** Echoes a random float32 tensor of `floatCount` elements from `page` off every open peer. */
 export function echoAll(page: Page, floatCount: number): Promise<EchoOutcome[]> {
   return page.evaluate((count) => {

@@ -7,7 +7,7 @@ import {
   joinAsDevice,
   startCohortServer,
   waitForModelsReady,
-  waitForOpenLinks,
+  waitForPlannedLinks,
 } from './harness.ts'
 
 const ONE_MIB_OF_FLOATS = (1024 * 1024) / 4
@@ -30,17 +30,22 @@ test('devices join by the dashboard URL, talk peer to peer, notice departures an
   const ids = devices.map((device) => device.deviceId)
   expect(new Set(ids).size).toBe(DEVICES)
 
-  // Every member holds a data channel to every other: the host plus the other devices.
-  for (const device of devices) await waitForOpenLinks(device.page, DEVICES)
+  // The host holds a data channel to every device; a device, to the host and to the devices its
+  // plan names (its early-exit neighbours), not to every other device.
   for (const device of devices) await waitForModelsReady(device.page)
+  const linked = []
+  for (const device of devices) linked.push(await waitForPlannedLinks(device.page))
   await expect(host.page.getByTestId('devices').locator('tr[data-peer]')).toHaveCount(DEVICES)
   for (const id of ids)
     await expect(host.page.locator(`tr[data-peer="${id}"]`)).toHaveAttribute('data-link', 'open')
+  // 4 devices in 2 tiers of 2: each links to the host and the 2 of the other tier, none to its
+  // own tier's other member: 4 + 4 links instead of the full mesh's 4 + 6.
+  expect(linked.map((peers) => peers.length)).toEqual([3, 3, 3, 3])
 
-  // A 1 MiB float32 tensor from each device comes back byte-identical from every peer.
-  for (const device of devices) {
+  // A 1 MiB float32 tensor from each device comes back byte-identical from every linked peer.
+  for (const [index, device] of devices.entries()) {
     const outcomes = await echoAll(device.page, ONE_MIB_OF_FLOATS)
-    expect(outcomes).toHaveLength(DEVICES)
+    expect(outcomes.map((outcome) => outcome.peer).sort()).toEqual(linked[index])
     for (const outcome of outcomes)
       expect(outcome, JSON.stringify(outcome)).toMatchObject({ identical: true, error: null })
   }
@@ -60,7 +65,7 @@ test('devices join by the dashboard URL, talk peer to peer, notice departures an
   await reloading.page.reload()
   await expect(reloading.page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
   await expect(reloading.page.getByTestId('device-id')).toHaveText(reloading.deviceId)
-  await waitForOpenLinks(reloading.page, DEVICES - 1)
+  await waitForPlannedLinks(reloading.page)
   const afterReload = await echoAll(reloading.page, 1024)
   expect(afterReload.every((outcome) => outcome.identical)).toBe(true)
   await expect(host.page.locator(`tr[data-peer="${reloading.deviceId}"]`)).toHaveAttribute(
@@ -75,9 +80,12 @@ test('a silent peer is declared gone within 3 s even when no close event fires',
   const host = await createRoomAsHost(browser, server)
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
-  await waitForOpenLinks(a.page, 2)
-  await waitForOpenLinks(b.page, 2)
   for (const device of [a, b]) await waitForModelsReady(device.page)
+  // Two devices are the two tiers: each links to the host and the other.
+  const linked = await waitForPlannedLinks(a.page)
+  expect(linked).toHaveLength(2)
+  expect(linked).toContain(b.deviceId)
+  await waitForPlannedLinks(b.page)
 
   // Freeze b's main thread: its socket and data channels stay open, but it stops speaking.
   const cdp = await b.context.newCDPSession(b.page)

@@ -14,7 +14,7 @@ import {
   joinAsDevice,
   startCohortServer,
   waitForModelsReady,
-  waitForOpenLinks,
+  waitForPlannedLinks,
 } from './harness.ts'
 
 let server: CohortServer
@@ -54,8 +54,8 @@ test('malformed signaling messages get typed errors while the room keeps working
   const host = await createRoomAsHost(browser, server)
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
-  await waitForOpenLinks(a.page, 2)
   for (const device of [a, b]) await waitForModelsReady(device.page)
+  await waitForPlannedLinks(a.page)
 
   const raw = await rawClient()
   const welcome = await raw.send({
@@ -101,12 +101,19 @@ test('malformed signaling messages get typed errors while the room keeps working
     .poll(() => raw.pushes.some((push) => push.type === 'error' && push.code === 'bad-message'))
     .toBe(true)
 
-  // The room is unharmed: existing links carry tensors, and a newcomer links to everyone.
+  // The room is unharmed: existing links carry tensors, and a newcomer links as its plan says.
   const outcomes = await echoAll(a.page, 4096)
   expect(outcomes.filter((outcome) => outcome.identical)).toHaveLength(2)
   const c = await joinAsDevice(browser, host.joinUrl)
-  await waitForOpenLinks(c.page, 3)
-  await expect(b.page.locator(`tr[data-peer="${c.deviceId}"]`)).toHaveAttribute('data-link', 'open')
+  await waitForModelsReady(c.page)
+  const linked = await waitForPlannedLinks(c.page)
+  const cEchoes = await echoAll(c.page, 4096)
+  expect(
+    cEchoes
+      .filter((outcome) => outcome.identical)
+      .map((outcome) => outcome.peer)
+      .sort(),
+  ).toEqual(linked)
 })
 
 test("devices of a second room never receive the first room's signals", async ({ browser }) => {
@@ -129,8 +136,9 @@ test("devices of a second room never receive the first room's signals", async ({
   const host = await createRoomAsHost(browser, server)
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
-  await waitForOpenLinks(a.page, 2)
-  await waitForOpenLinks(b.page, 2)
+  // Two devices: once planned, each links to the host and the other (the two tiers).
+  expect(await waitForPlannedLinks(a.page)).toContain(b.deviceId)
+  await waitForPlannedLinks(b.page)
   expect(roomOf(host.joinUrl)).not.toBe(created.room)
 
   // Room B cannot reach room A's devices either.

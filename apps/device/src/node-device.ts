@@ -1,6 +1,6 @@
 import { availableParallelism, totalmem } from 'node:os'
-import { devicePeersWanted, type ServingState, serveDevice } from '@cohort/cohort'
-import { Mesh, whenJoined } from '@cohort/mesh'
+import { joinAsPlannedDevice, type ServingState, serveDevice } from '@cohort/cohort'
+import { type Mesh, whenJoined } from '@cohort/mesh'
 import { CohortError, type DeviceProfile, type Manifest, type RoomCode } from '@cohort/protocol'
 import {
   type DeviceProfileReport,
@@ -61,20 +61,12 @@ const PROFILE_RUNS = 10
  */
 export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
   const log = options.log ?? (() => {})
-  const mesh: Mesh = new Mesh({
+  // Links follow the plan, not the room: what a device of a 40-device process can afford.
+  const mesh = joinAsPlannedDevice({
     serverUrl: options.origin,
     room: options.room,
-    role: 'device',
     label: options.label,
     webrtc,
-    // Links follow the plan, not the room: what a device of a 40-device process can afford.
-    wants: devicePeersWanted(
-      () => mesh.plan,
-      () => mesh.self?.deviceId ?? null,
-    ),
-  })
-  mesh.subscribe((event) => {
-    if (event.type === 'plan') mesh.relink()
   })
   const runtime = nodeRuntime()
   let left = false

@@ -32,7 +32,7 @@ export {
 export type { Float32TensorData, ModelRunner } from './model-runner.ts'
 export { modelServer } from './model-server.ts'
 export { OutcomeTracker } from './outcome-tracker.ts'
-export { devicePeersWanted } from './plan-links.ts'
+export { devicePeersWanted, joinAsPlannedDevice } from './plan-links.ts'
 export {
   type Answer,
   DEFAULT_DEADLINE_MS,

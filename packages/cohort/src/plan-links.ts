@@ -1,3 +1,4 @@
+import { Mesh, type MeshOptions } from '@cohort/mesh'
 import type { DeviceId, PeerInfo, Plan } from '@cohort/protocol'
 
 /**
@@ -32,4 +33,23 @@ export function devicePeersWanted(
       (head(mine).includes(me) && (tiers[mine - 1]?.members.includes(peer.deviceId) ?? false))
     )
   }
+}
+
+/**
+ * Joins a room as a device whose links follow the plan: it links to requesters and to the early-
+ * exit neighbours its plan names, and offers the links a new plan adds as soon as it arrives.
+ */
+export function joinAsPlannedDevice(options: Omit<MeshOptions, 'role' | 'wants'>): Mesh {
+  const mesh: Mesh = new Mesh({
+    ...options,
+    role: 'device',
+    wants: devicePeersWanted(
+      () => mesh.plan,
+      () => mesh.self?.deviceId ?? null,
+    ),
+  })
+  mesh.subscribe((event) => {
+    if (event.type === 'plan') mesh.relink()
+  })
+  return mesh
 }

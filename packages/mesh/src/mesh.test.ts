@@ -1,6 +1,6 @@
 import type { DeviceId, PeerInfo, RoomCode, SignalData } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Mesh, type MeshEvent } from './mesh.ts'
+import { Mesh, type MeshEvent, RETIRE_AFTER_MS } from './mesh.ts'
 import type { PeerLinkOptions } from './peer-link.ts'
 import type { SignalingHandlers, SignalingState, Welcome } from './signaling-client.ts'
 import { memoryChannelPair } from './testing/memory-channel.ts'
@@ -143,6 +143,87 @@ describe('Mesh reconnection', () => {
     expect(fakes.links.map((link) => link.closed)).toEqual([true, false, false])
     expect(fakes.links[2]?.options.initiator).toBe(true)
     expect(mesh.peers().map((peer) => peer.link)).toEqual(['connecting', 'open'])
+    mesh.leave()
+  })
+})
+
+describe('Mesh links that follow what it wants', () => {
+  beforeEach(() => {
+    vi.useFakeTimers()
+    fakes.links.length = 0
+    fakes.signaling = null
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  const tablet: PeerInfo = {
+    deviceId: 'bbbb00001' as DeviceId,
+    role: 'device',
+    label: 'tablet',
+    joinedAt: 0,
+  }
+
+  it('offers a newly wanted link at relink, and retires one no longer wanted after the grace period, once nothing is in flight on it', async () => {
+    let wanted = new Set<string>([HOST.deviceId])
+    const mesh = new Mesh({
+      room: 'ROOM' as RoomCode,
+      role: 'device',
+      label: 'phone',
+      // The far side never answers here: a long deadAfterMs keeps silence out of the way.
+      heartbeat: { intervalMs: 400, deadAfterMs: 600_000 },
+      wants: (peer) => wanted.has(peer.deviceId),
+    })
+    welcome([HOST, tablet])
+    await vi.advanceTimersByTimeAsync(0)
+    expect(fakes.links).toHaveLength(1) // only the host is wanted
+    openLink(0)
+
+    // A plan adds the tablet: its link is offered at once.
+    wanted = new Set([HOST.deviceId, tablet.deviceId])
+    mesh.relink()
+    expect(fakes.links).toHaveLength(2)
+    openLink(1)
+    expect(mesh.peers().map((peer) => peer.link)).toEqual(['open', 'open'])
+
+    // The next plan drops it. A request on it is in flight: the link outlives the grace period.
+    wanted = new Set([HOST.deviceId])
+    const request = mesh.request(tablet.deviceId, 'echo', [], { deadlineMs: 60_000 })
+    mesh.relink()
+    await vi.advanceTimersByTimeAsync(RETIRE_AFTER_MS + 1)
+    expect(fakes.links[1]?.closed).toBe(false)
+    // Once it has ended (here by its deadline), the link is retired at the next check.
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect((await request).ok).toBe(false)
+    await vi.advanceTimersByTimeAsync(RETIRE_AFTER_MS)
+    expect(fakes.links[1]?.closed).toBe(true)
+    expect(mesh.peers().map((peer) => peer.link)).toEqual(['open', 'closed'])
+    // Retired by choice: no reconnection attempt follows.
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(fakes.links).toHaveLength(2)
+    mesh.leave()
+  })
+
+  it('keeps a link that is wanted again before its grace period ends', async () => {
+    let wanted = new Set<string>([HOST.deviceId, tablet.deviceId])
+    const mesh = new Mesh({
+      room: 'ROOM' as RoomCode,
+      role: 'device',
+      label: 'phone',
+      heartbeat: { intervalMs: 400, deadAfterMs: 600_000 },
+      wants: (peer) => wanted.has(peer.deviceId),
+    })
+    welcome([HOST, tablet])
+    await vi.advanceTimersByTimeAsync(0)
+    openLink(0)
+    openLink(1)
+    wanted = new Set([HOST.deviceId])
+    mesh.relink()
+    await vi.advanceTimersByTimeAsync(RETIRE_AFTER_MS / 2)
+    wanted = new Set([HOST.deviceId, tablet.deviceId])
+    mesh.relink()
+    await vi.advanceTimersByTimeAsync(RETIRE_AFTER_MS * 2)
+    expect(fakes.links.map((link) => link.closed)).toEqual([false, false])
     mesh.leave()
   })
 })

@@ -76,10 +76,18 @@ interface PeerEntry {
   session: PeerSession | null
   retryTimer: ReturnType<typeof setTimeout> | undefined
   retries: number
+  /** Set while a link no longer wanted waits out its grace period. */
+  retireTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 const RECONNECT_BASE_MS = 1_000
 const RECONNECT_MAX_MS = 10_000
+/**
+ * A link no plan wants stays up this long, and longer while requests on it are in flight: a
+ * replan opens the new links at once and retires the old ones only after the requests that
+ * started under the old plan had time to finish.
+ */
+export const RETIRE_AFTER_MS = 5_000
 
 function randomLinkId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(8)), (byte) =>
@@ -132,13 +140,20 @@ export class Mesh {
   }
 
   /**
-   * Offers a link to every peer `wants` now accepts and that has none (open or connecting): call
-   * it when what `wants` depends on changed (a new plan). Links no longer wanted stay up.
+   * Offers a link to every peer `wants` now accepts and that has none (open or connecting), and
+   * retires the links it no longer accepts after RETIRE_AFTER_MS with nothing in flight on them:
+   * call it when what `wants` depends on changed (a new plan).
    */
   relink(): void {
     if (this.closed || this.signaling.current !== 'joined') return
     for (const entry of this.entries.values()) {
-      if (!entry.link && !entry.session && this.wants(entry.info)) this.offer(entry)
+      if (this.wants(entry.info)) {
+        clearTimeout(entry.retireTimer)
+        entry.retireTimer = undefined
+        if (!entry.link && !entry.session) this.offer(entry)
+      } else if (entry.link && entry.retireTimer === undefined) {
+        this.scheduleRetire(entry)
+      }
     }
   }
 
@@ -320,6 +335,9 @@ export class Mesh {
           },
           this.options.heartbeat ?? DEFAULT_HEARTBEAT,
         )
+        // A peer may offer a link this side's plan does not need (their plans crossed): it is
+        // served, and retired like any other unwanted link.
+        if (!this.wants(entry.info) && entry.retireTimer === undefined) this.scheduleRetire(entry)
         this.emit({ type: 'peers' })
       },
       onData: (bytes) => {
@@ -362,6 +380,21 @@ export class Mesh {
     }, delay)
   }
 
+  private scheduleRetire(entry: PeerEntry): void {
+    entry.retireTimer = setTimeout(() => {
+      entry.retireTimer = undefined
+      if (this.closed || this.entries.get(entry.info.deviceId) !== entry) return
+      if (this.wants(entry.info) || !entry.link) return
+      if ((entry.session?.inFlight ?? 0) > 0) {
+        this.scheduleRetire(entry)
+        return
+      }
+      clearTimeout(entry.retryTimer)
+      this.dropLink(entry, 'unplanned')
+      this.emit({ type: 'peers' })
+    }, RETIRE_AFTER_MS)
+  }
+
   private dropLink(entry: PeerEntry, reason: SessionEndReason): void {
     const { link, session } = entry
     entry.linkId = null
@@ -376,6 +409,7 @@ export class Mesh {
     if (!entry) return
     this.entries.delete(deviceId)
     clearTimeout(entry.retryTimer)
+    clearTimeout(entry.retireTimer)
     const hadLink = entry.link !== null
     this.dropLink(entry, 'left')
     if (hadLink) this.emit({ type: 'peer-gone', deviceId, reason })
@@ -396,6 +430,7 @@ export class Mesh {
       session: null,
       retryTimer: undefined,
       retries: 0,
+      retireTimer: undefined,
     }
     this.entries.set(info.deviceId, entry)
     return entry

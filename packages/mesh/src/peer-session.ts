@@ -47,6 +47,8 @@ export type SessionEndReason =
   | 'replaced'
   | 'left'
   | 'misbehaving'
+  /** No plan needs the link any more (a device's links follow the plan). */
+  | 'unplanned'
 
 /** What this session has received and holds from its peer. */
 export interface ReceiveStats {
@@ -165,6 +167,11 @@ export class PeerSession {
   /** Smoothed bandwidth of the link, bytes per ms, once it carried a large message. */
   get bytesPerMs(): number | null {
     return this.link.bytesPerMs
+  }
+
+  /** Requests in either direction not yet answered. */
+  get inFlight(): number {
+    return this.rpc.inFlight
   }
 
   /** Whether the session still works. */

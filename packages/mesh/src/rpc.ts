@@ -198,6 +198,11 @@ export class RpcEndpoint {
     return this.pending.size
   }
 
+  /** Requests this side awaits plus the peer's requests this side is still serving. */
+  get inFlight(): number {
+    return this.pending.size + this.running.size
+  }
+
   /** Fails every pending request and aborts every running handler. */
   close(error: CohortError): void {
     if (this.closedWith) return

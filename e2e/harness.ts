@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline'
 import {
   type Browser,
   type BrowserContext,
+  type BrowserContextOptions,
   expect,
   type Page,
   type TestInfo,
@@ -177,6 +178,8 @@ const REPORT_CSP_VIOLATIONS = `(() => {
 export interface MemberOptions {
   /** Script source run in every page of the context before the app's own scripts. */
   readonly initScript?: string
+  /** More options of the context: a phone's viewport and touch, say (Playwright's `devices`). */
+  readonly contextOptions?: BrowserContextOptions
 }
 
 /** A browser context that can use WebRTC on a loopback-only machine (media permission, see TESTING.md). */
@@ -186,6 +189,7 @@ export async function newMemberContext(
 ): Promise<BrowserContext> {
   // ignoreHTTPSErrors: an `--https` server's certificate is self-signed (a person clicks through once).
   const context = await browser.newContext({
+    ...options.contextOptions,
     permissions: ['camera', 'microphone'],
     ignoreHTTPSErrors: true,
   })
@@ -252,12 +256,17 @@ export async function waitForOpenLinks(page: Page, count: number): Promise<void>
 const NEXT_TIER_LINKS = 3
 
 /**
- * Waits until device `page` holds open links to exactly the members its plan needs, no more: every
+ * Waits until device `page` has a plan of exactly the devices `planned` and holds open links to
+ * exactly the members that plan needs, no more: every
  * host and requester, and its early-exit neighbours (a member of one tier with the first
  * NEXT_TIER_LINKS members of the next; those with every member of the tier before). Links under
  * an older plan are retired a few seconds after the plan changes. Returns the linked ids.
  */
-export async function waitForPlannedLinks(page: Page, timeout = 90_000): Promise<string[]> {
+export async function waitForPlannedLinks(
+  page: Page,
+  planned: readonly string[],
+  timeout = 90_000,
+): Promise<string[]> {
   let linked: string[] = []
   await expect
     .poll(
@@ -283,8 +292,10 @@ export async function waitForPlannedLinks(page: Page, timeout = 90_000): Promise
             })),
           }
         })
+        const inPlan = [...new Set(view.tiers.flat())].sort()
+        if (inPlan.join() !== [...planned].sort().join()) return `its plan has ${inPlan}`
         const mine = view.tiers.findIndex((members) => members.includes(view.self))
-        if (mine < 0) return 'not planned yet'
+        if (mine < 0) return 'not planned'
         const head = (tier: number) => view.tiers[tier]?.slice(0, NEXT_TIER_LINKS) ?? []
         const neighbours = [
           ...head(mine + 1),

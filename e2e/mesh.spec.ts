@@ -34,7 +34,7 @@ test('devices join by the dashboard URL, talk peer to peer, notice departures an
   // plan names (its early-exit neighbours), not to every other device.
   for (const device of devices) await waitForModelsReady(device.page)
   const linked = []
-  for (const device of devices) linked.push(await waitForPlannedLinks(device.page))
+  for (const device of devices) linked.push(await waitForPlannedLinks(device.page, ids))
   await expect(host.page.getByTestId('devices').locator('tr[data-peer]')).toHaveCount(DEVICES)
   for (const id of ids)
     await expect(host.page.locator(`tr[data-peer="${id}"]`)).toHaveAttribute('data-link', 'open')
@@ -65,7 +65,10 @@ test('devices join by the dashboard URL, talk peer to peer, notice departures an
   await reloading.page.reload()
   await expect(reloading.page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
   await expect(reloading.page.getByTestId('device-id')).toHaveText(reloading.deviceId)
-  await waitForPlannedLinks(reloading.page)
+  await waitForPlannedLinks(
+    reloading.page,
+    staying.map((device) => device.deviceId),
+  )
   const afterReload = await echoAll(reloading.page, 1024)
   expect(afterReload.every((outcome) => outcome.identical)).toBe(true)
   await expect(host.page.locator(`tr[data-peer="${reloading.deviceId}"]`)).toHaveAttribute(
@@ -82,10 +85,11 @@ test('a silent peer is declared gone within 3 s even when no close event fires',
   const b = await joinAsDevice(browser, host.joinUrl)
   for (const device of [a, b]) await waitForModelsReady(device.page)
   // Two devices are the two tiers: each links to the host and the other.
-  const linked = await waitForPlannedLinks(a.page)
+  const both = [a.deviceId, b.deviceId]
+  const linked = await waitForPlannedLinks(a.page, both)
   expect(linked).toHaveLength(2)
   expect(linked).toContain(b.deviceId)
-  await waitForPlannedLinks(b.page)
+  await waitForPlannedLinks(b.page, both)
 
   // Freeze b's main thread: its socket and data channels stay open, but it stops speaking.
   const cdp = await b.context.newCDPSession(b.page)

@@ -55,7 +55,7 @@ test('malformed signaling messages get typed errors while the room keeps working
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
   for (const device of [a, b]) await waitForModelsReady(device.page)
-  await waitForPlannedLinks(a.page)
+  await waitForPlannedLinks(a.page, [a.deviceId, b.deviceId])
 
   const raw = await rawClient()
   const welcome = await raw.send({
@@ -106,7 +106,7 @@ test('malformed signaling messages get typed errors while the room keeps working
   expect(outcomes.filter((outcome) => outcome.identical)).toHaveLength(2)
   const c = await joinAsDevice(browser, host.joinUrl)
   await waitForModelsReady(c.page)
-  const linked = await waitForPlannedLinks(c.page)
+  const linked = await waitForPlannedLinks(c.page, [a.deviceId, b.deviceId, c.deviceId])
   const cEchoes = await echoAll(c.page, 4096)
   expect(
     cEchoes
@@ -137,8 +137,9 @@ test("devices of a second room never receive the first room's signals", async ({
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
   // Two devices: once planned, each links to the host and the other (the two tiers).
-  expect(await waitForPlannedLinks(a.page)).toContain(b.deviceId)
-  await waitForPlannedLinks(b.page)
+  const both = [a.deviceId, b.deviceId]
+  expect(await waitForPlannedLinks(a.page, both)).toContain(b.deviceId)
+  await waitForPlannedLinks(b.page, both)
   expect(roomOf(host.joinUrl)).not.toBe(created.room)
 
   // Room B cannot reach room A's devices either.

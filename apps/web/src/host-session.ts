@@ -5,7 +5,7 @@ import {
   Requester,
   type SliceWinner,
 } from '@cohort/cohort'
-import type { Mesh } from '@cohort/mesh'
+import type { Mesh, PeerStatus } from '@cohort/mesh'
 import {
   type DeviceId,
   type DeviceOutcome,
@@ -18,6 +18,8 @@ import { loadTaskSamples } from './task-samples.ts'
 
 /** How often the host reports what it learned of devices' failures to the coordinator. */
 const REPORT_INTERVAL_MS = 2_000
+/** A link's figures are reported again when they move by more than this share. */
+const LINK_CHANGE = 0.2
 
 /** Options of a run of the task's test samples through the room. */
 export interface RunOptions {
@@ -100,6 +102,11 @@ export class HostSession {
   private lastFinishedAt = 0
   private built: Promise<Requester> | null = null
   private readonly reportTimer: ReturnType<typeof setInterval>
+  /** The link figures last reported per device. */
+  private readonly reportedLinks = new Map<
+    DeviceId,
+    { rttMs: number | null; bytesPerMs: number | null }
+  >()
 
   constructor(
     private readonly mesh: Mesh,
@@ -254,22 +261,49 @@ export class HostSession {
   }
 
   private report(): void {
-    const links = new Map(this.mesh.peers().map((peer) => [peer.info.deviceId, peer]))
+    const links = new Map(
+      this.mesh
+        .peers()
+        .filter((peer) => peer.info.role === 'device')
+        .map((peer) => [peer.info.deviceId, peer]),
+    )
     // Each with the round trip and bandwidth this page measured to the device: the planner's
-    // hop cost.
-    const outcomes = this.tracker.drain().map((outcome) => {
-      const link = links.get(outcome.deviceId)
-      return {
-        ...outcome,
-        ...(link?.rttMs == null ? {} : { rttMs: link.rttMs }),
-        ...(link?.bytesPerMs == null ? {} : { bytesPerMs: link.bytesPerMs }),
-      }
-    })
+    // hop cost. A link whose figures are new or moved is reported even when it carried no
+    // request since the last report, so the plan knows its links before the first run.
+    const outcomes: DeviceOutcome[] = this.tracker.drain().map((outcome) => ({
+      ...outcome,
+      ...this.linkFigures(links.get(outcome.deviceId)),
+    }))
+    const reported = new Set(outcomes.map((outcome) => outcome.deviceId))
+    for (const [deviceId, peer] of links) {
+      if (reported.has(deviceId) || !this.linkMoved(peer)) continue
+      outcomes.push({ deviceId, requests: 0, misses: 0, ...this.linkFigures(peer) })
+    }
+    for (const outcome of outcomes) {
+      const peer = links.get(outcome.deviceId)
+      if (peer)
+        this.reportedLinks.set(outcome.deviceId, { rttMs: peer.rttMs, bytesPerMs: peer.bytesPerMs })
+    }
     if (outcomes.length === 0) return
-    this.events.reported(outcomes)
+    this.events.reported(outcomes.filter((outcome) => outcome.requests > 0))
     void this.mesh.tellCoordinator({ type: 'report', outcomes }).then((reply) => {
       if (!reply.ok) console.warn(`cohort: could not report outcomes: ${reply.error.message}`)
     })
+  }
+
+  private linkFigures(peer: PeerStatus | undefined): Pick<DeviceOutcome, 'rttMs' | 'bytesPerMs'> {
+    return {
+      ...(peer?.rttMs == null ? {} : { rttMs: peer.rttMs }),
+      ...(peer?.bytesPerMs == null ? {} : { bytesPerMs: peer.bytesPerMs }),
+    }
+  }
+
+  /** Whether a link's figures are new, or moved by more than a fifth, since they were reported. */
+  private linkMoved(peer: PeerStatus): boolean {
+    const last = this.reportedLinks.get(peer.info.deviceId)
+    const moved = (now: number | null, before: number | null | undefined) =>
+      now !== null && (before == null || Math.abs(now - before) > LINK_CHANGE * before)
+    return moved(peer.rttMs, last?.rttMs) || moved(peer.bytesPerMs, last?.bytesPerMs)
   }
 
   private loadSamples(): Promise<SampleSet> {

@@ -88,6 +88,8 @@ const RECONNECT_MAX_MS = 10_000
  * started under the old plan had time to finish.
  */
 export const RETIRE_AFTER_MS = 5_000
+/** Longest a request waits for a link to open (see requestOverNewLink). */
+export const LINK_WAIT_MS = 3_000
 
 function randomLinkId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(8)), (byte) =>
@@ -192,11 +194,62 @@ export class Mesh {
     tensors: readonly Tensor[],
     options: RequestOptions,
   ): Promise<Result<RpcReply, CohortError>> {
-    const session = this.entries.get(peerId)?.session
-    if (!session?.open) {
-      return Promise.resolve(err(new CohortError('not-connected', `no open link to ${peerId}`)))
+    const entry = this.entries.get(peerId)
+    if (entry?.session?.open) return entry.session.request(method, tensors, options)
+    return this.requestOverNewLink(entry, peerId, method, tensors, options)
+  }
+
+  /**
+   * A request to a member without an open link: links follow the plan, and a request under a
+   * newer plan may come before its link has opened. It waits for a link that is opening, or opens
+   * one (a peer never linked, or whose link was retired), for at most LINK_WAIT_MS of its deadline.
+   * A link that failed is left to its own retries: the request fails at once, so callers fail over.
+   */
+  private async requestOverNewLink(
+    entry: PeerEntry | undefined,
+    peerId: DeviceId,
+    method: string,
+    tensors: readonly Tensor[],
+    options: RequestOptions,
+  ): Promise<Result<RpcReply, CohortError>> {
+    const notConnected = err(new CohortError('not-connected', `no open link to ${peerId}`))
+    if (!entry || this.closed || this.signaling.current !== 'joined') return notConnected
+    if (!entry.link) {
+      if (entry.retries > 0) return notConnected
+      this.offer(entry)
     }
-    return session.request(method, tensors, options)
+    const startedAt = performance.now()
+    const session = await this.whenOpen(entry, Math.min(options.deadlineMs, LINK_WAIT_MS), options)
+    if (!session) return notConnected
+    const deadlineMs = options.deadlineMs - (performance.now() - startedAt)
+    if (deadlineMs <= 0)
+      return err(new CohortError('timeout', `the link to ${peerId} opened too late for ${method}`))
+    return session.request(method, tensors, { ...options, deadlineMs })
+  }
+
+  /** The entry's session once its link opens; null if it fails, the wait ends or is aborted. */
+  private whenOpen(
+    entry: PeerEntry,
+    waitMs: number,
+    options: RequestOptions,
+  ): Promise<PeerSession | null> {
+    return new Promise((resolve) => {
+      const done = (session: PeerSession | null) => {
+        clearTimeout(timer)
+        unsubscribe()
+        options.signal?.removeEventListener('abort', aborted)
+        resolve(session)
+      }
+      const aborted = () => done(null)
+      const timer = setTimeout(aborted, waitMs)
+      options.signal?.addEventListener('abort', aborted, { once: true })
+      const unsubscribe = this.subscribe(() => {
+        const here = this.entries.get(entry.info.deviceId) === entry
+        if (here && entry.session?.open) done(entry.session)
+        else if (!here || !entry.link) done(null)
+      })
+      if (options.signal?.aborted) done(null)
+    })
   }
 
   /** Subscribes to mesh events; returns the unsubscribe function. */

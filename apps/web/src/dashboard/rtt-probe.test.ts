@@ -42,7 +42,7 @@ describe('RttProbe', () => {
   beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
 
-  it('probes open links with no round trip yet, once at a time, with a tiny echo only', async () => {
+  it('probes open links with no round trip yet, once at a time: tiny echo, then large', async () => {
     const { mesh, sent, answerAll } = fakeMesh([
       peer('a', 'open', null, null),
       peer('b', 'open', 0.5),
@@ -53,14 +53,16 @@ describe('RttProbe', () => {
     probe.onMeshEvent()
     probe.onMeshEvent()
     expect(sent).toEqual(['a'])
+    // a has no bandwidth yet: the large echo follows the tiny one, not alongside it.
+    await answerAll()
+    expect(sent).toEqual(['a', 'a large'])
+    expect(measured).not.toHaveBeenCalled()
     await answerAll()
     expect(measured).toHaveBeenCalledTimes(1)
-    // A link that just opened waits for an idle refresh to have its bandwidth measured.
-    expect(sent).toEqual(['a'])
     probe.dispose()
   })
 
-  it('measures a link without a bandwidth at its first idle refresh: tiny echo, then large', async () => {
+  it('measures a link without a bandwidth at the next idle refresh: tiny echo, then large', async () => {
     const { mesh, sent, answerAll } = fakeMesh([peer('a', 'open', 1, null), peer('b', 'open', 1)])
     const probe = new RttProbe(
       mesh,

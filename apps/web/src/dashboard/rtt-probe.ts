@@ -22,9 +22,10 @@ const LARGE_PROBE = probeTensor(LARGE_MESSAGE_BYTES / 2)
  * (every member serves `echo`) to each device as soon as its link opens, and to every device
  * every few seconds while no run is going, so the room view always shows a current round
  * trip; during a run its own requests keep the figure current and no probe competes with them.
- * While idle, a link without a bandwidth, and every link now and then, also gets a large echo
+ * A link without a bandwidth, and while idle every link now and then, also gets a large echo
  * right after the tiny one: the pair gives the link's bandwidth (the mesh fits round trip +
- * bytes / bandwidth).
+ * bytes / bandwidth). The host reports both to the coordinator as soon as they are known, so the
+ * room is planned with its links measured before the first run.
  */
 export class RttProbe {
   private readonly probing = new Set<string>()
@@ -39,8 +40,8 @@ export class RttProbe {
     this.timer = setInterval(() => {
       if (!this.idle()) return
       this.refreshes++
-      // A link's first idle refresh measures its bandwidth: not when it opens, while the pages
-      // are still loading models and every message waits.
+      // The minimum of recent echoes counts: refreshes while idle find the link's clean cost
+      // even when it was first measured while the pages were loading their models.
       this.probe(
         () => true,
         (peer) => peer.bytesPerMs === null || this.refreshes % BANDWIDTH_EVERY === 0,
@@ -52,7 +53,7 @@ export class RttProbe {
   readonly onMeshEvent = (): void =>
     this.probe(
       (peer) => peer.rttMs === null,
-      () => false,
+      (peer) => peer.bytesPerMs === null,
     )
 
   /** Stops the refresh. */

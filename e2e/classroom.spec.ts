@@ -51,8 +51,11 @@ type Handle = {
 
 let server: CohortServer
 test.beforeEach(async () => {
-  // Every member connects from 127.0.0.1: the per-address seat limit must fit the class.
-  server = await startCohortServer({ args: ['--seats-per-address', String(DEVICES + 16)] })
+  // Every member connects from 127.0.0.1, which on a LAN would be 50 addresses: the per-address
+  // signaling budget must fit the whole class (a NAT'd classroom needs the same).
+  server = await startCohortServer({
+    args: ['--limits', JSON.stringify({ perAddress: { burst: 50_000, perSecond: 10_000 } })],
+  })
 })
 test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
 

@@ -40,6 +40,14 @@ export function planView(plan: Plan | null, served: (deviceId: string) => number
         'Slice',
         'Student',
         h('th', {}, 'Members (served)'),
+        h(
+          'th',
+          {
+            title:
+              'Members an "all" request asks at once; the others only if those fail or are late',
+          },
+          'Asked at once',
+        ),
         'Predicted',
         h('th', {}, 'P(group fails)'),
       ),
@@ -57,6 +65,7 @@ export function planView(plan: Plan | null, served: (deviceId: string) => number
               { class: 'mono' },
               group.members.map((member) => `${member} (${served(member)})`).join(', '),
             ),
+            h('td', {}, `${group.fanout} of ${group.members.length}`),
             h('td', {}, `${group.predictedMs.toFixed(2)} ms`),
             h('td', {}, group.failureProbability.toExponential(1)),
           ),

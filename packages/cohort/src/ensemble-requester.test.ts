@@ -73,7 +73,7 @@ const B = 'dev-b' as DeviceId
 const C = 'dev-c' as DeviceId
 const D = 'dev-d' as DeviceId
 
-function planOf(groups: readonly (readonly DeviceId[])[], predictedMs = 10): Plan {
+function planOf(groups: readonly (readonly DeviceId[])[], predictedMs = 10, fanout?: number): Plan {
   return {
     version: 3,
     task: manifest.task,
@@ -89,6 +89,7 @@ function planOf(groups: readonly (readonly DeviceId[])[], predictedMs = 10): Pla
         members: [...members],
         predictedMs,
         failureProbability: 0,
+        fanout: fanout ?? members.length,
       })),
       predictedLatencyMs: predictedMs,
       capacityRps: 1_000,
@@ -241,6 +242,30 @@ describe('inferEnsemble', () => {
         [C, 1],
       ]),
     )
+  })
+
+  test('all, in a group larger than its fanout: the fanout is asked at once, the others only once they are late', async () => {
+    const E = 'dev-e' as DeviceId
+    const fakes = room({
+      [A]: { ms: 100, fill: 1 },
+      [B]: { ms: 100, fill: 2 },
+      [C]: { ms: 5, fill: 3 },
+      [D]: { ms: 5, fill: 4 },
+      [E]: { ms: 3 },
+    })
+    // Fanout 2: A and B at once; C when they are late (twice the predicted 10 ms), then D.
+    const outcome = infer(fakes, planOf([[A, B, C, D], [E]], 10, 2), {})
+    await vi.advanceTimersByTimeAsync(19)
+    expect(fakes.asked.map((x) => x.deviceId)).toEqual([A, B, E])
+    await vi.advanceTimersByTimeAsync(1)
+    expect(fakes.asked.map((x) => x.deviceId)).toEqual([A, B, E, C])
+    await vi.advanceTimersByTimeAsync(5)
+    const answer = await outcome
+    if (!answer.ok) throw answer.error
+    expect(answer.value.winners.map((w) => w.deviceId)).toEqual([C, E])
+    // D was never asked: C answered before its turn.
+    expect(fakes.asked.map((x) => x.deviceId)).not.toContain(D)
+    expect(fakes.cancelled.sort()).toEqual([A, B])
   })
 
   test('hedged: the second member is asked only once the first is late, after the predicted delay', async () => {

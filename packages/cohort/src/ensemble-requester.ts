@@ -189,7 +189,8 @@ async function askGroup(
     windowIsMiss: false,
     // Hedged: the next member is asked once this one is slower than it usually is.
     staggerMs: (member) => {
-      if (redundancy === 'all') return 0
+      // All: the fanout at once; past it (a large group), members are hedges like below.
+      if (redundancy === 'all' && member + 1 < group.fanout) return 0
       const deviceId = group.members[member]
       const p95 = deviceId === undefined ? null : deps.tracker.p95(deviceId)
       return Math.max(MIN_HEDGE_MS, p95 ?? group.predictedMs * HEDGE_PREDICTION_FACTOR)

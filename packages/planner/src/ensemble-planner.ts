@@ -1,4 +1,5 @@
 import type { EnsembleCandidate, EnsemblePlan } from '@cohort/protocol'
+import { fanoutOf } from './failure-model.ts'
 import { assignGroups, type CostMatrix, type GroupAssignment } from './group-planner.ts'
 import {
   computeMs,
@@ -155,6 +156,10 @@ export function planEnsemble(
       ) as EnsemblePlan['groups'][number]['members'],
       predictedMs: assignment.groupMs[slice] ?? 0,
       failureProbability: assignment.groupFailure[slice] ?? 1,
+      fanout: fanoutOf(
+        members.map((member) => devices[member]?.failureProbability ?? 1),
+        options.resilienceTarget,
+      ),
     })),
     predictedLatencyMs,
     capacityRps: capacity.capacityRps,
@@ -168,8 +173,8 @@ export function planEnsemble(
 }
 
 /**
- * What the groups sustain under load. Every member of a group gets every request, but each
- * member's worker runs its queue in arrival order and skips a call whose answer already came
+ * What the groups sustain under load. The members of a group's fanout get every request, but
+ * each member's worker runs its queue in arrival order and skips a call whose answer already came
  * (the requester cancels the losers), so a group keeps up with its fastest member: a slower
  * member's queued calls are dropped once the fastest has answered them. The plan's limit is its
  * slowest group's fastest member.

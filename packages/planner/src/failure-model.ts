@@ -23,6 +23,21 @@ export function groupFailureProbability(memberFailureProbabilities: readonly num
 }
 
 /** Smallest number of members with failure probability `p` whose group meets `target`. */
+/**
+ * How many of a group's members, best first, an "all" request asks at once: the fewest whose
+ * failing together is within `target` (at least 2 when there are 2, for Cohort's promise that
+ * one crash never costs an answer), or every member when even all of them miss it.
+ */
+export function fanoutOf(failureProbabilities: readonly number[], target: number): number {
+  const floor = Math.min(2, failureProbabilities.length)
+  let together = 1
+  for (const [index, p] of failureProbabilities.entries()) {
+    together *= p
+    if (index + 1 >= floor && together <= target * (1 + 1e-9)) return index + 1
+  }
+  return Math.max(1, failureProbabilities.length)
+}
+
 export function replicasNeeded(p: number, target: number): number {
   if (p <= 0) return 1
   if (p >= 1) return Number.POSITIVE_INFINITY

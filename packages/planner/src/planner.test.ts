@@ -5,6 +5,7 @@ import { bruteForceGroups } from './brute-force.ts'
 import { costMatrix, DEFAULT_ENSEMBLE_OPTIONS, planEnsemble } from './ensemble-planner.ts'
 import {
   estimateFailureProbability,
+  fanoutOf,
   groupFailureProbability,
   replicasNeeded,
 } from './failure-model.ts'
@@ -298,6 +299,34 @@ describe('planEnsemble', () => {
     expect(plan?.k).toBe(1)
     expect(plan?.resilienceMet).toBe(false)
     expect(plan?.candidates.find((candidate) => candidate.k === 4)?.predictedLatencyMs).toBeNull()
+  })
+})
+
+describe('fanoutOf', () => {
+  it('asks the fewest best members that meet the target together, at least 2, all when none do', () => {
+    // 5% each: 2 fail together 2.5e-3, 3 fail together 1.25e-4.
+    expect(fanoutOf([0.05, 0.05, 0.05, 0.05, 0.05], 1e-3)).toBe(3)
+    // Very reliable members: still 2, so one crash never costs the answer.
+    expect(fanoutOf([1e-6, 1e-6, 1e-6], 1e-3)).toBe(2)
+    expect(fanoutOf([1e-6], 1e-3)).toBe(1)
+    // Unreliable members that cannot meet the target: every one of them.
+    expect(fanoutOf([0.5, 0.5, 0.5], 1e-3)).toBe(3)
+  })
+
+  it('is what a planned group of 50 devices asks at once, not all of them', () => {
+    const devices = Array.from({ length: 50 }, (_, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / 4e6])),
+        0.05,
+      ),
+    )
+    const plan = planEnsemble(devices, studentSets([1, 2]))
+    const groups = plan?.groups ?? []
+    expect(groups.map((group) => group.fanout)).toEqual(groups.map(() => 3))
+    // Every device is planned, but a request asks 3 per group, not 50 in all.
+    expect(groups.reduce((sum, group) => sum + group.members.length, 0)).toBe(50)
+    expect(groups.reduce((sum, group) => sum + group.fanout, 0)).toBeLessThanOrEqual(6)
   })
 })
 

@@ -42,6 +42,12 @@ export const EnsembleGroupSchema = z.object({
   predictedMs: z.number().nonnegative(),
   /** Probability that every member fails on one request. */
   failureProbability: z.number().min(0).max(1),
+  /**
+   * Members an "all" request asks at once: the fewest of the best that meet the resilience target
+   * together (at least 2 when the group has 2). The others are asked only if those fail or are
+   * late, so a group of 25 does not compute every request 25 times.
+   */
+  fanout: z.number().int().min(1),
 })
 /** One RoCoIn group. */
 export type EnsembleGroup = z.infer<typeof EnsembleGroupSchema>

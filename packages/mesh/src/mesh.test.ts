@@ -164,9 +164,10 @@ describe('Mesh links that follow what it wants', () => {
     joinedAt: 0,
   }
 
-  it('offers a newly wanted link at relink, and retires one no longer wanted after the grace period, once nothing is in flight on it', async () => {
-    let wanted = new Set<string>([HOST.deviceId])
-    const mesh = new Mesh({
+  /** A device's mesh that wants the peers in `wanted` (reassigned by the tests). */
+  let wanted = new Set<string>()
+  const wantingMesh = () =>
+    new Mesh({
       room: 'ROOM' as RoomCode,
       role: 'device',
       label: 'phone',
@@ -174,6 +175,10 @@ describe('Mesh links that follow what it wants', () => {
       heartbeat: { intervalMs: 400, deadAfterMs: 600_000 },
       wants: (peer) => wanted.has(peer.deviceId),
     })
+
+  it('offers a newly wanted link at relink, and retires one no longer wanted after the grace period, once nothing is in flight on it', async () => {
+    wanted = new Set([HOST.deviceId])
+    const mesh = wantingMesh()
     welcome([HOST, tablet])
     await vi.advanceTimersByTimeAsync(0)
     expect(fakes.links).toHaveLength(1) // only the host is wanted
@@ -205,14 +210,8 @@ describe('Mesh links that follow what it wants', () => {
   })
 
   it('keeps a link that is wanted again before its grace period ends', async () => {
-    let wanted = new Set<string>([HOST.deviceId, tablet.deviceId])
-    const mesh = new Mesh({
-      room: 'ROOM' as RoomCode,
-      role: 'device',
-      label: 'phone',
-      heartbeat: { intervalMs: 400, deadAfterMs: 600_000 },
-      wants: (peer) => wanted.has(peer.deviceId),
-    })
+    wanted = new Set([HOST.deviceId, tablet.deviceId])
+    const mesh = wantingMesh()
     welcome([HOST, tablet])
     await vi.advanceTimersByTimeAsync(0)
     openLink(0)

@@ -1,5 +1,5 @@
 /**
- * What a link costs, from the requests it carried: network time = round trip + bytes / bandwidth.
+ * What a link costs, from the requests it carried: network time ≈ round trip + bytes / bandwidth.
  * Each reply gives one point (bytes both ways, the round trip minus the responder's serving
  * time). Small messages (requests, tiny probes) give the round trip; large ones (a probe of
  * LARGE_MESSAGE_BYTES) give the slope.
@@ -61,12 +61,13 @@ export class LinkEstimate {
     return extraBytes / extraMs
   }
 
-  /** The round trip of an empty message: a small message's, less its bytes at the bandwidth. */
+  /**
+   * The round trip of a small message (its few bytes included). Not extrapolated to an empty
+   * message: the fit's intercept is too noisy to subtract from, and a request's own bytes at the
+   * bandwidth add well under a millisecond on any LAN.
+   */
   get rttMs(): number | null {
-    const small = this.least(this.small)
-    if (!small) return null
-    const bandwidth = this.bytesPerMs
-    return bandwidth === null ? small.ms : Math.max(0, small.ms - small.bytes / bandwidth)
+    return this.least(this.small)?.ms ?? null
   }
 
   /** The least delayed recent point; the newest when none is recent. */

@@ -1,3 +1,4 @@
+import { EnsemblePlanSchema } from '@cohort/protocol'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { bottleneckAssignment } from './bottleneck-assignment.ts'
@@ -322,6 +323,8 @@ describe('fanoutOf', () => {
       ),
     )
     const plan = planEnsemble(devices, studentSets([1, 2]))
+    // …in a plan every client accepts.
+    expect(EnsemblePlanSchema.safeParse(plan).success).toBe(true)
     const groups = plan?.groups ?? []
     expect(groups.map((group) => group.fanout)).toEqual(groups.map(() => 3))
     // Every device is planned, but a request asks 3 per group, not 50 in all.

@@ -1,3 +1,4 @@
+import { EarlyExitPlanSchema } from '@cohort/protocol'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { DeviceSpec, ModelSpec } from './latency-model.ts'
@@ -94,6 +95,16 @@ describe('planTiers', () => {
     const plan = planTiers([device('aaaaaaaa', 1e6)], chain)
     // 0.4 x 1.5 ms + 0.1 x 3.2 ms on the one device.
     expect(plan?.capacityRps).toBeCloseTo(1_000 / (0.4 * 1.5 + 0.1 * 3.2), 6)
+  })
+
+  it('plans a room of 50 into a plan every client accepts (explanation lines within their limit)', () => {
+    const room = Array.from({ length: 50 }, (_, index) =>
+      device(`device${String(index).padStart(2, '0')}xyzw`, 1e6 + index * 1e5),
+    )
+    const plan = planTiers(room, chain)
+    expect(plan?.tiers.map((tier) => tier.members.length)).toEqual([25, 25])
+    expect(EarlyExitPlanSchema.safeParse(plan).success).toBe(true)
+    expect(plan?.explanation.join(' ')).toMatch(/and 21 more/)
   })
 
   it('returns null without devices or without remote segments', () => {

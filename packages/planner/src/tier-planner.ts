@@ -129,7 +129,7 @@ export function planTiers(
     `Mobile tier: the requester runs ${chain.segments[0]?.id ?? 'segment 1'} itself.`,
     ...tiers.map(
       (tier) =>
-        `${tier.tier} (${tier.segment}): ${tier.members.join(', ')}; ${tier.predictedMs.toFixed(2)} ms per hop to the best member.`,
+        `${tier.tier} (${tier.segment}): ${listed(tier.members)}; ${tier.predictedMs.toFixed(2)} ms per hop to the best member.`,
     ),
     ...(devices.some((device) => device.alwaysOn)
       ? ['Always-on devices (Node) take the cloud tier first.']
@@ -150,6 +150,16 @@ export function planTiers(
     capacityRps: capacity.capacityRps,
     explanation,
   }
+}
+
+/** Members named in an explanation line; more are counted, so a line of a big room stays short. */
+const NAMED_MEMBERS = 4
+
+function listed(members: readonly string[]): string {
+  const named = members.slice(0, NAMED_MEMBERS).join(', ')
+  return members.length > NAMED_MEMBERS
+    ? `${named} and ${members.length - NAMED_MEMBERS} more`
+    : named
 }
 
 function splitRuns(order: readonly number[], sizes: readonly number[]): number[][] {

@@ -317,7 +317,8 @@ describe('fanoutOf', () => {
   it('is what a planned group of 50 devices asks at once, not all of them', () => {
     const devices = Array.from({ length: 50 }, (_, index) =>
       device(
-        `device${index}`,
+        // Ids as rooms hand them out (8-16 of a-z0-9), so the plan can be checked as clients do.
+        `device${String(index).padStart(2, '0')}`,
         Object.fromEntries(models.map((model) => [model.id, model.macs / 4e6])),
         0.05,
       ),

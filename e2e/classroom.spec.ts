@@ -101,7 +101,8 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
   expect(edge?.members.length).toBeGreaterThanOrEqual(2)
   expect(cloud?.members.length).toBeGreaterThanOrEqual(2)
   for (const page of pages) await waitForPlannedLinks(page.page, ids)
-  expect(await hostOpenLinks(host.page)).toBe(DEVICES)
+  // A link of the 50 may be re-forming at any moment (a blip on these shared cores): poll.
+  await expect.poll(() => hostOpenLinks(host.page), { timeout: 60_000 }).toBe(DEVICES)
   // Between devices: every edge member with the cloud's first 3 (the plan's rule, which the pages
   // just showed they follow; Node devices use the same code).
   const deviceLinks = (edge?.members.length ?? 0) * Math.min(3, cloud?.members.length ?? 0)

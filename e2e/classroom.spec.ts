@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import { devices as descriptors, expect, type Page, test } from '@playwright/test'
 import { exitTable, expectAt } from './early-exit-reference.ts'
 import { ensembleReference, loadManifest } from './ensemble-reference.ts'
@@ -57,7 +58,11 @@ test.beforeEach(async () => {
     args: ['--limits', JSON.stringify({ perAddress: { burst: 50_000, perSecond: 10_000 } })],
   })
 })
-test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
+test.afterEach(async ({ browser }, testInfo) => {
+  // The whole server log (joins, profiles, plans, with times): where a classroom's time went.
+  writeFileSync(testInfo.outputPath('server.log'), server.log.join('\n'))
+  await endTest(browser, server, testInfo)
+})
 
 const tiersOf = (page: Page) =>
   page.evaluate(() => (window as unknown as Handle).cohort.mesh.plan?.earlyExit ?? null)

@@ -52,4 +52,19 @@ describe('MessageBudgets', () => {
     expect(budgets.mayConnect('10.0.0.1')).toBe('ok')
     expect(budgets.mayConnect('10.0.0.1')).toBe('connecting too fast')
   })
+
+  it('cools down a cut-off member as itself, and a cut-off stranger by its address', () => {
+    let now = 0
+    const budgets = new MessageBudgets(clientLimits({ cutOffCoolDownMs: 10_000 }), () => now)
+    budgets.cutOff('10.0.0.1', 'ROOM/device-a')
+    // Its classmates behind the same address are not punished; it may not come back as itself.
+    expect(budgets.mayConnect('10.0.0.1')).toBe('ok')
+    expect(budgets.rejoinWaitMs('ROOM/device-a')).toBe(10_000)
+    expect(budgets.rejoinWaitMs('ROOM/device-b')).toBe(0)
+    budgets.cutOff('10.0.0.2', null)
+    expect(budgets.mayConnect('10.0.0.2')).toBe('cut off for flooding')
+    now = 10_000
+    expect(budgets.rejoinWaitMs('ROOM/device-a')).toBe(0)
+    expect(budgets.mayConnect('10.0.0.2')).toBe('ok')
+  })
 })

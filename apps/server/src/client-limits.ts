@@ -31,7 +31,10 @@ export interface ClientLimits {
   readonly loopbackTakesAnySeats: boolean
   /** Messages dropped in a row before a socket is cut off: a flood then costs no more parsing. */
   readonly dropsBeforeDisconnect: number
-  /** How long an address whose socket was cut off may open no new one (ms). */
+  /**
+   * How long a cut-off socket's sender waits (ms): a member may not rejoin as itself, a stranger's
+   * address may open no new socket. A member's classmates behind the same NAT are not punished.
+   */
   readonly cutOffCoolDownMs: number
 }
 
@@ -99,8 +102,10 @@ export class MessageBudgets {
   readonly #connects: KeyedBuckets
   readonly #strangers: TokenBucket
   readonly #openSockets = new Map<string, number>()
-  /** Addresses whose socket was cut off, and until when they may not open another. */
+  /** Addresses whose stranger socket was cut off, and until when they may not open another. */
   readonly #coolingDown = new Map<string, number>()
+  /** Members (`room/deviceId`) whose socket was cut off, and until when they may not rejoin. */
+  readonly #coolingMembers = new Map<string, number>()
 
   constructor(limits: ClientLimits, now: () => number) {
     this.#limits = limits
@@ -160,9 +165,24 @@ export class MessageBudgets {
     return this.#connects.take(address) ? 'ok' : 'connecting too fast'
   }
 
-  /** A socket of `address` was cut off for flooding: the address waits before it opens another. */
-  cutOff(address: string): void {
-    this.#coolingDown.set(address, this.#now() + this.#limits.cutOffCoolDownMs)
+  /**
+   * A socket was cut off for flooding. A member (`room/deviceId`) waits before it may rejoin as
+   * itself; a stranger's address waits before it opens another socket.
+   */
+  cutOff(address: string, member: string | null): void {
+    const until = this.#now() + this.#limits.cutOffCoolDownMs
+    if (member === null) this.#coolingDown.set(address, until)
+    else this.#coolingMembers.set(member, until)
+  }
+
+  /** Ms until `member` (`room/deviceId`), cut off for flooding, may rejoin; 0 when it may now. */
+  rejoinWaitMs(member: string): number {
+    const until = this.#coolingMembers.get(member)
+    if (until === undefined) return 0
+    const wait = until - this.#now()
+    if (wait > 0) return wait
+    this.#coolingMembers.delete(member)
+    return 0
   }
 
   /** A socket of `address` opened. */
@@ -189,7 +209,7 @@ export class MessageBudgets {
     this.#creates.sweep()
     this.#connects.sweep()
     const now = this.#now()
-    for (const [address, until] of this.#coolingDown)
-      if (until <= now) this.#coolingDown.delete(address)
+    for (const cooling of [this.#coolingDown, this.#coolingMembers])
+      for (const [key, until] of cooling) if (until <= now) cooling.delete(key)
   }
 }

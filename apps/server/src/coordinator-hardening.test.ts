@@ -321,6 +321,31 @@ describe('limits per address', () => {
     expect(harness.logs.some((line) => line.includes('cut off for flooding'))).toBe(true)
   })
 
+  it('cuts off a flooding member without shutting out its classmates behind the same address', async () => {
+    const server = await harness.start({
+      limits: { perSocket: { burst: 5, perSecond: 0 }, dropsBeforeDisconnect: 20 },
+    })
+    const { code, members } = await harness.room(server, 2)
+    const [flooder, classmate] = members as [(typeof members)[0], (typeof members)[0]]
+    const closed = new Promise<string>((resolve) =>
+      flooder.client.socket.once('disconnect', resolve),
+    )
+    for (let i = 0; i < 40; i++) flooder.client.send({ type: 'flood' })
+    expect(await closed).toBe('io server disconnect')
+    // The classmate keeps its seat and its budget; a newcomer from the address gets in.
+    expect(await classmate.client.request({ type: 'leave' })).toEqual({ type: 'ok' })
+    const newcomer = await harness.client(server)
+    expect((await joinRoom(newcomer, code)).deviceId).not.toBe(flooder.welcome.deviceId)
+    // The flooder may not come back as itself until it cooled down.
+    const back = await harness.client(server)
+    expect(
+      await back.request(join(code, { resumeToken: flooder.welcome.resumeToken })),
+    ).toMatchObject({
+      code: 'rate-limited',
+      message: expect.stringContaining('cut off for flooding'),
+    })
+  })
+
   it('caps the sockets one address holds open', async () => {
     const server = await harness.start({ limits: { socketsPerAddress: 3 } })
     for (let i = 0; i < 3; i++) await harness.client(server)

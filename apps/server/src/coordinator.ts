@@ -180,14 +180,18 @@ export function createCoordinator(
         dropped++
         quiet.log(
           `rate-limited ${sender.address}`,
-          `rate-limited ${actions.describe(socket.id)} from ${sender.address} (${overBudget} budget)`,
+          `rate-limited ${actions.describe(socket.id)} from ${sender.address} (${overBudget} budget; ${messageType(args[0])})`,
         )
         if (dropped >= options.limits.dropsBeforeDisconnect) {
           quiet.log(
             `cut off ${sender.address}`,
             `cut off ${actions.describe(socket.id)} from ${sender.address} after ${dropped} dropped messages in a row`,
           )
-          budgets.cutOff(sender.address)
+          const membership = registry.memberOf(socket.id)
+          budgets.cutOff(
+            sender.address,
+            membership ? `${membership.room}/${membership.member.deviceId}` : null,
+          )
           cut = true
           socket.disconnect(true)
           return null
@@ -315,4 +319,10 @@ export function validationError(error: ValidationFailure): ErrorData {
         : 'bad-message',
     message: `Invalid signaling message${where}: ${what}`.slice(0, 300),
   }
+}
+
+/** What kind of message a dropped one was, for the log: its `type`, when it has a short one. */
+function messageType(message: unknown): string {
+  const type = (message as { type?: unknown } | null)?.type
+  return typeof type === 'string' ? type.slice(0, 24) : 'no type'
 }

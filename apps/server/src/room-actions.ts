@@ -144,6 +144,13 @@ export function createRoomActions(options: RoomActionsOptions) {
           message: `The host removed this device from room ${room}; it cannot rejoin as itself.`,
         })
       }
+      const wait = proof.valid ? budgets.rejoinWaitMs(`${room}/${proof.deviceId}`) : 0
+      if (wait > 0) {
+        return errorReply({
+          code: 'rate-limited',
+          message: `This device was cut off for flooding; it may rejoin in ${Math.ceil(wait / 1000)} s.`,
+        })
+      }
       // A stale or foreign token is not an attack worth refusing: the device just gets a new id.
       if (proof.valid) resumedId = proof.deviceId
       else log(`${room}: ignored a resume token (${proof.why})`)
@@ -285,6 +292,9 @@ export function createRoomActions(options: RoomActionsOptions) {
       case 'profile': {
         const { room, member } = membership(sender)
         plans.setProfile(room, member.deviceId, message.profile)
+        log(
+          `${room}/${member.deviceId} profiled (${message.profile.platform ?? 'browser'}, ${message.profile.executionProvider})`,
+        )
         return { type: 'ok' }
       }
       case 'report':

@@ -166,6 +166,14 @@ async function profileAll(
   return plan
 }
 
+/** The plan `client` was pushed just before `plan`: the one a replan starts from. */
+function planBefore(client: TestClient, plan: Plan): Plan | null {
+  const earlier = client.pushes.flatMap((p) =>
+    p.type === 'plan' && p.plan.version < plan.version ? [p.plan] : [],
+  )
+  return earlier.at(-1) ?? null
+}
+
 describe('room plans over socket.io', () => {
   it('plans six equal devices as the planner does and pushes the plan to every member', async () => {
     const server = await start()
@@ -219,6 +227,7 @@ describe('room plans over socket.io', () => {
     const tiers = planTiers(
       plannedDevices(plan, msOf),
       segmentChainFromManifest(manifestOf('fashion')),
+      planBefore(host, plan)?.earlyExit ?? null,
     )
     expect(plan.earlyExit).toEqual(tiers)
     expect(sorted(plan.earlyExit?.tiers.flatMap((tier) => tier.members) ?? [])).toEqual(sorted(ids))
@@ -400,6 +409,7 @@ describe('room plans over socket.io', () => {
       planTiers(
         plannedDevices(after, ms, records),
         segmentChainFromManifest(manifestOf('fashion')),
+        before.earlyExit,
       ),
     )
     // Each hop to it now costs the measured 40 ms; with the assumed 1 ms, none came near that.

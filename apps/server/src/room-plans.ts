@@ -252,7 +252,10 @@ export class RoomPlans {
           pinnedK: state.pinnedK,
         })
       : null
-    const earlyExit = manifest ? planTiers(devices, segmentChainFromManifest(manifest)) : null
+    // From the plan in force: a replan moves only the devices it must, so links stay up.
+    const earlyExit = manifest
+      ? planTiers(devices, segmentChainFromManifest(manifest), state.plan?.earlyExit ?? null)
+      : null
     state.version++
     const plan: Plan = {
       version: state.version,

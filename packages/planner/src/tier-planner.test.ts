@@ -3,7 +3,13 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { DeviceSpec, ModelSpec } from './latency-model.ts'
 import { roomArbitrary } from './testing.ts'
-import { planTiers, remoteHopMs, type SegmentChainSpec, tierSizes } from './tier-planner.ts'
+import {
+  MOVE_GAIN,
+  planTiers,
+  remoteHopMs,
+  type SegmentChainSpec,
+  tierSizes,
+} from './tier-planner.ts'
 
 const segments: ModelSpec[] = [
   { id: 'segment-1', macs: 800_000, inputBytes: 3_136, outputBytes: 40 },
@@ -164,5 +170,78 @@ describe('planTiers', () => {
       }),
       { numRuns: 200 },
     )
+  })
+
+  describe('from the plan in force', () => {
+    const tierOf = (plan: ReturnType<typeof planTiers>, id: string) =>
+      plan?.tiers.findIndex((tier) => (tier.members as readonly string[]).includes(id)) ?? -1
+    const heads = (plan: ReturnType<typeof planTiers>) =>
+      plan?.tiers.map((tier) => tier.members[0]) ?? []
+
+    it('changes nothing when nothing changed', () => {
+      fc.assert(
+        fc.property(roomArbitrary(2, 12, segments), (room) => {
+          const plan = planTiers(room, chain)
+          expect(planTiers(room, chain, plan)).toEqual(plan)
+        }),
+        { numRuns: 200 },
+      )
+    })
+
+    it('places a newcomer of ordinary speed moving at most one device and keeping the cloud head', () => {
+      fc.assert(
+        fc.property(roomArbitrary(4, 12, segments), (room) => {
+          const before = planTiers(room, chain)
+          // As fast as the room's slowest: a fresh deal would reshuffle, the plan in force need not.
+          const slowest = room.reduce((a, b) => (remoteMs(a) >= remoteMs(b) ? a : b))
+          const newcomer = { ...slowest, deviceId: 'zzzzzzzz' }
+          const after = planTiers([...room, newcomer], chain, before)
+          const sizes = after?.tiers.map((tier) => tier.members.length)
+          expect(sizes).toEqual(tierSizes(room.length + 1, 2))
+          const moved = room.filter((d) => tierOf(before, d.deviceId) !== tierOf(after, d.deviceId))
+          // Evening out the sizes moves at most one device; nobody else goes anywhere.
+          expect(moved.length).toBeLessThanOrEqual(1)
+          // Links run to the heads of later tiers: those stay (the edge's may move up to the cloud).
+          expect(heads(after).slice(1)).toEqual(heads(before).slice(1))
+        }),
+        { numRuns: 300 },
+      )
+    })
+
+    it('after a departure moves at most one device to even the tiers out, and every device serves once', () => {
+      fc.assert(
+        fc.property(roomArbitrary(5, 12, segments), fc.nat(), (room, pick) => {
+          const before = planTiers(room, chain)
+          const gone = room[pick % room.length] as DeviceSpec
+          const staying = room.filter((d) => d !== gone)
+          const after = planTiers(staying, chain, before)
+          const used = after?.tiers.flatMap((tier) => tier.members) ?? []
+          expect([...used].sort()).toEqual(staying.map((d) => d.deviceId).sort())
+          expect(after?.tiers.map((tier) => tier.members.length)).toEqual(
+            tierSizes(staying.length, 2),
+          )
+          const moved = staying.filter(
+            (d) => tierOf(before, d.deviceId) !== tierOf(after, d.deviceId),
+          )
+          expect(moved.length).toBeLessThanOrEqual(1)
+        }),
+        { numRuns: 300 },
+      )
+    })
+
+    it('lets a clearly faster newcomer take the cloud head, and always-on devices still take the cloud', () => {
+      const room = [1, 2, 3, 4].map((i) => device(`device-${i}`, i * 1e6))
+      const before = planTiers(room, chain)
+      const fastest = Math.min(...room.map(remoteMs))
+      const newcomer = { ...device('zzzzzzzz', 1e8), rttMs: 0.1, bytesPerMs: 1e6 }
+      expect(remoteMs(newcomer) * MOVE_GAIN).toBeLessThan(fastest)
+      const after = planTiers([...room, newcomer], chain, before)
+      expect(after?.tiers[1]?.members[0]).toBe('zzzzzzzz')
+      // A Node device joining a room of browsers trades places with a browser in the cloud.
+      const node = { ...device('nnnnnnnn', 1e6), alwaysOn: true }
+      const withNode = planTiers([...room, node], chain, before)
+      expect(tierOf(withNode, 'nnnnnnnn')).toBe(1)
+      expect(withNode?.tiers.map((tier) => tier.members.length)).toEqual(tierSizes(5, 2))
+    })
   })
 })

@@ -55,10 +55,23 @@ export function remoteHopMs(device: DeviceSpec, chain: SegmentChainSpec): number
     )
 }
 
-/** Plans the remote tiers; null without devices or without remote segments. */
+/**
+ * How much better a fresh choice must look before a replan moves a device that is already placed:
+ * profiles measured on shared, loaded cores jitter, and every move re-links a tier's neighbours.
+ */
+export const MOVE_GAIN = 1.5
+
+/**
+ * Plans the remote tiers; null without devices or without remote segments. Given the plan in
+ * force, the new one is that plan with the changes the room forced (devices gone, newcomers,
+ * sizes to even out) rather than a fresh deal: a device keeps its tier, a tier keeps its head,
+ * unless the fresh choice is MOVE_GAIN times better (or puts an always-on device where a browser
+ * was), so a class that joins one by one re-links only the newcomers.
+ */
 export function planTiers(
   devices: readonly DeviceSpec[],
   chain: SegmentChainSpec,
+  previous: EarlyExitPlan | null = null,
 ): EarlyExitPlan | null {
   const remote = chain.segments.slice(1)
   if (devices.length === 0 || remote.length === 0) return null
@@ -80,20 +93,40 @@ export function planTiers(
         (devices[b]?.failureProbability ?? 0) - (devices[a]?.failureProbability ?? 0) ||
         ((devices[a]?.deviceId ?? '') < (devices[b]?.deviceId ?? '') ? -1 : 1),
     )
-  const memberIndices: number[][] =
+  const fresh: number[][] =
     devices.length >= remote.length
       ? splitRuns(slowestFirst, tierSizes(devices.length, remote.length))
       : // Fewer devices than tiers: one member each, later tiers on faster devices (reused).
         remote.map((_, tier) => [
           slowestFirst[Math.floor((tier * devices.length) / remote.length)] ?? 0,
         ])
+  const sameChain =
+    previous !== null &&
+    previous.tiers.length === remote.length &&
+    previous.tiers.every((tier, position) => tier.segment === remote[position]?.id)
+  const memberIndices =
+    sameChain && devices.length >= remote.length
+      ? keepPlacement(
+          previous,
+          devices,
+          fresh,
+          (a, b) =>
+            alwaysOn(a) - alwaysOn(b) || ((total[b] ?? 0) > (total[a] ?? 0) * MOVE_GAIN ? 1 : 0),
+        )
+      : fresh
 
   const tiers: EarlyExitTier[] = remote.map((segment, position) => {
-    const members = [...(memberIndices[position] ?? [])].sort(
+    const best = [...(memberIndices[position] ?? [])].sort(
       (a, b) =>
         (hopMs[a]?.[position] ?? 0) - (hopMs[b]?.[position] ?? 0) ||
         (devices[a]?.failureProbability ?? 0) - (devices[b]?.failureProbability ?? 0),
     )
+    const members = sameChain
+      ? keepOrder(previous.tiers[position]?.members ?? [], best, devices, (index) => ({
+          ms: hopMs[index]?.[position] ?? 0,
+          failureProbability: devices[index]?.failureProbability ?? 0,
+        }))
+      : best
     const memberMs = members.map((member) => hopMs[member]?.[position] ?? 0)
     return {
       tier: tierName(position, remote.length),
@@ -170,4 +203,98 @@ function splitRuns(order: readonly number[], sizes: readonly number[]): number[]
     start += size
   }
   return runs
+}
+
+/**
+ * Each tier's members under the plan in force: survivors stay where they were, newcomers go where
+ * the fresh deal put them, then tiers are evened out to the fresh sizes by moving the devices the
+ * fresh deal would move. `earlierBelongsLater(a, b)` > 0 when device a (in an earlier tier) should
+ * trade places with device b (in a later one): the swap is made.
+ */
+function keepPlacement(
+  previous: EarlyExitPlan,
+  devices: readonly DeviceSpec[],
+  fresh: readonly (readonly number[])[],
+  earlierBelongsLater: (a: number, b: number) => number,
+): number[][] {
+  const freshTier = new Map<number, number>()
+  fresh.forEach((members, tier) => {
+    for (const member of members) freshTier.set(member, tier)
+  })
+  const index = new Map(devices.map((device, i) => [device.deviceId, i]))
+  const tiers: number[][] = fresh.map(() => [])
+  const placed = new Set<number>()
+  previous.tiers.forEach((tier, position) => {
+    for (const id of tier.members) {
+      const i = index.get(id)
+      if (i === undefined || placed.has(i)) continue
+      tiers[position]?.push(i)
+      placed.add(i)
+    }
+  })
+  devices.forEach((_, i) => {
+    if (!placed.has(i)) tiers[freshTier.get(i) ?? 0]?.push(i)
+  })
+  // Even out: an over-full tier gives its members the fresh deal sends elsewhere (newest first).
+  const sizes = fresh.map((members) => members.length)
+  for (let moved = true; moved; ) {
+    moved = false
+    for (let from = 0; from < tiers.length; from++) {
+      const members = tiers[from] ?? []
+      if (members.length <= (sizes[from] ?? 0)) continue
+      const to = sizes.findIndex((size, tier) => (tiers[tier]?.length ?? 0) < size)
+      if (to < 0) break
+      const candidates = members.filter((member) => (freshTier.get(member) ?? from) !== from)
+      const leaving =
+        candidates.find((member) => freshTier.get(member) === to) ??
+        candidates.at(-1) ??
+        (to > from ? members[0] : members.at(-1))
+      if (leaving === undefined) break
+      members.splice(members.indexOf(leaving), 1)
+      tiers[to]?.push(leaving)
+      moved = true
+    }
+  }
+  // Swap pairs across tiers the fresh deal ranks clearly the other way round.
+  for (let earlier = 0; earlier < tiers.length; earlier++) {
+    for (let later = earlier + 1; later < tiers.length; later++) {
+      const a = tiers[earlier] ?? []
+      const b = tiers[later] ?? []
+      for (let i = 0; i < a.length; i++) {
+        const j = b.findIndex((member) => earlierBelongsLater(a[i] ?? 0, member) > 0)
+        if (j < 0) continue
+        const [x, y] = [a[i] ?? 0, b[j] ?? 0]
+        a[i] = y
+        b[j] = x
+      }
+    }
+  }
+  return tiers
+}
+
+/**
+ * A tier's members in the order of the plan in force (newcomers after, fastest first), unless the
+ * fastest member beats the head by MOVE_GAIN or the head has failed clearly more often: then by
+ * speed, as a fresh plan.
+ */
+function keepOrder(
+  previousOrder: readonly string[],
+  bySpeed: readonly number[],
+  devices: readonly DeviceSpec[],
+  cost: (index: number) => { ms: number; failureProbability: number },
+): number[] {
+  const rank = new Map(previousOrder.map((id, position) => [id, position]))
+  const kept = [...bySpeed].sort((a, b) => {
+    const ra = rank.get(devices[a]?.deviceId ?? '') ?? Number.POSITIVE_INFINITY
+    const rb = rank.get(devices[b]?.deviceId ?? '') ?? Number.POSITIVE_INFINITY
+    return ra === rb ? bySpeed.indexOf(a) - bySpeed.indexOf(b) : ra - rb
+  })
+  const head = kept[0]
+  const fastest = bySpeed[0]
+  if (head === undefined || fastest === undefined || head === fastest) return kept
+  const h = cost(head)
+  const f = cost(fastest)
+  const clearlyFaster = f.ms * MOVE_GAIN < h.ms
+  const clearlyFlakier = h.failureProbability > 2 * f.failureProbability + 0.01
+  return clearlyFaster || clearlyFlakier ? [...bySpeed] : kept
 }

@@ -323,6 +323,9 @@ export function validationError(error: ValidationFailure): ErrorData {
 
 /** What kind of message a dropped one was, for the log: its `type`, when it has a short one. */
 function messageType(message: unknown): string {
-  const type = (message as { type?: unknown } | null)?.type
-  return typeof type === 'string' ? type.slice(0, 24) : 'no type'
+  const { type, data } = (message ?? {}) as { type?: unknown; data?: { type?: unknown } }
+  if (typeof type !== 'string') return 'no type'
+  // A signal's kind (offer, answer, candidate) tells a renegotiation storm from a trickle.
+  const kind = typeof data?.type === 'string' ? ` ${data.type.slice(0, 24)}` : ''
+  return `${type.slice(0, 24)}${kind}`
 }

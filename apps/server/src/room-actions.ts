@@ -205,6 +205,7 @@ export function createRoomActions(options: RoomActionsOptions) {
       peers: peers.map(toPeerInfo),
       iceServers: [...options.iceServers],
       locked: registry.isLocked(room),
+      budget: { ...budgets.limits.perSocket },
     }
   }
 

@@ -17,11 +17,18 @@ import {
   ServerReplySchema,
   type ServerToClientEvents,
   SIGNALING_EVENT,
+  TokenBucket,
 } from '@cohort/protocol'
 import { io, type Socket } from 'socket.io-client'
 
 /** How long the coordinator has to acknowledge a message. */
 export const ACK_TIMEOUT_MS = 5_000
+
+/**
+ * The share of the coordinator's budget a member spends: the coordinator's bucket and ours start
+ * at different moments, and the join itself cost a token.
+ */
+export const BUDGET_SHARE = 0.9
 
 /** Pause before joining again after a transient failure. */
 export const JOIN_RETRY_MS = 1_000
@@ -130,6 +137,14 @@ export class SignalingClient {
   private resumeToken: ResumeToken | undefined
   private state: SignalingState = 'connecting'
   private retryTimer: ReturnType<typeof setTimeout> | undefined
+  /** Paces sends by the budget the welcome told; null before a welcome that told one. */
+  private pace: TokenBucket | null = null
+  /** Messages waiting for a token, in order (an offer goes before its candidates). */
+  private readonly waiting: {
+    readonly message: ClientMessage
+    readonly resolve: (reply: Result<ServerReply, CohortError>) => void
+  }[] = []
+  private paceTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly options: JoinOptions,
@@ -158,14 +173,47 @@ export class SignalingClient {
     return this.state
   }
 
-  /** Sends a message that expects an acknowledgement. */
+  /**
+   * Sends a message that expects an acknowledgement, paced by the coordinator's budget: past it,
+   * messages wait their turn (in order) instead of being dropped by the coordinator.
+   */
   send(message: ClientMessage): Promise<Result<ServerReply, CohortError>> {
-    if (this.state !== 'joined') {
-      return Promise.resolve(
-        err(new CohortError('not-connected', `cannot send ${message.type} while ${this.state}`)),
-      )
+    if (this.state !== 'joined') return Promise.resolve(err(this.notJoined(message)))
+    return new Promise((resolve) => {
+      this.waiting.push({ message, resolve })
+      this.drain()
+    })
+  }
+
+  /** How many messages wait for the budget (diagnostics). */
+  get queued(): number {
+    return this.waiting.length
+  }
+
+  private drain(): void {
+    if (this.paceTimer !== undefined) return
+    while (this.waiting.length > 0) {
+      if (this.state !== 'joined') {
+        for (const { message, resolve } of this.waiting.splice(0))
+          resolve(err(this.notJoined(message)))
+        return
+      }
+      const wait = this.pace?.msUntilToken() ?? 0
+      if (wait > 0) {
+        this.paceTimer = setTimeout(() => {
+          this.paceTimer = undefined
+          this.drain()
+        }, wait)
+        return
+      }
+      this.pace?.take()
+      const next = this.waiting.shift()
+      if (next) void emitWithAck(this.socket, next.message).then(next.resolve)
     }
-    return emitWithAck(this.socket, message)
+  }
+
+  private notJoined(message: ClientMessage): CohortError {
+    return new CohortError('not-connected', `cannot send ${message.type} while ${this.state}`)
   }
 
   /** Leaves the room and closes the connection. */
@@ -205,12 +253,26 @@ export class SignalingClient {
     }
     if (reply.value.type !== 'welcome') return
     this.resumeToken = reply.value.resumeToken
+    // A new socket: the coordinator gave it a fresh budget, less the join.
+    const budget = reply.value.budget
+    this.pace = budget
+      ? new TokenBucket({
+          burst: Math.max(1, Math.floor(budget.burst * BUDGET_SHARE) - 1),
+          perSecond: budget.perSecond * BUDGET_SHARE,
+        })
+      : null
     this.setState('joined')
     this.handlers.onWelcome(reply.value)
   }
 
   private setState(state: SignalingState, error?: CohortError): void {
     this.state = state
+    if (state !== 'joined') {
+      // What waited for the old socket's budget cannot go on a new one: those senders retry.
+      clearTimeout(this.paceTimer)
+      this.paceTimer = undefined
+      this.drain()
+    }
     this.handlers.onState(state, error)
   }
 }

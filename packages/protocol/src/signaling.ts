@@ -14,6 +14,7 @@ import {
   PlanSchema,
   TaskSchema,
 } from './plan.ts'
+import { RateLimitOptionsSchema } from './token-bucket.ts'
 
 /**
  * Signaling: the only traffic that goes through the coordinator. Both directions use one
@@ -136,6 +137,11 @@ export const ServerReplySchema = z.discriminatedUnion('type', [
     iceServers: z.array(IceServerSchema),
     /** Whether the room takes new members. */
     locked: z.boolean(),
+    /**
+     * The messages this socket may send (a burst, then per second): the member paces itself by
+     * it, so a burst of signals (a device linking to a whole tier) waits instead of being dropped.
+     */
+    budget: RateLimitOptionsSchema.optional(),
   }),
   z.object({ type: z.literal('ok') }),
   z.object({

@@ -12,7 +12,7 @@ import { type JoinTarget, parseJoinUrl } from '@cohort/protocol'
 import { MAX_SLOWDOWN } from '@cohort/runtime/node'
 import { cac } from 'cac'
 import { startGateway } from './gateway.ts'
-import { type NodeDevice, startNodeDevice } from './node-device.ts'
+import { type NodeDevice, type NodeDeviceOptions, startNodeDevice } from './node-device.ts'
 import { startNodeRequester } from './node-requester.ts'
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..')
@@ -121,6 +121,7 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
   process.once('disconnect', () => void stop('the fleet ended'))
 
   const rssBefore = process.memoryUsage().rss
+  let measured: NodeDeviceOptions['measured']
   for (let i = 0; i < count; i++) {
     const name = count === 1 && numberFrom === 1 ? label : `${label} #${numberFrom + i}`
     const device = startNodeDevice({
@@ -132,10 +133,13 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
       threads,
       slowdown,
       log: (line) => console.error(`[${name}] ${line}`),
+      ...(measured ? { measured } : {}),
     })
     devices.push(device)
-    // One at a time: the first fills the model cache, and profiles are not measured on shared cores.
+    // One at a time: the first fills the model cache and measures the engine and the profile,
+    // which the others reuse (one machine, one engine, one slowdown).
     const ready = await device.ready
+    measured ??= { ep: ready.ep, report: ready.report }
     console.log(`COHORT_DEVICE_READY ${device.mesh.self?.deviceId ?? '?'}`)
     console.error(
       `[${name}] serving ${task} on ${ready.ep.executionProvider}${slowdown > 1 ? ` (emulating ${slowdown}× slower)` : ''}`,

@@ -9,6 +9,7 @@ import {
   measureDeviceProfile,
   nodeRuntime,
   plannerProfile,
+  twinKey,
 } from '@cohort/runtime/node'
 import { loadTaskModels } from './task-models.ts'
 import { webrtc } from './webrtc.ts'
@@ -29,6 +30,12 @@ export interface NodeDeviceOptions {
   readonly slowdown?: number
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void
+  /**
+   * What another device of this process measured (engine and profile): devices of one process
+   * share one machine, one engine and one slowdown, so a fleet measures once instead of once per
+   * device, and its devices do not profile each other's contention.
+   */
+  readonly measured?: { readonly ep: EpChoice; readonly report: DeviceProfileReport }
 }
 
 /** A Node device in a room. */
@@ -83,20 +90,27 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
       threads,
       slowdown,
       log,
+      ...(options.measured ? { ep: options.measured.ep } : {}),
     })
-    const report = await measureDeviceProfile(runtime, {
-      task: options.task,
-      label: options.label,
-      executionProvider: ep.executionProvider,
-      epReason: ep.reason,
-      threads,
-      models: manifest.models.map((entry) => ({ id: entry.id, inputs: entry.inputs })),
-      runs: PROFILE_RUNS,
-      platform: 'node',
-      slowdown,
-      cores: availableParallelism(),
-      memoryGb: Math.round(totalmem() / 2 ** 30),
-    })
+    const report = options.measured
+      ? { ...options.measured.report, label: options.label }
+      : await measureDeviceProfile(runtime, {
+          task: options.task,
+          label: options.label,
+          executionProvider: ep.executionProvider,
+          epReason: ep.reason,
+          threads,
+          models: manifest.models.map((entry) => ({
+            id: entry.id,
+            inputs: entry.inputs,
+            twin: twinKey(entry),
+          })),
+          runs: PROFILE_RUNS,
+          platform: 'node',
+          slowdown,
+          cores: availableParallelism(),
+          memoryGb: Math.round(totalmem() / 2 ** 30),
+        })
     const planned = plannerProfile(report)
     if (!planned.ok)
       throw new CohortError('internal', `the profile is not usable: ${planned.error}`)

@@ -19,6 +19,8 @@ export interface TaskModelsOptions {
   /** Emulate a device this many times slower (1: real speed). */
   readonly slowdown: number
   readonly log: (line: string) => void
+  /** The engine another device of this process measured: the same machine, no need to again. */
+  readonly ep?: EpChoice
 }
 
 /** A task's models, verified and loaded on the faster engine. */
@@ -57,14 +59,16 @@ export async function loadTaskModels(
   await runtime.configure({ numThreads: options.threads, slowdown: options.slowdown })
   const teacher = manifest.models.find((entry) => entry.id === manifest.teacher.model)
   if (!teacher) throw new CohortError('internal', `the ${options.task} manifest has no teacher`)
-  const ep = await chooseNodeExecutionProvider(runtime, {
-    modelId: teacher.id,
-    bytes: bytes.get(teacher.id) as ArrayBuffer,
-    inputs: teacher.inputs,
-    runs: CALIBRATION_RUNS,
-    threads: options.threads,
-  })
-  options.log(ep.reason)
+  const ep =
+    options.ep ??
+    (await chooseNodeExecutionProvider(runtime, {
+      modelId: teacher.id,
+      bytes: bytes.get(teacher.id) as ArrayBuffer,
+      inputs: teacher.inputs,
+      runs: CALIBRATION_RUNS,
+      threads: options.threads,
+    }))
+  options.log(options.ep ? `${ep.executionProvider}, as measured by this process` : ep.reason)
   for (const entry of manifest.models) {
     await runtime.loadModel(entry.id, bytes.get(entry.id) as ArrayBuffer, {
       executionProvider: ep.executionProvider,

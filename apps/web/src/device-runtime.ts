@@ -17,6 +17,7 @@ import {
   type StorageMode,
   sha256Digest,
   toRuntimeError,
+  twinKey,
 } from '@cohort/runtime/client'
 import { deviceLabel } from './device-label.ts'
 
@@ -159,7 +160,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
       executionProvider: state.ep.executionProvider,
       epReason: state.ep.reason,
       threads: state.ep.threads,
-      models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs })),
+      models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs, twin: twinKey(m) })),
       runs,
       slowdown,
     })

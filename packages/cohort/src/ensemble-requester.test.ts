@@ -284,6 +284,34 @@ describe('inferEnsemble', () => {
     expect(fakes.cancelled).toEqual([A])
   })
 
+  test('hedged, behind members with a slow history that never answer: each hedge waits at most a quarter of the time left', async () => {
+    const [S1, S2, S3] = ['dev-s1' as DeviceId, 'dev-s2' as DeviceId, 'dev-s3' as DeviceId] as const
+    const fakes = room({
+      [S1]: 'silent',
+      [S2]: 'silent',
+      [S3]: 'silent',
+      [B]: { ms: 5 },
+      [C]: { ms: 1 },
+    })
+    const tracker = new OutcomeTracker()
+    // Their history says 900 ms at p95 (answers during a loaded join); now they are dead.
+    for (const id of [S1, S2, S3]) for (let i = 0; i < 20; i++) tracker.answered(id, 900)
+    const outcome = infer(fakes, planOf([[S1, S2, S3, B], [C]]), { redundancy: 'hedged' }, tracker)
+    await vi.advanceTimersByTimeAsync(1_000)
+    const answer = await outcome
+    if (!answer.ok) throw answer.error
+    // 1000 ms deadline: S2 at 250 (a quarter of 1000), S3 ~187 ms later, B ~140 ms after that.
+    expect(fakes.asked.map((x) => [x.deviceId, x.at])).toEqual([
+      [S1, 0],
+      [C, 0],
+      [S2, 250],
+      [S3, 437],
+      [B, 577],
+    ])
+    expect(answer.value.winners.map((w) => w.deviceId)).toEqual([B, C])
+    expect(answer.value.degraded).toBe(false)
+  })
+
   test('hedged: a failing member is followed at once and counts as a miss', async () => {
     const fakes = room({
       [A]: { ms: 2, fail: new CohortError('not-loaded', 'not yet') },

@@ -67,6 +67,12 @@ export interface EnsembleDependencies {
 const HEDGE_PREDICTION_FACTOR = 2
 /** …and never less than this, so scheduling noise does not double the load. */
 const MIN_HEDGE_MS = 5
+/**
+ * …and never more than this share of the time left: members whose history is slow (a loaded
+ * join) or who died silently must not use up the deadline one after another, so however long a
+ * group is, its later members are still asked in time to answer.
+ */
+export const MAX_HEDGE_SHARE_OF_TIME_LEFT = 0.25
 
 interface SliceAnswer {
   readonly data: Float32Array
@@ -193,7 +199,8 @@ async function askGroup(
       if (redundancy === 'all' && member + 1 < group.fanout) return 0
       const deviceId = group.members[member]
       const p95 = deviceId === undefined ? null : deps.tracker.p95(deviceId)
-      return Math.max(MIN_HEDGE_MS, p95 ?? group.predictedMs * HEDGE_PREDICTION_FACTOR)
+      const usual = Math.max(MIN_HEDGE_MS, p95 ?? group.predictedMs * HEDGE_PREDICTION_FACTOR)
+      return Math.min(usual, (deadlineAt - now()) * MAX_HEDGE_SHARE_OF_TIME_LEFT)
     },
     attempt: async (deviceId, _member, signal) => {
       const sentAt = now()

@@ -2,6 +2,7 @@ import {
   type DeviceProfile,
   DeviceProfileSchema,
   err,
+  type ModelEntry,
   median,
   ok,
   quantile,
@@ -26,6 +27,8 @@ export interface ModelTiming {
   readonly roundTripMedianMs: number
   readonly roundTripP95Ms: number
   readonly runs: number
+  /** The model these times were measured on, when it is this one's twin (same size and shape). */
+  readonly measuredOn?: string
 }
 
 /** What the device reports about itself. */
@@ -60,8 +63,15 @@ export interface ProfileInput {
   readonly executionProvider: ExecutionProvider
   readonly epReason: string
   readonly threads: number
-  /** Loaded models with their input specs. */
-  readonly models: readonly { readonly id: string; readonly inputs: readonly InputSpec[] }[]
+  /**
+   * Loaded models with their input specs. Models with the same `twin` key (the students of one
+   * set: same architecture, same MACs) are measured once, on the first of them.
+   */
+  readonly models: readonly {
+    readonly id: string
+    readonly inputs: readonly InputSpec[]
+    readonly twin?: string
+  }[]
   /** Runs per model (median of N; default 15). */
   readonly runs?: number
   /** Default 'browser'. */
@@ -80,7 +90,13 @@ export async function measureDeviceProfile(
 ): Promise<DeviceProfileReport> {
   const runs = input.runs ?? 15
   const models: ModelTiming[] = []
+  const measuredTwins = new Map<string, ModelTiming>()
   for (const [i, model] of input.models.entries()) {
+    const twin = model.twin === undefined ? undefined : measuredTwins.get(model.twin)
+    if (twin) {
+      models.push({ ...twin, modelId: model.id, measuredOn: twin.modelId })
+      continue
+    }
     const inputs = randomInputs(model.inputs, i + 1)
     const bench = await runtime.benchmark(model.id, inputs, runs)
     const trips: number[] = []
@@ -98,6 +114,7 @@ export async function measureDeviceProfile(
       roundTripP95Ms: quantile(trips, 0.95),
       runs,
     })
+    if (model.twin !== undefined) measuredTwins.set(model.twin, models.at(-1) as ModelTiming)
   }
   const nav: Partial<Navigator> & { deviceMemory?: unknown } = globalThis.navigator ?? {}
   return {
@@ -131,4 +148,12 @@ export function plannerProfile(report: DeviceProfileReport): Result<DeviceProfil
     slowdown: report.slowdown,
   })
   return parsed.success ? ok(parsed.data) : err(parsed.error.message)
+}
+
+/**
+ * The key under which a manifest's models are measured once: the K students of one set share an
+ * architecture and their MACs, so they run alike; every other model is its own.
+ */
+export function twinKey(entry: ModelEntry): string {
+  return entry.role.kind === 'student' ? `student-of-${entry.role.of}-${entry.macs}` : entry.id
 }

@@ -1,7 +1,7 @@
 import type { Manifest } from '@cohort/protocol'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { RunResult } from './api.ts'
-import { measureDeviceProfile, plannerProfile } from './device-profile.ts'
+import { measureDeviceProfile, plannerProfile, twinKey } from './device-profile.ts'
 import { chooseNodeExecutionProvider } from './ep-choice.ts'
 import { randomInputs } from './inputs.ts'
 import { nodeRuntime } from './node.ts'
@@ -73,19 +73,27 @@ describe.each(SHIPPED_TASKS)('%s models on onnxruntime-node', (task) => {
     expect((await runtime.models()).some((id) => id.startsWith('calibrate-'))).toBe(false)
   })
 
-  test('the profile says Node and passes the planner schema', async () => {
+  test('the profile says Node, measures each set of twin students once, and passes the planner schema', async () => {
     const profile = await measureDeviceProfile(runtime, {
       task,
       label: 'Node test',
       executionProvider: 'cpu',
       epReason: 'test',
       threads: 1,
-      models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs })),
+      models: manifest.models.map((m) => ({ id: m.id, inputs: m.inputs, twin: twinKey(m) })),
       runs: 3,
       platform: 'node',
       cores: 2,
       memoryGb: 24,
     })
+    // The K students of a set are measured on the first: 18 models, 12 measured.
+    const measured = profile.models.filter((m) => m.measuredOn === undefined)
+    expect(measured.map((m) => m.modelId)).not.toContain('student-4-3')
+    expect(measured).toHaveLength(new Set(manifest.models.map(twinKey)).size)
+    expect(measured.length).toBeLessThan(manifest.models.length)
+    const twin = profile.models.find((m) => m.modelId === 'student-4-3')
+    expect(twin?.measuredOn).toBe('student-4-0')
+    expect(profile.msPerModel['student-4-3']).toBe(profile.msPerModel['student-4-0'])
     const wire = plannerProfile(profile)
     expect(wire.ok).toBe(true)
     if (!wire.ok) return

@@ -1,201 +1,262 @@
 /**
- * `npm run bench:scale -- --devices 40`: a room of one dashboard (Chromium) and N Node devices
- * (`npm run device -- <join URL> --devices N`, one process): how long the room takes to form
- * and be planned, what each device costs in memory, and whether the room answers, sample for
- * sample, as the offline reference (ensemble, 8 in flight; early exit at the calibrated
- * thresholds). Writes bench/results/scale-<date>.md (and .json). A benchmark, not a test.
+ * `npm run bench:scale -- --pages 8 --phones 3 --processes 4,8,10,10,10`: a classroom of browser
+ * pages (some with a phone's viewport) and Node device processes joins one dashboard at once.
+ * Measures the time from the first join to everyone ready, to the first plan and to the plan of
+ * everyone; links per device; memory per page and per Node device; and an ensemble stream at 8 in
+ * flight without and with churn (10% leave, 10% join), each sample checked against the offline
+ * reference; then early exit at the calibrated thresholds. Writes bench/results/scale-<date>.md
+ * (and .json). A benchmark, not a test.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { chromium } from '@playwright/test'
+import { chromium, type Page } from '@playwright/test'
+import { formClassroom, hostOpenLinks, plannedLinkCount, tiersOf } from '../e2e/classroom.ts'
 import { exitTable, expectAt } from '../e2e/early-exit-reference.ts'
 import { ensembleReference, loadManifest } from '../e2e/ensemble-reference.ts'
 import {
-  createRoomAsHost,
+  joinAsDevice,
   runSamples,
   startCohortServer,
   startNodeDevices,
   waitForEnsembleOf,
 } from '../e2e/harness.ts'
+import type { PageApi, SampleOutcome } from '../e2e/page-api.ts'
 import { chromiumArgs } from '../playwright.config.ts'
-import { summarize } from './stats.ts'
+import { type LatencySummary, summarize } from './stats.ts'
 
 const { values: args } = parseArgs({
   options: {
-    devices: { type: 'string', default: '40' },
-    samples: { type: 'string', default: '200' },
+    pages: { type: 'string', default: '8' },
+    phones: { type: 'string', default: '3' },
+    processes: { type: 'string', default: '4,8,10,10,10' },
+    samples: { type: 'string', default: '300' },
     task: { type: 'string', default: 'fashion' },
     out: { type: 'string', default: 'bench/results' },
   },
 })
-const DEVICES = Number(args.devices)
+const PAGES = Number(args.pages)
+const PHONES = Math.min(PAGES, Number(args.phones))
+const PROCESSES = (args.processes ?? '')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0)
+const DEVICES = PAGES + PROCESSES.reduce((sum, n) => sum + n, 0)
 const SAMPLES = Number(args.samples)
 const TASK = args.task ?? 'fashion'
 const WINDOW = 8
-/** Thresholds no confidence reaches: every sample goes through every tier. */
-const NEVER_EXIT = [2, 2]
 
 const log = (message: string) =>
   console.error(`[scale ${new Date().toISOString().slice(11, 19)}] ${message}`)
 
-interface EarlyExitOutcome {
-  index: number
-  prediction: number | null
-  exitIndex: number | null
-  degraded: boolean
-  error: string | null
-  latencyMs: number
-}
-type HostWindow = {
-  cohort: {
-    host: {
-      runEarlyExit(options: {
-        samples: number
-        deadlineMs: number
-        thresholds?: number[]
-      }): Promise<EarlyExitOutcome[]>
-    }
-    mesh: {
-      peers(): { link: string }[]
-      plan: { earlyExit: { tiers: { tier: string; members: string[] }[] } | null } | null
-    }
-  }
+type HostWindow = { cohort: Pick<PageApi, 'host'> }
+
+/** Requests/s, latency and how many answers were lost, degraded or not the reference. */
+interface StreamResult {
+  readonly answered: number
+  readonly lost: number
+  readonly degraded: number
+  readonly notReference: number
+  readonly requestsPerSecond: number
+  readonly latency: LatencySummary
 }
 
-const server = await startCohortServer({ args: ['--seats-per-address', String(DEVICES + 8)] })
+/**
+ * Memory of one page, worker included, by the browser's own measure (the page is cross-origin
+ * isolated); its main-thread JS heap when the browser will not say.
+ */
+async function pageMemoryMiB(page: Page): Promise<{ mib: number; how: string }> {
+  const measured = await page.evaluate(async () => {
+    const measure = (
+      performance as { measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }> }
+    ).measureUserAgentSpecificMemory
+    if (!crossOriginIsolated || !measure) return null
+    const timeout = new Promise<null>((resolve) => setTimeout(() => resolve(null), 30_000))
+    return Promise.race([measure.call(performance).then((m) => m.bytes), timeout])
+  })
+  if (measured !== null) return { mib: measured / 2 ** 20, how: 'measureUserAgentSpecificMemory' }
+  const cdp = await page.context().newCDPSession(page)
+  await cdp.send('Performance.enable')
+  const { metrics } = await cdp.send('Performance.getMetrics')
+  const heap = metrics.find((metric) => metric.name === 'JSHeapUsedSize')?.value ?? Number.NaN
+  return { mib: heap / 2 ** 20, how: 'main-thread JS heap (CDP)' }
+}
+
+const server = await startCohortServer({
+  // Every member connects from 127.0.0.1, as a class behind one NAT address would.
+  args: ['--limits', JSON.stringify({ perAddress: { burst: 50_000, perSecond: 10_000 } })],
+})
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   args: chromiumArgs,
 })
 try {
   const manifest = loadManifest(TASK)
-  const host = await createRoomAsHost(browser, server)
-  await host.page.goto(`${host.page.url()}?task=${TASK}&threads=1`)
-  const joinUrl = `${host.joinUrl}?task=${TASK}`
-  log(`${DEVICES} Node devices joining ${joinUrl}`)
-  const started = performance.now()
-  const nodes = await startNodeDevices(joinUrl, ['--devices', String(DEVICES)])
-  const servingMs = performance.now() - started
-  log(`all serving after ${(servingMs / 1000).toFixed(1)} s`)
-  await waitForEnsembleOf(host.page, nodes.ids)
-  const plannedMs = performance.now() - started
-  log(`planned after ${(plannedMs / 1000).toFixed(1)} s`)
-  // The fleet's own line comes last (its processes print theirs first).
-  const memoryLine = [
-    ...nodes.log.join('').matchAll(/RSS ([\d.]+) MiB, ([\d.]+) MiB per device/g),
-  ].at(-1)
-  const openLinks = await host.page.evaluate(
-    () =>
-      (window as unknown as HostWindow).cohort.mesh.peers().filter((peer) => peer.link === 'open')
-        .length,
+  const references = new Map<number, number[]>()
+  const check = async (outcomes: readonly SampleOutcome[], seconds: number) => {
+    let notReference = 0
+    for (const o of outcomes) {
+      if (o.error !== null || o.degraded) continue
+      const k = o.k ?? 0
+      if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, SAMPLES))
+      if (o.prediction !== references.get(k)?.[o.index]) notReference++
+    }
+    const answered = outcomes.filter((o) => o.error === null)
+    return {
+      answered: answered.length,
+      lost: outcomes.length - answered.length,
+      degraded: outcomes.filter((o) => o.degraded).length,
+      notReference,
+      requestsPerSecond: outcomes.length / seconds,
+      latency: summarize(answered.map((o) => o.latencyMs)),
+    } satisfies StreamResult
+  }
+
+  log(
+    `${DEVICES} devices joining: ${PAGES} pages (${PHONES} phones), Node processes ${PROCESSES.join('+')}`,
   )
-  const tiers = await host.page.evaluate(
-    () => (window as unknown as HostWindow).cohort.mesh.plan?.earlyExit?.tiers ?? [],
+  const room = await formClassroom(browser, server, {
+    task: TASK,
+    pages: PAGES,
+    phones: PHONES,
+    nodeProcesses: PROCESSES,
+  })
+  const { host } = room
+  log(`ready ${room.timeline.readyMs} ms, planned ${room.timeline.plannedMs} ms`)
+  const tiers = (await tiersOf(host.page))?.tiers ?? []
+  const links = plannedLinkCount(DEVICES, tiers)
+  const hostLinks = await hostOpenLinks(host.page)
+  const nodeMemory = room.nodes.flatMap((node) => {
+    const line = [...node.log.join('').matchAll(/RSS ([\d.]+) MiB, ([\d.]+) MiB per device/g)].at(
+      -1,
+    )
+    return line ? [Number(line[2])] : []
+  })
+  const pageMemory = []
+  for (const page of room.pages) pageMemory.push(await pageMemoryMiB(page.page))
+
+  log(`ensemble: ${SAMPLES} samples, ${WINDOW} in flight, no churn`)
+  let t0 = performance.now()
+  const steady = await check(
+    await runSamples(host.page, SAMPLES, { window: WINDOW }),
+    (performance.now() - t0) / 1000,
   )
 
-  log(`ensemble: ${SAMPLES} samples, ${WINDOW} in flight`)
-  const t0 = performance.now()
-  const ensemble = await runSamples(host.page, SAMPLES, { window: WINDOW })
-  const ensembleSeconds = (performance.now() - t0) / 1000
-  const references = new Map<number, number[]>()
-  let ensembleWrong = 0
-  for (const outcome of ensemble) {
-    const k = outcome.k ?? 0
-    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, SAMPLES))
-    if (outcome.error !== null || outcome.prediction !== references.get(k)?.[outcome.index])
-      ensembleWrong++
-  }
-  log(`early exit: ${SAMPLES} samples at the calibrated thresholds`)
+  log('early exit at the calibrated thresholds')
   const expected = expectAt(
     manifest,
     await exitTable(manifest, SAMPLES),
     manifest.earlyExit.thresholds,
     SAMPLES,
   )
-  const earlyExit = await host.page.evaluate(
+  t0 = performance.now()
+  const early = await host.page.evaluate(
     (options) => (window as unknown as HostWindow).cohort.host.runEarlyExit(options),
     { samples: SAMPLES, deadlineMs: 5_000 },
   )
-  const earlyExitWrong = earlyExit.filter(
+  const earlySeconds = (performance.now() - t0) / 1000
+  const earlyAnswered = early.filter((o) => o.error === null)
+  const earlyWrong = early.filter(
     (o) =>
       o.error !== null ||
       o.exitIndex !== expected.exits[o.index] ||
       o.prediction !== expected.predictions[o.index],
   ).length
-  // And every sample through every tier: hops from edge devices to cloud devices, over the links
-  // the plan made between them.
-  log(`early exit: ${SAMPLES} samples, every one to the cloud`)
-  const toCloud = expectAt(manifest, await exitTable(manifest, SAMPLES), NEVER_EXIT, SAMPLES)
-  const hops = await host.page.evaluate(
-    (options) => (window as unknown as HostWindow).cohort.host.runEarlyExit(options),
-    { samples: SAMPLES, deadlineMs: 5_000, thresholds: NEVER_EXIT },
-  )
-  const hopsWrong = hops.filter(
-    (o) =>
-      o.error !== null ||
-      o.exitIndex !== toCloud.exits[o.index] ||
-      o.prediction !== toCloud.predictions[o.index],
-  ).length
+
+  log(`ensemble: ${SAMPLES} samples, ${WINDOW} in flight, while 10% leave and 10% join`)
+  const leavingPage = room.pages.at(-1)
+  const leavingNodes = room.nodes[0]
+  t0 = performance.now()
+  const stream = runSamples(host.page, SAMPLES, { window: WINDOW })
+  await leavingPage?.context.close()
+  await leavingNodes?.stop('SIGKILL')
+  const [newPage, newNodes] = await Promise.all([
+    joinAsDevice(browser, room.joinUrl),
+    startNodeDevices(room.joinUrl, ['--devices', String(PROCESSES[0] ?? 1)]),
+  ])
+  const churn = await check(await stream, (performance.now() - t0) / 1000)
+  const after = [
+    ...room.ids.filter((id) => id !== leavingPage?.deviceId && !leavingNodes?.ids.includes(id)),
+    newPage.deviceId,
+    ...newNodes.ids,
+  ]
+  t0 = performance.now()
+  await waitForEnsembleOf(host.page, after)
+  const replannedAfterChurnMs = performance.now() - t0
 
   const result = {
     date: new Date().toISOString(),
     devices: DEVICES,
+    pages: PAGES,
+    phones: PHONES,
+    nodeProcesses: PROCESSES,
     samples: SAMPLES,
-    servingSeconds: servingMs / 1000,
-    plannedSeconds: plannedMs / 1000,
-    processRssMiB: memoryLine ? Number(memoryLine[1]) : null,
-    perDeviceMiB: memoryLine ? Number(memoryLine[2]) : null,
-    dashboardOpenLinks: openLinks,
+    timeline: room.timeline,
+    links,
+    linksPerDevice: links / DEVICES,
+    hostOpenLinks: hostLinks,
     tiers: tiers.map((tier) => ({ tier: tier.tier, members: tier.members.length })),
-    ensemble: {
-      answered: ensemble.filter((o) => o.error === null).length,
-      degraded: ensemble.filter((o) => o.degraded).length,
-      notReference: ensembleWrong,
-      requestsPerSecond: SAMPLES / ensembleSeconds,
-      latency: summarize(ensemble.filter((o) => o.error === null).map((o) => o.latencyMs)),
+    memory: {
+      nodeMiBPerDevice: nodeMemory,
+      pageMiB: pageMemory.map((m) => m.mib),
+      pageMeasure: pageMemory[0]?.how ?? null,
     },
+    ensemble: { steady, churn },
+    replannedAfterChurnMs,
     earlyExit: {
-      answered: earlyExit.filter((o) => o.error === null).length,
-      degraded: earlyExit.filter((o) => o.degraded).length,
-      notReference: earlyExitWrong,
-      latency: summarize(earlyExit.filter((o) => o.error === null).map((o) => o.latencyMs)),
-    },
-    earlyExitToCloud: {
-      answered: hops.filter((o) => o.error === null).length,
-      degraded: hops.filter((o) => o.degraded).length,
-      notReference: hopsWrong,
-      latency: summarize(hops.filter((o) => o.error === null).map((o) => o.latencyMs)),
+      answered: earlyAnswered.length,
+      notReference: earlyWrong,
+      requestsPerSecond: SAMPLES / earlySeconds,
+      latency: summarize(earlyAnswered.map((o) => o.latencyMs)),
     },
   }
-  await nodes.stop('SIGINT')
+  await newNodes.stop('SIGINT')
+  for (const node of room.nodes.slice(1)) await node.stop('SIGINT')
+
   const date = result.date.slice(0, 10)
+  const s = (ms: number) => (ms / 1000).toFixed(1)
   const ms = (n: number) => n.toFixed(2)
+  const range = (values: readonly number[]) =>
+    values.length === 0
+      ? '—'
+      : `${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)}`
+  const row = (name: string, r: StreamResult) =>
+    `| ${name} | ${r.requestsPerSecond.toFixed(1)} | ${ms(r.latency.p50Ms)} | ${ms(r.latency.p95Ms)} | ${r.lost} | ${r.degraded} | ${r.notReference} |`
   const report = [
-    `# Scale: 1 dashboard + ${DEVICES} Node devices (${date})`,
+    `# Scale: a classroom of ${DEVICES} (${date})`,
     '',
-    `\`npm run bench:scale -- --devices ${DEVICES} --samples ${SAMPLES}\` on this machine (2 shared cores). The dashboard is a headless`,
-    `Chromium page; the ${DEVICES} devices run from one \`npm run device -- --devices ${DEVICES}\` (processes of 10; onnxruntime-node, 1 thread`,
-    'each, @roamhq/wrtc links over loopback). Node devices link by the plan: to the dashboard and to the devices of the',
-    'early-exit tiers next to theirs, not to every device. Devices join one after another (each profiles itself alone).',
+    `\`npm run bench:scale -- --pages ${PAGES} --phones ${PHONES} --processes ${PROCESSES.join(',')} --samples ${SAMPLES}\` on this machine`,
+    `(2 shared cores, no GPU). One headless Chromium dashboard; ${PAGES} device pages in the same Chromium (${PHONES} with Playwright's`,
+    `Pixel 7 descriptor: viewport, touch, user agent; one WASM thread each); ${DEVICES - PAGES} Node devices in ${PROCESSES.length} processes`,
+    `(${PROCESSES.join(', ')}; onnxruntime-node, 1 thread; @roamhq/wrtc links over loopback). All join at once. Devices are not`,
+    "slowed: every one of them computes on the same two cores, so times are the machine's, not a classroom's.",
     '',
-    '| measure | value |',
+    '| from the first join | s |',
     '| --- | ---: |',
-    `| every device serving (models verified, loaded, profiled) | ${result.servingSeconds.toFixed(1)} s |`,
-    `| the room planned with all ${DEVICES} | ${result.plannedSeconds.toFixed(1)} s |`,
-    `| device process RSS | ${result.processRssMiB ?? '—'} MiB (${result.perDeviceMiB ?? '—'} MiB per device) |`,
-    `| dashboard's open links | ${openLinks} |`,
-    `| early-exit tiers | ${result.tiers.map((t) => `${t.tier} ${t.members}`).join(', ')} |`,
-    `| ensemble: answered / degraded / not the reference | ${result.ensemble.answered} / ${result.ensemble.degraded} / ${result.ensemble.notReference} of ${SAMPLES} |`,
-    `| ensemble: requests/s, p50, p95 (${WINDOW} in flight) | ${result.ensemble.requestsPerSecond.toFixed(1)}, ${ms(result.ensemble.latency.p50Ms)} ms, ${ms(result.ensemble.latency.p95Ms)} ms |`,
-    `| early exit: answered / degraded / not the reference | ${result.earlyExit.answered} / ${result.earlyExit.degraded} / ${result.earlyExit.notReference} of ${SAMPLES} |`,
-    `| early exit: p50, p95 | ${ms(result.earlyExit.latency.p50Ms)} ms, ${ms(result.earlyExit.latency.p95Ms)} ms |`,
-    `| early exit, every sample to the cloud (edge → cloud hops between Node devices): answered / degraded / not the reference | ${result.earlyExitToCloud.answered} / ${result.earlyExitToCloud.degraded} / ${result.earlyExitToCloud.notReference} of ${SAMPLES} |`,
-    `| early exit to the cloud: p50, p95 | ${ms(result.earlyExitToCloud.latency.p50Ms)} ms, ${ms(result.earlyExitToCloud.latency.p95Ms)} ms |`,
+    `| every device ready (pages: models loaded and profiled; Node: serving) | ${s(result.timeline.readyMs)} |`,
+    `| the first plan with a device | ${s(result.timeline.firstPlanMs)} |`,
+    `| the plan of all ${DEVICES} | ${s(result.timeline.plannedMs)} (${result.timeline.planVersions} plan versions on the way) |`,
+    `| after the churn below: the plan of the ${DEVICES} present | ${s(replannedAfterChurnMs)} after the stream |`,
     '',
-    'What this cannot show: every device shares the same two cores, so the join time is mostly profiling',
-    'one device after another, and requests/s is bounded by the machine, not the room.',
-    'Browsers are not in this room: a full mesh of browser tabs is what [classroom-scale] replaces.',
+    `Links: ${links} for ${DEVICES} devices, **${result.linksPerDevice.toFixed(2)} per device** (the dashboard holds ${hostLinks} open;`,
+    `tiers ${result.tiers.map((t) => `${t.tier} ${t.members}`).join(', ')}, each member linked to the next tier's first 3); a full mesh would hold ${((DEVICES + 1) * DEVICES) / 2}.`,
+    '',
+    `Memory: Node devices ${range(nodeMemory)} MiB each (process RSS growth / devices, per process); browser pages`,
+    `${range(result.memory.pageMiB)} MiB each (${result.memory.pageMeasure ?? '—'}).`,
+    '',
+    `Ensemble, ${SAMPLES} samples at ${WINDOW} in flight (lost = typed error; not reference = answered, not degraded, but not the offline answer):`,
+    '',
+    '| stream | req/s | p50 ms | p95 ms | lost | degraded | not reference |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    row('no churn', steady),
+    row(`churn: a page closed, a process of ${PROCESSES[0]} killed, as many joining`, churn),
+    '',
+    `Early exit at the calibrated thresholds, ${SAMPLES} samples one at a time: ${result.earlyExit.answered} answered, ${earlyWrong} not the reference,`,
+    `${result.earlyExit.requestsPerSecond.toFixed(1)} req/s, p50 ${ms(result.earlyExit.latency.p50Ms)} ms, p95 ${ms(result.earlyExit.latency.p95Ms)} ms.`,
+    '',
+    "What this cannot show: a real classroom's devices each bring their own cores and radio. Here 50 devices",
+    'share 2 cores, so joining is bounded by the total work of loading and profiling, and requests/s by the machine;',
+    'links are loopback (no Wi-Fi loss or latency).',
     '',
   ].join('\n')
   writeFileSync(join(args.out ?? 'bench/results', `scale-${date}.md`), report)

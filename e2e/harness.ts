@@ -101,6 +101,11 @@ export interface NodeDevices {
 /** Every Node device process started, so endTest stops what a failed test left running. */
 const nodeDeviceProcesses = new Set<NodeDevices>()
 
+/** The Node device processes still running (their logs, for a failed test's attachments). */
+export function runningNodeDevices(): readonly NodeDevices[] {
+  return [...nodeDeviceProcesses]
+}
+
 /** Starts `npm run device -- <joinUrl> …args` and resolves once its devices serve. */
 export async function startNodeDevices(
   joinUrl: string,
@@ -253,7 +258,7 @@ export async function waitForOpenLinks(page: Page, count: number): Promise<void>
 }
 
 /** How many members of the next early-exit tier a device links to (the plan's rule). */
-const NEXT_TIER_LINKS = 3
+export const NEXT_TIER_LINKS = 3
 
 /**
  * Waits until device `page` has a plan of exactly the devices `planned` and holds open links to

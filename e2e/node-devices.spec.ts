@@ -12,6 +12,7 @@ import {
   startNodeDevices,
   waitForEnsembleOf,
 } from './harness.ts'
+import type { PageApi } from './page-api.ts'
 
 // A room of browser tabs and Node devices (`npm run device`): the Node devices are always on, so
 // the planner gives them the cloud tier; answers are the offline reference's either way.
@@ -25,15 +26,6 @@ interface Tier {
   tier: 'edge' | 'cloud'
   members: string[]
 }
-interface EarlyExitOutcome {
-  index: number
-  prediction: number | null
-  exitIndex: number | null
-  degraded: boolean
-  deadlineExit: boolean
-  answeredBy: string | null
-  error: string | null
-}
 type Handle = {
   cohort: {
     mesh: {
@@ -43,14 +35,7 @@ type Handle = {
         ensemble: { groups: { members: string[] }[] } | null
       } | null
     }
-    host: {
-      runEarlyExit(options: {
-        samples: number
-        deadlineMs: number
-        thresholds?: number[]
-      }): Promise<EarlyExitOutcome[]>
-      earlyExitStats(): { done: number }
-    }
+    host: PageApi['host'] & { earlyExitStats(): { done: number } }
   }
 }
 

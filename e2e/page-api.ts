@@ -19,6 +19,20 @@ export interface SampleOutcome {
   readonly error: string | null
 }
 
+/** One test sample through the room's early-exit tiers, as the dashboard's run reports it. */
+export interface EarlyExitOutcome {
+  readonly index: number
+  readonly prediction: number | null
+  /** The exit it left at (0: the requester's own), null without an answer. */
+  readonly exitIndex: number | null
+  readonly degraded: boolean
+  /** The deadline came first: answered at the deepest exit reached. */
+  readonly deadlineExit: boolean
+  readonly answeredBy: string | null
+  readonly latencyMs: number
+  readonly error: string | null
+}
+
 /** The page handle, typed for page.evaluate. */
 export interface PageApi {
   echoAll(floatCount: number): Promise<EchoOutcome[]>
@@ -29,5 +43,10 @@ export interface PageApi {
       redundancy: 'all' | 'hedged'
       deadlineMs: number
     }): Promise<SampleOutcome[]>
+    runEarlyExit(options: {
+      samples: number
+      deadlineMs: number
+      thresholds?: number[]
+    }): Promise<EarlyExitOutcome[]>
   }
 }

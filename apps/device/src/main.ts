@@ -17,6 +17,8 @@ import { startNodeRequester } from './node-requester.ts'
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..')
 const DEFAULT_TASK = 'fashion'
+/** Devices of one process that load and join at once, after the first measured. */
+const JOIN_BATCH = 4
 const MAX_DEVICES = 256
 /**
  * Devices per process: every wrtc peer connection holds dozens of sockets and threads, so a
@@ -122,7 +124,7 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
 
   const rssBefore = process.memoryUsage().rss
   let measured: NodeDeviceOptions['measured']
-  for (let i = 0; i < count; i++) {
+  const start = async (i: number): Promise<void> => {
     const name = count === 1 && numberFrom === 1 ? label : `${label} #${numberFrom + i}`
     const device = startNodeDevice({
       origin: target.origin,
@@ -136,14 +138,20 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
       ...(measured ? { measured } : {}),
     })
     devices.push(device)
-    // One at a time: the first fills the model cache and measures the engine and the profile,
-    // which the others reuse (one machine, one engine, one slowdown).
     const ready = await device.ready
     measured ??= { ep: ready.ep, report: ready.report }
     console.log(`COHORT_DEVICE_READY ${device.mesh.self?.deviceId ?? '?'}`)
     console.error(
       `[${name}] serving ${task} on ${ready.ep.executionProvider}${slowdown > 1 ? ` (emulating ${slowdown}× slower)` : ''}`,
     )
+  }
+  // The first alone: it fills the model cache and measures the engine and the profile, which the
+  // others reuse (one machine, one engine, one slowdown). Then a few at a time: they only load
+  // and join, and the devices already serving keep their share of the event loop.
+  await start(0)
+  for (let first = 1; first < count; first += JOIN_BATCH) {
+    const batch = Array.from({ length: Math.min(JOIN_BATCH, count - first) }, (_, j) => first + j)
+    await Promise.all(batch.map(start))
   }
   const memory = process.memoryUsage()
   const perDevice = (memory.rss - rssBefore) / count

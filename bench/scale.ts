@@ -132,8 +132,8 @@ try {
     )
     return line ? [Number(line[2])] : []
   })
-  const pageMemory = []
-  for (const page of room.pages) pageMemory.push(await pageMemoryMiB(page.page))
+  // At once: the browser's measure waits for a garbage collection of its own.
+  const pageMemory = await Promise.all(room.pages.map((page) => pageMemoryMiB(page.page)))
 
   log(`ensemble: ${SAMPLES} samples, ${WINDOW} in flight, no churn`)
   let t0 = performance.now()

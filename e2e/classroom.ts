@@ -83,15 +83,12 @@ export async function formClassroom(
   const joiningNodes = options.nodeProcesses.map((count) =>
     startNodeDevices(joinUrl, ['--devices', String(count), '--per-process', String(count)]),
   )
-  const pages = []
-  for (let i = 0; i < options.pages; i++)
-    pages.push(
-      await joinAsDevice(
-        browser,
-        joinUrl,
-        i < options.phones ? { contextOptions: phoneContext() } : {},
-      ),
-    )
+  // Everyone at once, as a class opening the link: pages and Node processes alike.
+  const pages = await Promise.all(
+    Array.from({ length: options.pages }, (_, i) =>
+      joinAsDevice(browser, joinUrl, i < options.phones ? { contextOptions: phoneContext() } : {}),
+    ),
+  )
   const nodes = await Promise.all(joiningNodes)
   for (const page of pages) await waitForModelsReady(page.page)
   const readyMs = Date.now() - started

@@ -364,6 +364,49 @@ describe('inferEnsemble', () => {
     if (!answer.ok) expect(answer.error.code).toBe('timeout')
   })
 
+  test('every member unreachable at once: not-connected at once, or asked again when a link comes back', async () => {
+    const down = new CohortError('not-connected', 'no open link')
+    const unreachable = { [A]: { ms: 0, fail: down }, [B]: { ms: 0, fail: down } }
+    const alone = infer(room(unreachable), planOf([[A], [B]]), { deadlineMs: 1_000 })
+    await vi.advanceTimersByTimeAsync(1)
+    const failed = await alone
+    expect(failed.ok).toBe(false)
+    if (!failed.ok) expect(failed.error.code).toBe('not-connected')
+
+    // With the mesh's word on links: A's link opens after 300 ms and A answers then.
+    const behaviour: Partial<Record<DeviceId, Behaviour>> = { ...unreachable }
+    const fakes = room(behaviour)
+    const whenReachable = (members: readonly DeviceId[], signal: AbortSignal) =>
+      new Promise<boolean>((resolve) => {
+        signal.addEventListener('abort', () => resolve(false))
+        if (!members.includes(A)) return // B never comes back
+        setTimeout(() => {
+          behaviour[A] = { ms: 5, fill: 7 }
+          resolve(true)
+        }, 300)
+      })
+    const outcome = inferEnsemble(
+      {
+        request: fakes.request,
+        combiner,
+        manifest,
+        tracker: new OutcomeTracker(),
+        now: () => Date.now(),
+        whenReachable,
+      },
+      planOf([[A], [B]]),
+      new Float32Array(64),
+      { redundancy: 'all', deadlineMs: 1_000 },
+    )
+    await vi.advanceTimersByTimeAsync(1_000)
+    const answer = await outcome
+    if (!answer.ok) throw answer.error
+    // A answered after it came back; B never did, so its slice is imputed and the answer says so.
+    expect(answer.value.winners.map((w) => [w.deviceId, w.slice])).toEqual([[A, 0]])
+    expect(answer.value.missingSlices).toEqual([1])
+    expect(fakes.asked.filter((x) => x.deviceId === A).map((x) => x.at)).toEqual([0, 300])
+  })
+
   test('no ensemble plan, or a K the task does not ship, is no-plan', async () => {
     const fakes = room({})
     const none = await infer(fakes, { ...planOf([[A]]), ensemble: null })

@@ -61,6 +61,12 @@ export interface EnsembleDependencies {
   readonly manifest: Manifest
   readonly tracker: OutcomeTracker
   readonly now?: () => number
+  /**
+   * Resolves true once a link to one of these members that is closed now opens (false when the
+   * signal ends first): a group whose every member was unreachable is asked again when one comes
+   * back, within the deadline. Without it, such a group has no answer at once.
+   */
+  readonly whenReachable?: (members: readonly DeviceId[], signal: AbortSignal) => Promise<boolean>
 }
 
 /** Before a member has history, hedging waits this multiple of the group's predicted time. */
@@ -143,7 +149,15 @@ export async function inferEnsemble(
       return err(new CohortError('cancelled', 'the ensemble request was cancelled'))
     const missingSlices = answers.flatMap((answer, slice) => (answer ? [] : [slice]))
     if (missingSlices.length === answers.length) {
-      return err(new CohortError('timeout', `no group answered within ${options.deadlineMs} ms`))
+      // Every member failing before the deadline is not a timeout: say what it was.
+      return err(
+        deadline.signal.aborted
+          ? new CohortError('timeout', `no group answered within ${options.deadlineMs} ms`)
+          : new CohortError(
+              'not-connected',
+              `no member of any group could be reached (${now() - startedAt} ms of ${options.deadlineMs})`,
+            ),
+      )
     }
     const inputs: Record<string, Float32TensorData> = {}
     const slices = combinerEntry.inputs.map((spec, slice) => {
@@ -189,6 +203,35 @@ async function askGroup(
 ): Promise<SliceAnswer | null> {
   const studentEntry = findModel(deps.manifest, group.student)
   const outputName = studentEntry?.outputs[0]?.name ?? 'slice'
+  for (;;) {
+    const winner = await raceGroup(
+      deps,
+      group,
+      tensor,
+      redundancy,
+      deadline,
+      deadlineAt,
+      now,
+      outputName,
+    )
+    if (winner || deadline.aborted || !deps.whenReachable) return winner
+    // Every member failed at once (links down: a blip, a replan, a host that stalled): ask again
+    // as soon as one of them is back, while the deadline allows.
+    if (!(await deps.whenReachable(group.members, deadline))) return null
+  }
+}
+
+/** One race over a group's members: the first answer, or null. */
+async function raceGroup(
+  deps: EnsembleDependencies,
+  group: EnsembleGroup,
+  tensor: Tensor,
+  redundancy: Redundancy,
+  deadline: AbortSignal,
+  deadlineAt: number,
+  now: () => number,
+  outputName: string,
+): Promise<SliceAnswer | null> {
   const outcome = await firstAnswer<SliceAnswer>({
     members: group.members,
     signal: deadline,

@@ -68,7 +68,7 @@ function fakeMesh(plan: Plan | null = fakePlan(['dev-edge'], [DEVICE])) {
       })
     })
   }
-  const mesh: RequesterMesh = { request, plan, peers: () => [] }
+  const mesh: RequesterMesh = { request, plan, peers: () => [], whenAnyOpens: async () => false }
   return { mesh, stats }
 }
 

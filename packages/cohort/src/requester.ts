@@ -51,7 +51,7 @@ export type Answer =
 export type Outcome = Result<Answer, CohortError>
 
 /** What a requester needs of a joined mesh. */
-export type RequesterMesh = Pick<Mesh, 'request' | 'plan' | 'peers'>
+export type RequesterMesh = Pick<Mesh, 'request' | 'plan' | 'peers' | 'whenAnyOpens'>
 
 /** What a requester is built from. */
 export interface RequesterOptions {
@@ -202,7 +202,14 @@ export class Requester {
           )
         }
         const answer = await inferEnsemble(
-          { request, combiner: runner, manifest: this.manifest, tracker: this.tracker, ...timing },
+          {
+            request,
+            combiner: runner,
+            manifest: this.manifest,
+            tracker: this.tracker,
+            whenReachable: (members, signal) => mesh.whenAnyOpens(members, signal),
+            ...timing,
+          },
           plan,
           input,
           {

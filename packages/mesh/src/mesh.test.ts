@@ -1,6 +1,6 @@
 import type { DeviceId, PeerInfo, RoomCode, SignalData } from '@cohort/protocol'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { Mesh, type MeshEvent, RETIRE_AFTER_MS } from './mesh.ts'
+import { MAX_CONNECTING_OFFERS, Mesh, type MeshEvent, RETIRE_AFTER_MS } from './mesh.ts'
 import type { PeerLinkOptions } from './peer-link.ts'
 import type { SignalingHandlers, SignalingState, Welcome } from './signaling-client.ts'
 import { memoryChannelPair } from './testing/memory-channel.ts'
@@ -206,6 +206,58 @@ describe('Mesh links that follow what it wants', () => {
     // Retired by choice: no reconnection attempt follows.
     await vi.advanceTimersByTimeAsync(30_000)
     expect(fakes.links).toHaveLength(2)
+    mesh.leave()
+  })
+
+  it('has at most MAX_CONNECTING_OFFERS offers connecting; the others go as links open or fail, and a request does not wait its turn', async () => {
+    const tier = Array.from({ length: MAX_CONNECTING_OFFERS + 3 }, (_, i) => ({
+      ...tablet,
+      deviceId: `cccc0000${i}` as DeviceId,
+    }))
+    wanted = new Set(tier.map((peer) => peer.deviceId))
+    const mesh = wantingMesh()
+    welcome(tier)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(fakes.links).toHaveLength(MAX_CONNECTING_OFFERS)
+    // One opens: the next waiting offer goes. One fails: the next goes too.
+    openLink(0)
+    expect(fakes.links).toHaveLength(MAX_CONNECTING_OFFERS + 1)
+    fakes.links[1]?.options.onClose('connect-timeout')
+    expect(fakes.links).toHaveLength(MAX_CONNECTING_OFFERS + 2)
+    // A request to the last waiting peer offers its link at once, past the limit.
+    const last = tier.at(-1) as PeerInfo
+    void mesh.request(last.deviceId, 'echo', [], { deadlineMs: 60_000 })
+    expect(fakes.links).toHaveLength(MAX_CONNECTING_OFFERS + 3)
+    expect(fakes.links.at(-1)?.options.initiator).toBe(true)
+    // Nothing else waits: no more offers than peers.
+    for (let i = 2; i < fakes.links.length; i++) openLink(i)
+    expect(fakes.links).toHaveLength(MAX_CONNECTING_OFFERS + 3)
+    mesh.leave()
+  })
+
+  it('tells when a link to one of some peers opens, and stops waiting when asked to', async () => {
+    wanted = new Set([HOST.deviceId, tablet.deviceId])
+    const mesh = wantingMesh()
+    welcome([HOST, tablet])
+    await vi.advanceTimersByTimeAsync(0)
+    openLink(0)
+    const stop = new AbortController()
+    // The host's link is open already: only the tablet's opening counts.
+    let opened: boolean | null = null
+    void mesh.whenAnyOpens([HOST.deviceId, tablet.deviceId], stop.signal).then((v) => {
+      opened = v
+    })
+    await vi.advanceTimersByTimeAsync(10)
+    expect(opened).toBeNull()
+    openLink(1)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(opened).toBe(true)
+    // Every one open: nothing to wait for. Aborted: false.
+    expect(await mesh.whenAnyOpens([HOST.deviceId], stop.signal)).toBe(false)
+    const gone = new AbortController()
+    const waiting = mesh.whenAnyOpens(['eeee00001' as DeviceId], gone.signal)
+    gone.abort()
+    expect(await waiting).toBe(false)
     mesh.leave()
   })
 

@@ -90,6 +90,13 @@ const RECONNECT_MAX_MS = 10_000
 export const RETIRE_AFTER_MS = 5_000
 /** Longest a request waits for a link to open (see requestOverNewLink). */
 export const LINK_WAIT_MS = 3_000
+/**
+ * Links this member offers that may be connecting at once; the others wait their turn. Every
+ * connecting link gathers candidates (sockets) and runs ICE and DTLS handshakes: a member that
+ * must link to a whole tier at once (a cloud member to 25 edge members, on a loaded machine)
+ * otherwise has its handshakes time out together, retry together, and run out of descriptors.
+ */
+export const MAX_CONNECTING_OFFERS = 6
 
 function randomLinkId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(8)), (byte) =>
@@ -116,6 +123,8 @@ export class Mesh {
   private latestPlan: Plan | null = null
   private locked = false
   private closed = false
+  /** Peers whose offer waits for a connecting slot (MAX_CONNECTING_OFFERS), in order. */
+  private readonly waitingOffers = new Set<PeerEntry>()
 
   constructor(private readonly options: MeshOptions) {
     this.signaling = new SignalingClient(options, {
@@ -216,7 +225,7 @@ export class Mesh {
     if (!entry || this.closed || this.signaling.current !== 'joined') return notConnected
     if (!entry.link) {
       if (entry.retries > 0) return notConnected
-      this.offer(entry)
+      this.offer(entry, true)
     }
     const startedAt = performance.now()
     const session = await this.whenOpen(entry, Math.min(options.deadlineMs, LINK_WAIT_MS), options)
@@ -249,6 +258,28 @@ export class Mesh {
         else if (!here || !entry.link) done(null)
       })
       if (options.signal?.aborted) done(null)
+    })
+  }
+
+  /**
+   * Resolves true once a link to one of `peers` that is not open now opens, false when `signal`
+   * ends first (or every one is open already): a request whose members were all unreachable can
+   * try again within its deadline instead of failing at once.
+   */
+  whenAnyOpens(peers: readonly DeviceId[], signal: AbortSignal): Promise<boolean> {
+    const closedNow = peers.filter((id) => !this.entries.get(id)?.session?.open)
+    if (closedNow.length === 0 || signal.aborted || this.closed) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const done = (opened: boolean) => {
+        unsubscribe()
+        signal.removeEventListener('abort', aborted)
+        resolve(opened)
+      }
+      const aborted = () => done(false)
+      signal.addEventListener('abort', aborted, { once: true })
+      const unsubscribe = this.subscribe(() => {
+        if (closedNow.some((id) => this.entries.get(id)?.session?.open)) done(true)
+      })
     })
   }
 
@@ -346,8 +377,40 @@ export class Mesh {
     entry.link?.signal(data)
   }
 
-  private offer(entry: PeerEntry): void {
+  /**
+   * Offers a link to `entry`, or queues the offer while MAX_CONNECTING_OFFERS of this member's
+   * offers are connecting; `now`: a request is waiting for this link, it goes at once.
+   */
+  private offer(entry: PeerEntry, now = false): void {
+    if (!now && this.connectingOffers() >= MAX_CONNECTING_OFFERS) {
+      this.waitingOffers.add(entry)
+      return
+    }
+    this.waitingOffers.delete(entry)
     this.connect(entry, true, randomLinkId())
+  }
+
+  /** This member's offers whose link has not opened yet. */
+  private connectingOffers(): number {
+    let connecting = 0
+    for (const entry of this.entries.values())
+      if (entry.initiator && entry.link && !entry.session) connecting++
+    return connecting
+  }
+
+  /** A connecting slot may be free: the waiting offers that are still wanted go, in order. */
+  private offerWaiting(): void {
+    for (const entry of this.waitingOffers) {
+      if (this.connectingOffers() >= MAX_CONNECTING_OFFERS) return
+      this.waitingOffers.delete(entry)
+      const stillWanted =
+        !this.closed &&
+        this.signaling.current === 'joined' &&
+        this.entries.get(entry.info.deviceId) === entry &&
+        !entry.link &&
+        this.wants(entry.info)
+      if (stillWanted) this.connect(entry, true, randomLinkId())
+    }
   }
 
   private connect(entry: PeerEntry, initiator: boolean, linkId: string): void {
@@ -391,6 +454,7 @@ export class Mesh {
         // A peer may offer a link this side's plan does not need (their plans crossed): it is
         // served, and retired like any other unwanted link.
         if (!this.wants(entry.info) && entry.retireTimer === undefined) this.scheduleRetire(entry)
+        this.offerWaiting()
         this.emit({ type: 'peers' })
       },
       onData: (bytes) => {
@@ -403,6 +467,8 @@ export class Mesh {
       },
     })
     entry.link = link
+    // Answering the peer's offer instead of our own may have freed a connecting slot.
+    if (!initiator) this.offerWaiting()
     this.emit({ type: 'peers' })
   }
 
@@ -416,6 +482,7 @@ export class Mesh {
     this.emit({ type: 'peer-gone', deviceId: entry.info.deviceId, reason })
     this.emit({ type: 'peers' })
     this.scheduleReconnect(entry)
+    this.offerWaiting()
   }
 
   private scheduleReconnect(entry: PeerEntry): void {
@@ -461,10 +528,12 @@ export class Mesh {
     const entry = this.entries.get(deviceId)
     if (!entry) return
     this.entries.delete(deviceId)
+    this.waitingOffers.delete(entry)
     clearTimeout(entry.retryTimer)
     clearTimeout(entry.retireTimer)
     const hadLink = entry.link !== null
     this.dropLink(entry, 'left')
+    this.offerWaiting()
     if (hadLink) this.emit({ type: 'peer-gone', deviceId, reason })
     this.emit({ type: 'peers' })
   }

@@ -16,6 +16,7 @@ import { exitTable, expectAt } from '../e2e/early-exit-reference.ts'
 import { ensembleReference, loadManifest } from '../e2e/ensemble-reference.ts'
 import {
   joinAsDevice,
+  runningNodeDevices,
   runSamples,
   startCohortServer,
   startNodeDevices,
@@ -45,6 +46,8 @@ const DEVICES = PAGES + PROCESSES.reduce((sum, n) => sum + n, 0)
 const SAMPLES = Number(args.samples)
 const TASK = args.task ?? 'fashion'
 const WINDOW = 8
+/** The churn stream runs long enough (the whole sample set) to span the newcomers' joining. */
+const CHURN_SAMPLES = 1_000
 
 const log = (message: string) =>
   console.error(`[scale ${new Date().toISOString().slice(11, 19)}] ${message}`)
@@ -98,7 +101,7 @@ try {
     for (const o of outcomes) {
       if (o.error !== null || o.degraded) continue
       const k = o.k ?? 0
-      if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, SAMPLES))
+      if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, CHURN_SAMPLES))
       if (o.prediction !== references.get(k)?.[o.index]) notReference++
     }
     const answered = outcomes.filter((o) => o.error === null)
@@ -163,18 +166,24 @@ try {
       o.prediction !== expected.predictions[o.index],
   ).length
 
-  log(`ensemble: ${SAMPLES} samples, ${WINDOW} in flight, while 10% leave and 10% join`)
+  log(`ensemble: ${CHURN_SAMPLES} samples, ${WINDOW} in flight, while 10% leave and 10% join`)
   const leavingPage = room.pages.at(-1)
   const leavingNodes = room.nodes[0]
-  t0 = performance.now()
-  const stream = runSamples(host.page, SAMPLES, { window: WINDOW })
-  await leavingPage?.context.close()
-  await leavingNodes?.stop('SIGKILL')
-  const [newPage, newNodes] = await Promise.all([
+  // The newcomers start joining, the stream starts, and then the leavers go: joins, departures
+  // and the replans they cause all fall within the stream.
+  const joining = Promise.all([
     joinAsDevice(browser, room.joinUrl),
     startNodeDevices(room.joinUrl, ['--devices', String(PROCESSES[0] ?? 1)]),
   ])
-  const churn = await check(await stream, (performance.now() - t0) / 1000)
+  t0 = performance.now()
+  const stream = runSamples(host.page, CHURN_SAMPLES, { window: WINDOW })
+  await leavingPage?.context.close()
+  await leavingNodes?.stop('SIGKILL')
+  const [newPage, newNodes] = await joining
+  const joinedAtS = (performance.now() - t0) / 1000
+  const churnOutcomes = await stream
+  const churnSeconds = (performance.now() - t0) / 1000
+  const churn = await check(churnOutcomes, churnSeconds)
   const after = [
     ...room.ids.filter((id) => id !== leavingPage?.deviceId && !leavingNodes?.ids.includes(id)),
     newPage.deviceId,
@@ -210,8 +219,6 @@ try {
       latency: summarize(earlyAnswered.map((o) => o.latencyMs)),
     },
   }
-  await newNodes.stop('SIGINT')
-  for (const node of room.nodes.slice(1)) await node.stop('SIGINT')
 
   const date = result.date.slice(0, 10)
   const s = (ms: number) => (ms / 1000).toFixed(1)
@@ -249,7 +256,10 @@ try {
     '| stream | req/s | p50 ms | p95 ms | lost | degraded | not reference |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     row('no churn', steady),
-    row(`churn: a page closed, a process of ${PROCESSES[0]} killed, as many joining`, churn),
+    row(
+      `churn (${CHURN_SAMPLES} samples): a page closed, a process of ${PROCESSES[0]} killed, as many joining (all serving ${joinedAtS.toFixed(1)} s into the ${churnSeconds.toFixed(1)} s stream)`,
+      churn,
+    ),
     '',
     `Early exit at the calibrated thresholds, ${SAMPLES} samples one at a time: ${result.earlyExit.answered} answered, ${earlyWrong} not the reference,`,
     `${result.earlyExit.requestsPerSecond.toFixed(1)} req/s, p50 ${ms(result.earlyExit.latency.p50Ms)} ms, p95 ${ms(result.earlyExit.latency.p95Ms)} ms.`,
@@ -266,6 +276,8 @@ try {
   )
   console.log(report)
 } finally {
+  // However the run ended, no device process outlives it (they would load the next run's cores).
+  for (const node of runningNodeDevices()) await node.stop('SIGKILL')
   await browser.close()
   await server.stop()
 }

@@ -117,9 +117,13 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
     expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
   )
 
-  // Churn during 300 more: 5 devices leave (a page closed, a process of 4 Node devices killed)
-  // and 5 join (a page and a process of 4); nothing is lost.
+  // Churn during 300 more: 5 join (a page and a process of 4) and 5 leave (a page closed, a
+  // process of 4 Node devices killed) while the stream runs; nothing is lost.
   expect(CHURN).toBe(DEVICES / 10)
+  const joiningNow = Promise.all([
+    joinAsDevice(browser, joinUrl),
+    startNodeDevices(joinUrl, ['--devices', String(NODE_PROCESSES[0])]),
+  ])
   const stream = runSamples(host.page, SAMPLES, { window: WINDOW })
   await expect
     .poll(() => host.page.getByTestId('run-stats').getAttribute('data-done').then(Number))
@@ -127,10 +131,7 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
   const leavingPage = pages[PAGES - 1]
   await leavingPage?.context.close()
   await nodes[0]?.stop('SIGKILL')
-  const joining = await Promise.all([
-    joinAsDevice(browser, joinUrl),
-    startNodeDevices(joinUrl, ['--devices', String(NODE_PROCESSES[0])]),
-  ])
+  const joining = await joiningNow
   const churned = await stream
   expect(churned.filter((o) => o.error !== null)).toEqual([])
   // Degraded answers (a group whose members all left mid-request) are allowed, never wrong ones.

@@ -30,6 +30,8 @@ export interface NodeDeviceOptions {
   readonly slowdown?: number
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void
+  /** Called with the models the device has loaded, whenever they change (they follow the plan). */
+  readonly onLoaded?: (models: readonly string[]) => void
   /**
    * What another device of this process measured (engine and profile): devices of one process
    * share one machine, one engine and one slowdown, so a fleet measures once instead of once per
@@ -61,10 +63,10 @@ const PROFILE_RUNS = 10
 
 /**
  * A device without a browser: it speaks the room's protocol with the same packages as a tab
- * (socket.io for signaling, simple-peer over a Node WebRTC implementation for links), downloads
- * and verifies the task's models into a cache folder, chooses between onnxruntime-node and
- * onnxruntime-web's WASM by measuring, profiles itself as a Node device (always on) and serves
- * like any device.
+ * (socket.io for signaling, simple-peer over a Node WebRTC implementation for links), verifies
+ * the task's models into a cache folder, chooses between onnxruntime-node and onnxruntime-web's
+ * WASM by measuring, profiles itself as a Node device (always on) and serves like any device,
+ * loading the models its plan names.
  */
 export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
   const log = options.log ?? (() => {})
@@ -83,7 +85,7 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
   const start = async (): Promise<NodeDeviceReady> => {
     const threads = options.threads ?? 1
     const slowdown = options.slowdown ?? 1
-    const { manifest, ep } = await loadTaskModels(runtime, {
+    const { manifest, ep, loaded, bytes } = await loadTaskModels(runtime, {
       origin: options.origin,
       task: options.task,
       cacheDir: options.cacheDir,
@@ -92,6 +94,7 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
       log,
       ...(options.measured ? { ep: options.measured.ep } : {}),
     })
+    // The profile measures the loaded models (one per twin set); their twins take their timing.
     const report = options.measured
       ? { ...options.measured.report, label: options.label }
       : await measureDeviceProfile(runtime, {
@@ -116,12 +119,19 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
       throw new CohortError('internal', `the profile is not usable: ${planned.error}`)
     await welcome
     if (left) throw new CohortError('cancelled', 'the device left before it was ready')
-    const serving = serveDevice({
+    let reported = ''
+    const serving: ServingState = serveDevice({
       mesh,
       runner: runtime,
       manifest,
-      loaded: new Set(manifest.models.map((entry) => entry.id)),
+      models: { loaded, bytes, executionProvider: ep.executionProvider },
       profile: planned.value,
+      changed: () => {
+        const now = [...serving.loaded].sort().join()
+        if (now === reported) return
+        reported = now
+        options.onLoaded?.(serving.loaded)
+      },
     })
     return { manifest, ep, report, profile: planned.value, serving }
   }

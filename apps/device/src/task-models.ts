@@ -1,10 +1,11 @@
-import { CohortError, type Manifest } from '@cohort/protocol'
+import { CohortError, type Manifest, type ModelEntry } from '@cohort/protocol'
 import {
   chooseNodeExecutionProvider,
   DirectoryModelCache,
   type EpChoice,
   type LocalRuntime,
   ModelStore,
+  twinKey,
 } from '@cohort/runtime/node'
 
 /** Where a Node member gets its task's models, and how it runs them. */
@@ -23,18 +24,24 @@ export interface TaskModelsOptions {
   readonly ep?: EpChoice
 }
 
-/** A task's models, verified and loaded on the faster engine. */
+/** A task's models: its manifest, the engine they run on, the ones loaded so far, and the rest. */
 export interface TaskModels {
   readonly manifest: Manifest
   readonly ep: EpChoice
+  /** Loaded now: one of each twin set, to profile on (none when the engine was measured before). */
+  readonly loaded: readonly string[]
+  /** Any model's verified bytes, from the cache folder or the coordinator (then cached). */
+  readonly bytes: (entry: ModelEntry) => Promise<ArrayBuffer>
 }
 
 const CALIBRATION_RUNS = 20
 
 /**
- * Downloads (or reads from the cache folder) every model of the task, each checked against the
- * manifest's size and sha256; measures onnxruntime-node against onnxruntime-web's WASM on the
- * teacher; loads every model on the faster.
+ * Fetches the task's manifest and makes its models available from the cache folder (each
+ * checked against the manifest's size and sha256 wherever it comes from). Unless another device
+ * of this process measured already, measures onnxruntime-node against onnxruntime-web's WASM on
+ * the teacher and loads one model of each twin set on the faster, for the profile. Everything
+ * else is loaded when the plan names it.
  */
 export async function loadTaskModels(
   runtime: LocalRuntime,
@@ -45,35 +52,40 @@ export async function loadTaskModels(
     cache: await DirectoryModelCache.open(options.cacheDir),
   })
   const manifest = await store.fetchManifest(options.task)
-  const bytes = new Map<string, ArrayBuffer>()
-  let fromCache = 0
-  for (const entry of manifest.models) {
-    const stored = await store.load(entry)
-    if (stored.source === 'cache') fromCache++
-    bytes.set(entry.id, stored.bytes)
-  }
-  const downloaded = manifest.models.length - fromCache
-  options.log(
-    `${manifest.models.length} models verified (${fromCache} from ${options.cacheDir}, ${downloaded} downloaded)`,
-  )
+  const bytes = async (entry: ModelEntry) => (await store.load(entry)).bytes
   await runtime.configure({ numThreads: options.threads, slowdown: options.slowdown })
+  if (options.ep) {
+    options.log(`${options.ep.executionProvider}, as measured by this process`)
+    return { manifest, ep: options.ep, loaded: [], bytes }
+  }
   const teacher = manifest.models.find((entry) => entry.id === manifest.teacher.model)
   if (!teacher) throw new CohortError('internal', `the ${options.task} manifest has no teacher`)
-  const ep =
-    options.ep ??
-    (await chooseNodeExecutionProvider(runtime, {
-      modelId: teacher.id,
-      bytes: bytes.get(teacher.id) as ArrayBuffer,
-      inputs: teacher.inputs,
-      runs: CALIBRATION_RUNS,
-      threads: options.threads,
-    }))
-  options.log(options.ep ? `${ep.executionProvider}, as measured by this process` : ep.reason)
-  for (const entry of manifest.models) {
-    await runtime.loadModel(entry.id, bytes.get(entry.id) as ArrayBuffer, {
+  const ep = await chooseNodeExecutionProvider(runtime, {
+    modelId: teacher.id,
+    bytes: await bytes(teacher),
+    inputs: teacher.inputs,
+    runs: CALIBRATION_RUNS,
+    threads: options.threads,
+  })
+  options.log(ep.reason)
+  const profiled = profiledModels(manifest)
+  for (const entry of profiled) {
+    await runtime.loadModel(entry.id, await bytes(entry), {
       executionProvider: ep.executionProvider,
       inputs: entry.inputs,
     })
   }
-  return { manifest, ep }
+  options.log(`${profiled.length} of ${manifest.models.length} models loaded to profile on`)
+  return { manifest, ep, loaded: profiled.map((entry) => entry.id), bytes }
+}
+
+/** The first model of each twin set: what a profile measures (its twins take its timing). */
+export function profiledModels(manifest: Manifest): ModelEntry[] {
+  const seen = new Set<string>()
+  return manifest.models.filter((entry) => {
+    const key = twinKey(entry)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }

@@ -8,6 +8,7 @@ const TYPES: readonly ClientMessage['type'][] = [
   'signal',
   'leave',
   'profile',
+  'loaded',
   'report',
   'set-task',
   'set-ensemble-k',
@@ -19,7 +20,7 @@ const TYPES: readonly ClientMessage['type'][] = [
 /** The rule, written out as a table a reviewer can check at a glance. */
 const EXPECTED: Record<Standing, readonly ClientMessage['type'][]> = {
   stranger: ['create-room', 'join-room', 'leave'],
-  device: ['create-room', 'join-room', 'signal', 'leave', 'profile'],
+  device: ['create-room', 'join-room', 'signal', 'leave', 'profile', 'loaded'],
   requester: ['create-room', 'join-room', 'signal', 'leave'],
   host: [
     'create-room',

@@ -5,7 +5,7 @@ export type Standing = Role | 'stranger'
 
 /**
  * Which message each standing may send: the one place roles are enforced. Hosts steer their room
- * and report the failures their requests saw; devices serve and report their profile; requesters
+ * and report the failures their requests saw; devices serve and report their profile and loaded models; requesters
  * only link to devices and send them work (their failure reports are not taken: anyone with the
  * code can be one, and the planner must not be steered by what they claim); a socket in no room
  * may only create or join one.
@@ -17,6 +17,7 @@ const ALLOWED: { readonly [T in ClientMessage['type']]: readonly Standing[] } = 
   // Leaving when in no room is a harmless no-op (a page closing before it joined).
   leave: ['stranger', 'device', 'host', 'requester'],
   profile: ['device'],
+  loaded: ['device'],
   report: ['host'],
   'set-task': ['host'],
   'set-ensemble-k': ['host'],

@@ -298,6 +298,11 @@ export function createRoomActions(options: RoomActionsOptions) {
         )
         return { type: 'ok' }
       }
+      case 'loaded': {
+        const { room, member } = membership(sender)
+        plans.setLoaded(room, member.deviceId, message.models)
+        return { type: 'ok' }
+      }
       case 'report':
         plans.report(membership(sender).room, message.outcomes)
         return { type: 'ok' }

@@ -10,6 +10,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  assignModels,
   DEFAULT_ENSEMBLE_OPTIONS,
   DEFAULT_FAILURE_PRIOR,
   type DeviceSpec,
@@ -18,8 +19,9 @@ import {
   planTiers,
   segmentChainFromManifest,
   studentSetsFromManifest,
+  taskModelIdsFromManifest,
 } from '@cohort/planner'
-import { type Manifest, type Plan, parseManifest } from '@cohort/protocol'
+import { MAX_LOADED_REPORTED, type Manifest, type Plan, parseManifest } from '@cohort/protocol'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { ASSUMED_BYTES_PER_MS, ASSUMED_RTT_MS, MAX_REPLAN_DELAY_FACTOR } from './room-plans.ts'
 import { REPO_ROOT, type RunningServer, type ServerOptions } from './server.ts'
@@ -232,6 +234,47 @@ describe('room plans over socket.io', () => {
     expect(plan.earlyExit).toEqual(tiers)
     expect(sorted(plan.earlyExit?.tiers.flatMap((tier) => tier.members) ?? [])).toEqual(sorted(ids))
     expect(plan.earlyExit?.tiers.every((tier) => tier.members.length >= 2)).toBe(true)
+  })
+
+  it("names each device's models in the plan and plans with the models devices report loaded", async () => {
+    const server = await start()
+    const { host, members } = await harness.room(server, 6)
+    const first = await profileAll([host], members, 'fashion', () => msPerModel('fashion'))
+    const manifest = manifestOf('fashion')
+    expect(first.models).toEqual(assignModels(first, taskModelIdsFromManifest(manifest)))
+    expect(first.models.map((m) => m.deviceId)).toEqual(first.devices.map((d) => d.deviceId))
+
+    // Every device reports it has only K=1's student loaded: no replan for that alone, but the
+    // next replan (a device leaves) plans with it, as the planner does given the same reports.
+    const k1 = manifest.ensembles.find((ensemble) => ensemble.k === 1)?.students ?? []
+    for (const member of members) {
+      expect(await member.client.request({ type: 'loaded', models: k1 })).toEqual({ type: 'ok' })
+    }
+    expect(host.latestPlan()?.plan.version).toBe(first.version)
+    const leaving = members[5]!
+    leaving.client.close()
+    const next = (await host.planAfter(first.version, (push) => push.plan.devices.length === 5))
+      .plan
+    const devices = plannedDevices(next, () => msPerModel('fashion')).map((device) => ({
+      ...device,
+      loaded: new Set(k1),
+    }))
+    expect(next.ensemble).toEqual(planEnsemble(devices, studentSetsFromManifest(manifest)))
+    // Refused: a list too long, a malformed id, and from a host.
+    const tooMany = Array.from({ length: MAX_LOADED_REPORTED + 1 }, (_, i) => `model-${i}`)
+    for (const [models, code] of [
+      [tooMany, 'payload-too-large'],
+      [['Not An Id'], 'bad-message'],
+    ] as const) {
+      expect(await members[0]!.client.request({ type: 'loaded', models })).toMatchObject({
+        type: 'error',
+        code,
+      })
+    }
+    expect(await host.request({ type: 'loaded', models: k1 })).toMatchObject({
+      type: 'error',
+      code: 'forbidden',
+    })
   })
 
   it('drops a device that disconnects from the next plan and pushes the current plan to a newcomer', async () => {

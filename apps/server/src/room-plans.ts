@@ -1,4 +1,5 @@
 import {
+  assignModels,
   DEFAULT_ENSEMBLE_OPTIONS,
   type DeviceSpec,
   estimateFailureProbability,
@@ -6,6 +7,7 @@ import {
   planTiers,
   segmentChainFromManifest,
   studentSetsFromManifest,
+  taskModelIdsFromManifest,
 } from '@cohort/planner'
 import type {
   DeviceId,
@@ -57,6 +59,8 @@ interface RoomState {
   /** The ensemble K the host pinned, or null for the planner's choice. */
   pinnedK: number | null
   readonly profiles: Map<DeviceId, DeviceProfile>
+  /** The models each device last said it has loaded. */
+  readonly loaded: Map<DeviceId, ReadonlySet<string>>
   readonly outcomes: Map<DeviceId, Evidence>
   version: number
   plan: Plan | null
@@ -113,6 +117,19 @@ export class RoomPlans {
     this.#schedule(room)
   }
 
+  /**
+   * A device reported the models it has loaded. No replan for this alone (loading follows plans,
+   * and a plan following loads would chase its own tail): the next replan prefers them.
+   */
+  setLoaded(room: RoomCode, deviceId: DeviceId, models: readonly string[]): void {
+    this.#state(room).loaded.set(deviceId, new Set(models))
+  }
+
+  /** The models a device last reported loaded (null: it has not said). */
+  loadedOf(room: RoomCode, deviceId: DeviceId): ReadonlySet<string> | null {
+    return this.#rooms.get(room)?.loaded.get(deviceId) ?? null
+  }
+
   /** A requester reported how devices answered. */
   report(room: RoomCode, outcomes: readonly DeviceOutcome[]): void {
     const state = this.#state(room)
@@ -162,6 +179,7 @@ export class RoomPlans {
   left(room: RoomCode, deviceId: DeviceId): void {
     const state = this.#rooms.get(room)
     if (!state) return
+    state.loaded.delete(deviceId)
     if (state.profiles.delete(deviceId)) this.#schedule(room)
   }
 
@@ -184,6 +202,7 @@ export class RoomPlans {
         task: this.options.defaultTask,
         pinnedK: null,
         profiles: new Map(),
+        loaded: new Map(),
         outcomes: new Map(),
         version: 0,
         plan: null,
@@ -224,6 +243,7 @@ export class RoomPlans {
       const profile = state.profiles.get(member.deviceId)
       if (member.role !== 'device' || profile?.task !== state.task) continue
       const record = state.outcomes.get(member.deviceId)
+      const loaded = state.loaded.get(member.deviceId)
       const spec: DeviceSpec = {
         deviceId: member.deviceId,
         msPerModel: profile.msPerModel,
@@ -232,6 +252,7 @@ export class RoomPlans {
         bytesPerMs: record?.bytesPerMs ?? ASSUMED_BYTES_PER_MS,
         failureProbability: estimateFailureProbability(record?.requests ?? 0, record?.misses ?? 0),
         alwaysOn: profile.platform === 'node',
+        ...(loaded ? { loaded } : {}),
       }
       devices.push(spec)
       planned.push({
@@ -257,13 +278,13 @@ export class RoomPlans {
       ? planTiers(devices, segmentChainFromManifest(manifest), state.plan?.earlyExit ?? null)
       : null
     state.version++
+    const roles = { devices: planned, ensemble, earlyExit }
     const plan: Plan = {
       version: state.version,
       task: state.task,
       createdAt: this.options.now(),
-      devices: planned,
-      ensemble,
-      earlyExit,
+      ...roles,
+      models: manifest ? assignModels(roles, taskModelIdsFromManifest(manifest)) : [],
     }
     state.plan = plan
     for (const member of members) this.options.push(member.connectionId, { type: 'plan', plan })

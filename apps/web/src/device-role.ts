@@ -14,7 +14,7 @@ export function serveAsDevice(
   runtime: RuntimePageHandle,
   changed: () => void,
 ): ServingState {
-  let serving: ServingState = { served: 0, failed: 0, profileSent: false }
+  let serving: ServingState = { served: 0, failed: 0, profileSent: false, loaded: [] }
   runtime
     .whenReady()
     .then((ready) => {
@@ -27,7 +27,13 @@ export function serveAsDevice(
         mesh,
         runner: runtime.client,
         manifest,
-        loaded: new Set(ready.models.filter((row) => row.state === 'ready').map((row) => row.id)),
+        models: {
+          loaded: ready.models.filter((row) => row.state === 'ready').map((row) => row.id),
+          bytes: (entry) => runtime.modelBytes(entry),
+          executionProvider: ready.ep?.executionProvider ?? 'wasm',
+          // A page keeps every model of its task for now (they are a few MB in all).
+          maxLoaded: manifest.models.length,
+        },
         profile: planned?.ok ? planned.value : null,
         changed,
       })
@@ -46,6 +52,9 @@ export function serveAsDevice(
     },
     get profileSent() {
       return serving.profileSent
+    },
+    get loaded() {
+      return serving.loaded
     },
   }
 }

@@ -99,6 +99,8 @@ export interface RuntimePageHandle {
   readonly client: RuntimeClient
   /** The task's manifest, once fetched. */
   manifest(): Manifest | null
+  /** A model's verified bytes (kept since download, else from the store). */
+  modelBytes(entry: ModelEntry): Promise<ArrayBuffer>
 }
 
 const PROFILE_RUNS = 10
@@ -143,6 +145,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
   })
   addEventListener('pagehide', () => client.dispose(), { once: true })
   let manifest: Manifest | null = null
+  let modelStore: ModelStore | null = null
   /** Verified model bytes, for sessions made after start (provider checks). */
   const bytes = new Map<string, ArrayBuffer>()
 
@@ -171,6 +174,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
 
   const start = async (): Promise<void> => {
     const store = await ModelStore.open({ baseUrl })
+    modelStore = store
     state.storage = store.storage
     state.hashing = store.hashing
     manifest = await store.fetchManifest(task)
@@ -327,6 +331,12 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     },
     client,
     manifest: () => manifest,
+    modelBytes: async (entry) => {
+      const kept = bytes.get(entry.id)
+      if (kept) return kept
+      if (!modelStore) throw new Error('the runtime has not opened its model store yet')
+      return (await modelStore.load(entry)).bytes
+    },
   }
 }
 

@@ -9,6 +9,7 @@ import {
   ok,
   type Result,
   type Tensor,
+  toCohortError,
 } from '@cohort/protocol'
 import { DEFAULT_RTT_MS, forwardHop, type HopDependencies } from './early-exit-hop.ts'
 import {
@@ -22,6 +23,7 @@ import {
 } from './early-exit-rules.ts'
 import { runSegment, segmentFacts } from './early-exit-segment.ts'
 import type { ModelRunner } from './model-runner.ts'
+import type { ModelHolder } from './planned-models.ts'
 
 /** What a device needs to serve early-exit hops. */
 export interface EarlyExitServerDependencies {
@@ -30,8 +32,8 @@ export interface EarlyExitServerDependencies {
   readonly request: Mesh['request']
   readonly rttMs: (deviceId: DeviceId) => number | null
   readonly self: () => DeviceId | null
-  /** Models this device has loaded; a hop for another segment is refused. */
-  readonly available: () => ReadonlySet<string>
+  /** This device's models: a segment it has not loaded is loaded on demand. */
+  readonly models: ModelHolder
   readonly now?: () => number
 }
 
@@ -54,11 +56,20 @@ export function earlyExitServer(deps: EarlyExitServerDependencies): RpcHandler {
   ): Promise<Result<HopAnswer, CohortError>> => {
     const receivedAt = now()
     const facts = segmentFacts(deps.manifest, params.segment)
-    if (!deps.available().has(facts.id))
-      return err(new CohortError('not-loaded', `this device has not loaded ${facts.id} yet`))
     const input = hopInput(deps.manifest, params, frame)
     if (typeof input === 'string') return err(new CohortError('bad-input', `${facts.id} ${input}`))
-    const output = await runSegment(deps.runner, deps.manifest, params.segment, input, signal)
+    let release: () => void
+    try {
+      release = await deps.models.hold(facts.id, signal)
+    } catch (error) {
+      return err(toCohortError(error, 'not-loaded'))
+    }
+    let output: Awaited<ReturnType<typeof runSegment>>
+    try {
+      output = await runSegment(deps.runner, deps.manifest, params.segment, input, signal)
+    } finally {
+      release()
+    }
     const confidence = exitConfidence(output.logits)
     const [next] = params.route
     const decision = decideHop({

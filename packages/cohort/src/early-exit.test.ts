@@ -213,7 +213,8 @@ describe('early-exit chain (requester, edge and cloud tiers in memory)', () => {
           request: room.requestFrom(device),
           rttMs: () => 0.5,
           self: () => device,
-          available: () => new Set(manifest.earlyExit.segments),
+          // Every segment loaded: holding one costs nothing.
+          models: { hold: async () => () => {} },
         }),
       )
     }

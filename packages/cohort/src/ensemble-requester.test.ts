@@ -78,6 +78,7 @@ function planOf(groups: readonly (readonly DeviceId[])[], predictedMs = 10, fano
     version: 3,
     task: manifest.task,
     createdAt: 0,
+    models: [],
     devices: plannedDevices(groups.flat()),
     earlyExit: null,
     ensemble: {

@@ -34,6 +34,13 @@ export { modelServer } from './model-server.ts'
 export { OutcomeTracker } from './outcome-tracker.ts'
 export { devicePeersWanted, joinAsPlannedDevice } from './plan-links.ts'
 export {
+  DEFAULT_MAX_LOADED_MODELS,
+  type ModelHolder,
+  type ModelSessions,
+  PlannedModels,
+  type PlannedModelsOptions,
+} from './planned-models.ts'
+export {
   type Answer,
   DEFAULT_DEADLINE_MS,
   DEFAULT_WINDOW,

@@ -8,16 +8,17 @@ import {
   type Tensor,
 } from '@cohort/protocol'
 import type { Float32TensorData, ModelRunner } from './model-runner.ts'
+import type { ModelHolder } from './planned-models.ts'
 
 /**
  * A device's handler for `run-model`: validates the model id and the input tensors against the
  * manifest, runs the model in the local runtime, and answers with every output, named as in the
- * manifest, plus the compute time. Only models in `available()` are served.
+ * manifest, plus the compute time. A model the device has not loaded is loaded first (on demand).
  */
 export function modelServer(
   manifest: Manifest,
   runner: ModelRunner,
-  available: () => ReadonlySet<string>,
+  models: ModelHolder,
 ): RpcHandler {
   return async (request: IncomingRequest) => {
     const params = RunModelParamsSchema.safeParse(request.payload)
@@ -27,8 +28,6 @@ export function modelServer(
     const entry = findModel(manifest, modelId)
     if (!entry)
       throw new CohortError('bad-message', `${modelId} is not a model of task ${manifest.task}`)
-    if (!available().has(modelId))
-      throw new CohortError('not-loaded', `this device has not loaded ${modelId} yet`)
     const inputs: Record<string, Float32TensorData> = {}
     for (const spec of entry.inputs) {
       const frame = request.frames.find((candidate) => candidate.name === spec.name)
@@ -48,7 +47,8 @@ export function modelServer(
       }
       inputs[spec.name] = { data: frame.data, dims: frame.dims }
     }
-    const result = await runner.run(modelId, inputs, { signal: request.signal })
+    const release = await models.hold(modelId, request.signal)
+    const result = await runner.run(modelId, inputs, { signal: request.signal }).finally(release)
     const frames: Tensor[] = entry.outputs.flatMap((spec) => {
       const output = result.outputs[spec.name]
       return output

@@ -15,6 +15,7 @@ const planWith = (tiers: string[][]): Plan =>
     version: 1,
     task: 'fashion',
     createdAt: 0,
+    models: [],
     devices: plannedDevices(tiers.flat().map(id)),
     ensemble: null,
     earlyExit: {

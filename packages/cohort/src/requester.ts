@@ -5,8 +5,8 @@ import {
   err,
   type Manifest,
   ok,
-  type Plan,
   type Result,
+  singleModelDevice,
 } from '@cohort/protocol'
 import { type EarlyExitAnswer, inferEarlyExit } from './early-exit-requester.ts'
 import { type EnsembleAnswer, inferEnsemble, type Redundancy } from './ensemble-requester.ts'
@@ -221,7 +221,7 @@ export class Requester {
         return answer.ok ? ok({ mode: 'ensemble', ...answer.value }) : answer
       }
       case 'single': {
-        const deviceId = options.deviceId ?? strongestDevice(plan)
+        const deviceId = options.deviceId ?? (plan ? singleModelDevice(plan) : undefined)
         if (!deviceId) return err(noPlan())
         const answer = await inferSingle(request, this.manifest, input, {
           deviceId,
@@ -261,16 +261,4 @@ export class Requester {
 
 function noPlan(): CohortError {
   return new CohortError('no-plan', 'the room has no plan yet (no profiled devices)')
-}
-
-/**
- * The device a single-model request goes to when none is named: the cloud tier's best member
- * (the planner's strongest device), else the first member of the first ensemble group.
- */
-function strongestDevice(plan: Plan | null): DeviceId | undefined {
-  return (
-    plan?.earlyExit?.tiers.at(-1)?.members[0] ??
-    plan?.ensemble?.groups[0]?.members[0] ??
-    plan?.devices[0]?.deviceId
-  )
 }

@@ -40,6 +40,13 @@ export const DEFAULT_ENSEMBLE_OPTIONS: EnsembleOptions = {
   pinnedK: null,
 }
 
+/**
+ * A device that would have to load a student first is taken as this much slower for it, so
+ * among near-equal plans the planner keeps students (and K) where they are loaded, and a replan
+ * needs no new downloads where it can help it.
+ */
+export const NOT_LOADED_COST_FACTOR = 1.1
+
 /** The predicted ms of every device answering for every student of a set. */
 export function costMatrix(
   devices: readonly DeviceSpec[],
@@ -51,9 +58,15 @@ export function costMatrix(
   // the room's median, so one device's estimate never moves when another device joins.
   return devices.map((device) => {
     const throughput = measuredThroughput(device, models)
-    return students.map((student) =>
-      remoteCallMs(device, student, computeMs(device, student, throughput, DEFAULT_MACS_PER_MS)),
-    )
+    return students.map((student) => {
+      const ms = remoteCallMs(
+        device,
+        student,
+        computeMs(device, student, throughput, DEFAULT_MACS_PER_MS),
+      )
+      const mustLoad = device.loaded !== undefined && !device.loaded.has(student.id)
+      return mustLoad ? ms * NOT_LOADED_COST_FACTOR : ms
+    })
   })
 }
 

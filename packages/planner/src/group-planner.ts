@@ -91,6 +91,9 @@ export function assignGroups(
   return best ?? first
 }
 
+// Costs within this share of each other count as equal when a straggler is placed.
+const BACKUP_TIE = 0.02
+
 // Bounds tried one by one before bisecting the rest (keeps 1,000-device rooms fast).
 const LINEAR_SCAN_BOUNDS = 256
 // Slack for sums of logarithms: p = 0.1 and 0.01 do meet a 1e-3 target.
@@ -203,16 +206,31 @@ function fillWith(
   repairByExchange(groups, coverage, need, w)
 
   // Stragglers: fastest spare devices first, each to the group whose backup (second-best
-  // member) is slowest. The two best costs per group are kept as devices arrive.
+  // member) is slowest. Among groups whose backups are as slow (within BACKUP_TIE), the one it
+  // answers fastest for (where it has the student loaded), then the smallest: equal devices
+  // spread evenly instead of all joining the first group. The two best costs per group are kept
+  // as devices arrive.
   const best = groups.map((members, group) =>
     twoSmallest(members.map((member) => cost[member]?.[group] ?? 0)),
   )
   const fastestCost = new Map(free.map((device) => [device, Math.min(...(cost[device] ?? []))]))
   const fastestFirst = free.sort((a, b) => (fastestCost.get(a) ?? 0) - (fastestCost.get(b) ?? 0))
   for (const device of fastestFirst) {
-    let target = 0
+    const slowest = Math.max(...best.map(([, backup]) => backup))
+    let target = -1
     best.forEach(([, backup], group) => {
-      if (backup > (best[target]?.[1] ?? 0)) target = group
+      const tied = backup === slowest || backup >= slowest * (1 - BACKUP_TIE)
+      if (!tied) return
+      if (target < 0) {
+        target = group
+        return
+      }
+      const mine = cost[device]?.[group] ?? 0
+      const theirs = cost[device]?.[target] ?? 0
+      const smaller = (groups[group]?.length ?? 0) < (groups[target]?.length ?? 0)
+      const faster = mine < theirs * (1 - BACKUP_TIE)
+      const asFast = !faster && theirs >= mine * (1 - BACKUP_TIE)
+      if (faster || (asFast && smaller)) target = group
     })
     groups[target]?.push(device)
     const ms = cost[device]?.[target] ?? 0

@@ -4,6 +4,7 @@ export {
   costMatrix,
   DEFAULT_ENSEMBLE_OPTIONS,
   type EnsembleOptions,
+  NOT_LOADED_COST_FACTOR,
   planEnsemble,
   type StudentSetSpec,
 } from './ensemble-planner.ts'
@@ -35,7 +36,14 @@ export {
   inputBytes,
   segmentChainFromManifest,
   studentSetsFromManifest,
+  taskModelIdsFromManifest,
 } from './manifest-specs.ts'
+export {
+  assignModels,
+  MAX_STANDBY_MODELS,
+  type TaskModelIds,
+  TEACHER_REPLICAS,
+} from './model-assignment.ts'
 export {
   planTiers,
   remoteHopMs,

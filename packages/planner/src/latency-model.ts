@@ -17,6 +17,8 @@ export interface DeviceSpec {
   readonly failureProbability: number
   /** A device that does not sleep, lock or get hidden (a Node process); browsers are not. */
   readonly alwaysOn?: boolean
+  /** The models it has loaded, as it last reported (absent: not known, nothing preferred). */
+  readonly loaded?: ReadonlySet<string>
 }
 
 /** What the planner knows about a model. */

@@ -1,6 +1,7 @@
 import { findModel, type Manifest } from '@cohort/protocol'
 import type { StudentSetSpec } from './ensemble-planner.ts'
 import type { ModelSpec } from './latency-model.ts'
+import type { TaskModelIds } from './model-assignment.ts'
 import type { SegmentChainSpec } from './tier-planner.ts'
 
 const FLOAT_BYTES = 4
@@ -54,5 +55,13 @@ export function segmentChainFromManifest(manifest: Manifest): SegmentChainSpec {
     }),
     thresholds: [...ee.thresholds],
     exitFractions: [...ee.calibrated.exitFractions.sample],
+  }
+}
+
+/** The task's teacher and student sets by id: what the model assignment names. */
+export function taskModelIdsFromManifest(manifest: Manifest): TaskModelIds {
+  return {
+    teacher: manifest.teacher.model,
+    sets: manifest.ensembles.map((ensemble) => ({ k: ensemble.k, students: ensemble.students })),
   }
 }

@@ -161,6 +161,22 @@ describe('planEnsemble', () => {
     expect(plan?.explanation.join(' ')).toContain('K=3')
   })
 
+  it('spreads equal devices evenly over the groups instead of piling them into one', () => {
+    // 42 identical always-on devices, as a fleet of Node processes joins: K=4's groups differ
+    // by at most one member (they were 38+4+4+4 when every spare device went to group 0).
+    const four = studentSets([4])
+    const devices = Array.from({ length: 42 }, (_, index) =>
+      device(
+        `device${index}`,
+        Object.fromEntries(four.flatMap((set) => set.students).map((m) => [m.id, 0.5])),
+        0.01,
+      ),
+    )
+    const sizes = planEnsemble(devices, four)?.groups.map((group) => group.members.length) ?? []
+    expect(sizes.reduce((sum, n) => sum + n, 0)).toBe(42)
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1)
+  })
+
   it('prefers a plan where every group has a backup over a faster one without', () => {
     // 5 devices at the 5% prior: K=2 gives groups of 3 and 2, K=4 would leave singletons.
     const devices = Array.from({ length: 5 }, (_, index) =>

@@ -1,12 +1,13 @@
 import { z } from 'zod'
-import { DeviceIdSchema } from './ids.ts'
+import { type DeviceId, DeviceIdSchema } from './ids.ts'
 
 /**
  * What devices report about themselves and what the coordinator's planner decides. The plan is
  * pushed to every member of a room; members validate it like any other message.
  */
 
-const ModelIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a kebab-case model id')
+/** A model id as manifests and plans name models. */
+export const ModelIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a kebab-case model id')
 
 /** A device's measured capabilities: the planner's input. */
 export const DeviceProfileSchema = z.object({
@@ -140,6 +141,24 @@ export const PlannedDeviceSchema = z.object({
 /** What the planner knew of one device. */
 export type PlannedDevice = z.infer<typeof PlannedDeviceSchema>
 
+/** Most models a plan names for one device to keep loaded (assigned and standby together). */
+export const MAX_MODELS_PER_DEVICE = 16
+
+/**
+ * The models one device keeps loaded under a plan: those its roles run, and a few it may be
+ * moved to by the next replan (so a replan after a failure is served at once). Anything else it
+ * loads on demand, when a request names it.
+ */
+export const DeviceModelsSchema = z.object({
+  deviceId: DeviceIdSchema,
+  /** The models the plan has it run: its group's student, its tier's segment, the teacher. */
+  assigned: z.array(ModelIdSchema).max(MAX_MODELS_PER_DEVICE),
+  /** Models it may be moved to: kept loaded when it can afford them, loaded ahead of need. */
+  standby: z.array(ModelIdSchema).max(MAX_MODELS_PER_DEVICE),
+})
+/** The models one device keeps loaded under a plan. */
+export type DeviceModels = z.infer<typeof DeviceModelsSchema>
+
 /** A room's plan: which devices run what. Versioned; in-flight requests keep the plan they started with. */
 export const PlanSchema = z.object({
   version: z.number().int().min(1),
@@ -149,9 +168,26 @@ export const PlanSchema = z.object({
   devices: z.array(PlannedDeviceSchema).max(4096),
   ensemble: EnsemblePlanSchema.nullable(),
   earlyExit: EarlyExitPlanSchema.nullable(),
+  /** What each planned device keeps loaded; a device not listed keeps what it has. */
+  models: z.array(DeviceModelsSchema).max(4096),
 })
 /** A room's plan. */
 export type Plan = z.infer<typeof PlanSchema>
+
+/**
+ * The device a single-model request goes to when the requester names none: the cloud tier's best
+ * member (the planner's strongest device), else the first member of the first ensemble group.
+ * The planner has it keep the teacher loaded.
+ */
+export function singleModelDevice(
+  plan: Pick<Plan, 'devices' | 'ensemble' | 'earlyExit'>,
+): DeviceId | undefined {
+  return (
+    plan.earlyExit?.tiers.at(-1)?.members[0] ??
+    plan.ensemble?.groups[0]?.members[0] ??
+    plan.devices[0]?.deviceId
+  )
+}
 
 /** A requester's record of one device since its last report: the planner's failure evidence. */
 export const DeviceOutcomeSchema = z.object({

@@ -11,6 +11,7 @@ import {
   DeviceOutcomeSchema,
   DeviceProfileSchema,
   EnsembleKSchema,
+  ModelIdSchema,
   PlanSchema,
   TaskSchema,
 } from './plan.ts'
@@ -27,6 +28,9 @@ export const HOST_KEY_HEADER = 'x-cohort-host-key'
 
 /** The socket.io event name used in both directions. */
 export const SIGNALING_EVENT = 'message'
+
+/** Most models a device may list in a `loaded` message. */
+export const MAX_LOADED_REPORTED = 64
 
 /** Largest SDP or ICE candidate accepted for relay. */
 export const MAX_SDP_LENGTH = 16_384
@@ -103,6 +107,14 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('set-ensemble-k'), k: EnsembleKSchema.nullable() }),
   /** A device's measured capabilities; the planner replans with them. */
   z.object({ type: z.literal('profile'), profile: DeviceProfileSchema }),
+  /**
+   * A device's loaded models, whenever they change: the planner prefers plans that keep work on
+   * devices that have its models loaded.
+   */
+  z.object({
+    type: z.literal('loaded'),
+    models: z.array(ModelIdSchema).max(MAX_LOADED_REPORTED),
+  }),
   /** A requester's failure evidence: requests sent to devices and how many got no answer. */
   z.object({ type: z.literal('report'), outcomes: z.array(DeviceOutcomeSchema).max(256) }),
   /**

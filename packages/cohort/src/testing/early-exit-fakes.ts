@@ -255,6 +255,7 @@ export function fakePlan(edge: readonly string[], cloud: readonly string[], ms =
     version: 7,
     task: 'fake',
     createdAt: 0,
+    models: [],
     devices: plannedDevices([...edge, ...cloud] as DeviceId[]),
     ensemble: null,
     earlyExit: {

@@ -125,7 +125,9 @@ try {
     nodeProcesses: PROCESSES,
   })
   const { host } = room
-  log(`ready ${room.timeline.readyMs} ms, planned ${room.timeline.plannedMs} ms`)
+  log(
+    `ready ${room.timeline.readyMs} ms, planned ${room.timeline.plannedMs} ms, models held ${room.timeline.modelsMs} ms`,
+  )
   const tiers = (await tiersOf(host.page))?.tiers ?? []
   const links = plannedLinkCount(DEVICES, tiers)
   const hostLinks = await hostOpenLinks(host.page)
@@ -243,6 +245,7 @@ try {
     `| every device ready (pages: models loaded and profiled; Node: serving) | ${s(result.timeline.readyMs)} |`,
     `| the first plan with a device | ${s(result.timeline.firstPlanMs)} |`,
     `| the plan of all ${DEVICES} | ${s(result.timeline.plannedMs)} (${result.timeline.planVersions} plan versions on the way) |`,
+    `| every Node device holding the models that plan assigns it | ${s(result.timeline.modelsMs)} |`,
     `| after the churn below: the plan of the ${DEVICES} present | ${s(replannedAfterChurnMs)} after the stream |`,
     '',
     `Links: ${links} for ${DEVICES} devices, **${result.linksPerDevice.toFixed(2)} per device** (the dashboard holds ${hostLinks} open;`,

@@ -73,7 +73,7 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
   expect(new Set(ids).size).toBe(DEVICES)
   // Times are the benchmark's to judge (`npm run bench:scale`); here they are only reported.
   console.info(
-    `classroom: ${DEVICES} devices ready in ${(timeline.readyMs / 1000).toFixed(1)} s, first plan at ${(timeline.firstPlanMs / 1000).toFixed(1)} s, all planned at ${(timeline.plannedMs / 1000).toFixed(1)} s (${timeline.planVersions} plan versions)`,
+    `classroom: ${DEVICES} devices ready in ${(timeline.readyMs / 1000).toFixed(1)} s, first plan at ${(timeline.firstPlanMs / 1000).toFixed(1)} s, all planned at ${(timeline.plannedMs / 1000).toFixed(1)} s (${timeline.planVersions} plan versions), every Node device holding its plan's models at ${(timeline.modelsMs / 1000).toFixed(1)} s`,
   )
 
   // Links: the host to every device; each page to the host and its early-exit neighbours only.

@@ -1,10 +1,11 @@
-import { type Browser, devices as descriptors, type Page } from '@playwright/test'
+import { type Browser, devices as descriptors, expect, type Page } from '@playwright/test'
 import {
   type CohortServer,
   createRoomAsHost,
   joinAsDevice,
   NEXT_TIER_LINKS,
   type NodeDevices,
+  nodeModelsMisplaced,
   startNodeDevices,
   waitForEnsembleOf,
   waitForModelsReady,
@@ -34,6 +35,8 @@ export interface ClassroomTimeline {
   readonly firstPlanMs: number
   /** The dashboard holds a plan of every device. */
   readonly plannedMs: number
+  /** Every Node device holds the models that plan assigns it (pages keep all of theirs). */
+  readonly modelsMs: number
   /** Plan versions the dashboard received from the first join to the plan of everyone. */
   readonly planVersions: number
 }
@@ -95,6 +98,8 @@ export async function formClassroom(
   const ids = [...pages.map((page) => page.deviceId), ...nodes.flatMap((node) => node.ids)]
   await waitForEnsembleOf(host.page, ids)
   const plannedMs = Date.now() - started
+  await expect.poll(() => nodeModelsMisplaced(host.page, nodes), { timeout: 60_000 }).toEqual([])
+  const modelsMs = Date.now() - started
   const plans = await host.page.evaluate(
     () => (window as unknown as RecorderWindow).cohortPlanLog ?? [],
   )
@@ -109,6 +114,7 @@ export async function formClassroom(
       readyMs,
       firstPlanMs: (sinceJoin[0]?.at ?? Number.NaN) - started,
       plannedMs,
+      modelsMs,
       planVersions: sinceJoin.length,
     },
   }

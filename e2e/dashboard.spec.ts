@@ -286,16 +286,20 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   // Pinned from the dashboard to K = 2 (the planner may find K = 1 as fast on six devices): two
   // groups, so that one can be frozen while the other still answers.
   await page.getByTestId('ensemble-k').selectOption('2')
+  // …and every link measured: a first measurement replans (and may regroup), so from then on the
+  // groups hold still until a device fails.
   await expect
     .poll(
       async () => {
-        const ensemble = (await host(page).plan())?.ensemble
+        const current = await host(page).plan()
+        const ensemble = current?.ensemble
         const members = ensemble?.groups.flatMap((group) => group.members).sort()
-        return { k: ensemble?.k, pinnedK: ensemble?.pinnedK, members }
+        const measured = current?.devices.every((device) => device.rttMeasured) ?? false
+        return { k: ensemble?.k, pinnedK: ensemble?.pinnedK, members, measured }
       },
       { timeout: 60_000 },
     )
-    .toEqual({ k: 2, pinnedK: 2, members: [...ids].sort() })
+    .toEqual({ k: 2, pinnedK: 2, members: [...ids].sort(), measured: true })
   const plan = (await host(page).plan()) as PlanSnapshot
   await expect(page.getByTestId('plan')).toHaveAttribute('data-k', '2')
   // The choice is kept in the dashboard's URL, so a reload keeps it.
@@ -346,8 +350,10 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   await expect(page.getByTestId('digit-contributions').locator('tr[data-group]')).toHaveCount(k)
 
   // Every member of the last group frozen: the same drawing comes back degraded, that group's
-  // slice imputed (so it contributes nothing), and the split still adds up to the scores.
-  const silent = plan.ensemble?.groups.at(-1) as { slice: number; members: string[] }
+  // slice imputed (so it contributes nothing), and the split still adds up to the scores. The
+  // groups as they are now: the first drawing's report measured links, which may have regrouped.
+  const frozen = (await host(page).plan()) as PlanSnapshot
+  const silent = frozen.ensemble?.groups.at(-1) as { slice: number; members: string[] }
   for (const member of silent.members) {
     const device = devices[ids.indexOf(member)]
     if (!device) throw new Error(`no page for ${member}`)
@@ -365,6 +371,10 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
     answer.pixels,
   )
   expect(degraded.error).toBeNull()
+  // Had the room been replanned meanwhile, the frozen devices might no longer be the whole group.
+  expect((await host(page).plan())?.version, 'the plan the devices were frozen under').toBe(
+    frozen.version,
+  )
   expect(degraded.degraded).toBe(true)
   expect(degraded.groups.filter((group) => group.imputed).map((group) => group.slice)).toEqual([
     silent.slice,

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { DEFAULT_MAX_LOADED_MODELS } from '@cohort/cohort'
 import {
   type Browser,
   type BrowserContext,
@@ -412,4 +413,41 @@ export async function waitForEnsembleOf(host: Page, ids: readonly string[]): Pro
     })
   const all = [...ids].sort()
   await expect.poll(planned, { timeout: 240_000 }).toEqual({ members: all, profiled: all })
+}
+
+/** The models each Node device of `processes` last said it holds (its `COHORT_DEVICE_MODELS` lines). */
+export function heldModels(...processes: readonly NodeDevices[]): Map<string, string[]> {
+  const held = new Map<string, string[]>()
+  for (const line of processes.flatMap((process) => process.log)) {
+    const match = /^COHORT_DEVICE_MODELS (\S+) ?(\S*)$/.exec(line)
+    if (match) held.set(match[1] as string, match[2] ? (match[2] as string).split(',') : [])
+  }
+  return held
+}
+
+/**
+ * The Node devices of `processes` that do not hold what the dashboard's plan assigns them, or
+ * hold more than their bound (cohort's DEFAULT_MAX_LOADED_MODELS): empty once models follow the
+ * plan. Each entry says what the device holds and what it was assigned.
+ */
+export async function nodeModelsMisplaced(
+  host: Page,
+  processes: readonly NodeDevices[],
+): Promise<string[]> {
+  type Handle = {
+    cohort: { mesh: { plan: { models: { deviceId: string; assigned: string[] }[] } | null } }
+  }
+  const models = await host.evaluate(
+    () => (window as unknown as Handle).cohort.mesh.plan?.models ?? [],
+  )
+  const held = heldModels(...processes)
+  return processes
+    .flatMap((process) => process.ids)
+    .flatMap((id) => {
+      const mine = held.get(id) ?? []
+      const assigned = models.find((entry) => entry.deviceId === id)?.assigned ?? ['(unplanned)']
+      const ok =
+        assigned.every((model) => mine.includes(model)) && mine.length <= DEFAULT_MAX_LOADED_MODELS
+      return ok ? [] : [`${id} holds ${mine.join(',') || 'nothing'}, assigned ${assigned}`]
+    })
 }

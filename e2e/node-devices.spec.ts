@@ -1,4 +1,3 @@
-import { DEFAULT_MAX_LOADED_MODELS } from '@cohort/cohort'
 import { expect, type Page, test } from '@playwright/test'
 import { exitTable, expectAt } from './early-exit-reference.ts'
 import { ensembleReference, loadManifest } from './ensemble-reference.ts'
@@ -6,8 +5,10 @@ import {
   type CohortServer,
   createRoomAsHost,
   endTest,
+  heldModels,
   joinAsDevice,
   type NodeDevices,
+  nodeModelsMisplaced,
   runSamples,
   startCohortServer,
   startNodeDevices,
@@ -34,7 +35,6 @@ type Handle = {
         devices: { deviceId: string }[]
         earlyExit: { tiers: Tier[] } | null
         ensemble: { groups: { members: string[] }[] } | null
-        models: { deviceId: string; assigned: string[]; standby: string[] }[]
       } | null
     }
     host: PageApi['host'] & { earlyExitStats(): { done: number } }
@@ -48,16 +48,6 @@ test.beforeEach(async () => {
   server = await startCohortServer()
 })
 test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
-
-/** The models each Node device last said it holds (its `COHORT_DEVICE_MODELS` lines). */
-function heldModels(log: readonly string[]): Map<string, string[]> {
-  const held = new Map<string, string[]>()
-  for (const line of log) {
-    const match = /^COHORT_DEVICE_MODELS (\S+) ?(\S*)$/.exec(line)
-    if (match) held.set(match[1] as string, match[2] ? (match[2] as string).split(',') : [])
-  }
-  return held
-}
 
 const tiersOf = (page: Page) =>
   page.evaluate(() => (window as unknown as Handle).cohort.mesh.plan?.earlyExit?.tiers ?? [])
@@ -191,21 +181,8 @@ test('a fleet of 12 Node devices in 3 processes forms, is planned, answers as th
   // Models follow the plan: every device holds the models its plan assigns it, and no more than
   // its bound of the task's 18 (the first device of each process loaded one of each twin set to
   // profile on, the others nothing until their plan).
-  const misplaced = async () => {
-    const models = await host.page.evaluate(
-      () => (window as unknown as Handle).cohort.mesh.plan?.models ?? [],
-    )
-    const held = heldModels(fleet.log)
-    return fleet.ids.flatMap((id) => {
-      const mine = held.get(id) ?? []
-      const assigned = models.find((entry) => entry.deviceId === id)?.assigned ?? ['(unplanned)']
-      const ok =
-        assigned.every((model) => mine.includes(model)) && mine.length <= DEFAULT_MAX_LOADED_MODELS
-      return ok ? [] : [`${id} holds ${mine.join(',') || 'nothing'}, assigned ${assigned}`]
-    })
-  }
-  await expect.poll(misplaced).toEqual([])
-  const held = [...heldModels(fleet.log).values()].map((models) => models.length)
+  await expect.poll(() => nodeModelsMisplaced(host.page, [fleet])).toEqual([])
+  const held = [...heldModels(fleet).values()].map((models) => models.length)
   expect(held.every((n) => n < manifest.models.length)).toBe(true)
   console.info(
     `fleet: ${(held.reduce((sum, n) => sum + n, 0) / held.length).toFixed(1)} models held per device on average (of ${manifest.models.length})`,

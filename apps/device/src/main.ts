@@ -137,7 +137,9 @@ async function main(args: readonly string[], options: Record<string, unknown>): 
       log: (line) => console.error(`[${name}] ${line}`),
       // Machine-readable, like the ready line: what a fleet's devices hold, for tests and tools.
       onLoaded: (models) =>
-        console.log(`COHORT_DEVICE_MODELS ${device.mesh.self?.deviceId ?? '?'} ${models.join(',')}`),
+        console.log(
+          `COHORT_DEVICE_MODELS ${device.mesh.self?.deviceId ?? '?'} ${models.join(',')}`,
+        ),
       ...(measured ? { measured } : {}),
     })
     devices.push(device)

@@ -29,4 +29,5 @@ export {
   type SignalingState,
   type Welcome,
 } from './signaling-client.ts'
+export { spacedTurns } from './spaced-turns.ts'
 export type { AssemblerLimits } from './transfer.ts'

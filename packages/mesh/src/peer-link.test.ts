@@ -30,8 +30,14 @@ const fake = vi.hoisted(() => {
     removeAllListeners() {
       this.listeners.clear()
     }
-    destroy() {}
-    signal() {}
+    readonly signals: unknown[] = []
+    destroyed = false
+    destroy() {
+      this.destroyed = true
+    }
+    signal(data: unknown) {
+      this.signals.push(data)
+    }
   }
   const peers: FakePeer[] = []
   let adopted = 0
@@ -69,5 +75,49 @@ describe('openPeerLink', () => {
     expect(extra.close).toHaveBeenCalledTimes(1)
     expect(fake.adopted()).toBe(0)
     link.close()
+  })
+
+  it('makes the connection when the implementation admits it, with the signals that came first', async () => {
+    let admit: () => void = () => {}
+    const webrtc = {
+      RTCPeerConnection: null,
+      RTCSessionDescription: null,
+      RTCIceCandidate: null,
+      admit: () =>
+        new Promise<void>((resolve) => {
+          admit = resolve
+        }),
+    }
+    const before = fake.peers.length
+    const options = {
+      initiator: false,
+      webrtc,
+      iceServers: [],
+      onSignal: () => {},
+      onOpen: () => {},
+      onData: () => {},
+    }
+    const link = openPeerLink({ ...options, onClose: () => {} })
+    const offer = { type: 'offer' as const, sdp: 'v=0' }
+    const candidate = { type: 'candidate' as const, candidate: { candidate: 'candidate:1' } }
+    link.signal(offer)
+    link.signal(candidate)
+    expect(fake.peers.length).toBe(before)
+    admit()
+    await Promise.resolve()
+    const peer = fake.peers.at(-1)
+    expect(fake.peers.length).toBe(before + 1)
+    expect(peer?.signals).toEqual([offer, candidate])
+    link.close()
+    expect(peer?.destroyed).toBe(true)
+
+    // Closed while waiting: it ends once, and no connection is ever made.
+    const reasons: string[] = []
+    const waiting = openPeerLink({ ...options, onClose: (reason) => void reasons.push(reason) })
+    waiting.close()
+    admit()
+    await Promise.resolve()
+    expect(fake.peers.length).toBe(before + 1)
+    expect(reasons).toEqual(['closed'])
   })
 })

@@ -6,6 +6,7 @@ import { banner } from './banner.ts'
 import { ClientLimitsSchema, type LimitOverrides } from './client-limits.ts'
 import { isWildcardHost, lanAddresses } from './lan-urls.ts'
 import { tasksIn } from './manifest-catalog.ts'
+import { DEFAULT_ROOM_LIMITS } from './rooms.ts'
 import { REPO_ROOT, type RunningServer, startServer } from './server.ts'
 import { loadOrCreateSelfSigned, readCredentials, type TlsCredentials } from './tls.ts'
 
@@ -28,7 +29,9 @@ cli
     'Your own models: a folder laid out like public/ (check it with npm run check-models -- <dir>)',
   )
   .option('--ice <json>', 'ICE servers as a JSON array (or env COHORT_ICE_SERVERS)')
-  .option('--max-room-size <n>', 'Members per room, hosts included', { default: 64 })
+  .option('--max-room-size <n>', 'Members per room, hosts included', {
+    default: DEFAULT_ROOM_LIMITS.maxMembers,
+  })
   .option(
     '--seats-per-address <n>',
     'Seats one network address may take in a room (raise it when a class shares one NAT address)',

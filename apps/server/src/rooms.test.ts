@@ -1,6 +1,6 @@
 import { type DeviceId, DeviceIdSchema, RoomCodeSchema } from '@cohort/protocol'
 import { describe, expect, it } from 'vitest'
-import { type JoinOutcome, RoomRegistry } from './rooms.ts'
+import { DEFAULT_ROOM_LIMITS, type JoinOutcome, RoomRegistry } from './rooms.ts'
 
 const A = RoomCodeSchema.parse('AAAAAAAAAAAAA')
 const B = RoomCodeSchema.parse('BBBBBBBBBBBBB')
@@ -48,6 +48,28 @@ describe('RoomRegistry', () => {
     expect(second.member.deviceId).not.toBe(first.member.deviceId)
     expect(registry.stats()).toEqual({ rooms: 1, members: 2 })
     expect(registry.memberOf('s2')?.member.connectionId).toBe('s2')
+  })
+
+  it('fits a large class by default, and a full room names its limit', () => {
+    let counter = 0
+    const registry = new RoomRegistry(
+      DEFAULT_ROOM_LIMITS,
+      () => 0,
+      () => DeviceIdSchema.parse(`device${String(counter++).padStart(4, '0')}`),
+    )
+    registry.create(A)
+    for (let i = 0; i < 128; i++) joined(registry, `s${i}`)
+    const late = registry.join({
+      connectionId: 'late',
+      room: A,
+      role: 'device',
+      label: '',
+      ...FROM,
+    })
+    expect(late).toMatchObject({
+      ok: false,
+      error: { code: 'room-full', message: expect.stringContaining('at most 128 members') },
+    })
   })
 
   it('refuses unknown rooms and full rooms', () => {

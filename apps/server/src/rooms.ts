@@ -32,9 +32,12 @@ export interface RoomLimits {
   readonly emptyRoomGraceMs: number
 }
 
-/** Defaults: a classroom fits, a reload never loses a room, a flood of creates stops. */
+/**
+ * Defaults: a large class fits (60 students with a phone and a laptop each, their teacher's
+ * dashboard and a few apps), a reload never loses a room, a flood of creates stops.
+ */
 export const DEFAULT_ROOM_LIMITS: RoomLimits = {
-  maxMembers: 64,
+  maxMembers: 128,
   maxRooms: 10_000,
   emptyRoomGraceMs: 10 * 60_000,
 }

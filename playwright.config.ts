@@ -22,8 +22,6 @@ export const chromiumArgs = [
 
 export default defineConfig({
   testDir: 'e2e',
-  // The classroom of 50 ([classroom-scale], not passing yet) runs only by `npm run test:classroom`.
-  testIgnore: process.env.COHORT_CLASSROOM ? [] : ['classroom.spec.ts'],
   // Two shared cores: one spec file at a time, each test with its own server and browsers.
   workers: 1,
   fullyParallel: false,

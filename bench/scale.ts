@@ -126,7 +126,7 @@ try {
   })
   const { host } = room
   log(
-    `ready ${room.timeline.readyMs} ms, planned ${room.timeline.plannedMs} ms, models held ${room.timeline.modelsMs} ms`,
+    `ready ${room.timeline.readyMs} ms, planned ${room.timeline.plannedMs} ms, models held ${room.timeline.modelsMs} ms, linked ${room.timeline.linkedMs} ms`,
   )
   const tiers = (await tiersOf(host.page))?.tiers ?? []
   const links = plannedLinkCount(DEVICES, tiers)
@@ -246,7 +246,8 @@ try {
     `| the first plan with a device | ${s(result.timeline.firstPlanMs)} |`,
     `| the plan of all ${DEVICES} | ${s(result.timeline.plannedMs)} (${result.timeline.planVersions} plan versions on the way) |`,
     `| every Node device holding the models that plan assigns it | ${s(result.timeline.modelsMs)} |`,
-    `| after the churn below: the plan of the ${DEVICES} present | ${s(replannedAfterChurnMs)} after the stream |`,
+    `| the dashboard linked to every device (requests go out at once) | ${s(result.timeline.linkedMs)} |`,
+    `| after the churn below: the plan of the ${DEVICES} present | ${replannedAfterChurnMs < 1_000 ? 'already in force when the stream ended' : `${s(replannedAfterChurnMs)} after the stream ended`} |`,
     '',
     `Links: ${links} for ${DEVICES} devices, **${result.linksPerDevice.toFixed(2)} per device** (the dashboard holds ${hostLinks} open;`,
     `tiers ${result.tiers.map((t) => `${t.tier} ${t.members}`).join(', ')}, each member linked to the next tier's first 3); a full mesh would hold ${((DEVICES + 1) * DEVICES) / 2}.`,

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { expect, test } from '@playwright/test'
-import { formClassroom, hostOpenLinks, plannedLinkCount, tiersOf } from './classroom.ts'
+import { formClassroom, plannedLinkCount, tiersOf } from './classroom.ts'
 import { exitTable, expectAt } from './early-exit-reference.ts'
 import { ensembleReference, loadManifest } from './ensemble-reference.ts'
 import {
@@ -73,7 +73,7 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
   expect(new Set(ids).size).toBe(DEVICES)
   // Times are the benchmark's to judge (`npm run bench:scale`); here they are only reported.
   console.info(
-    `classroom: ${DEVICES} devices ready in ${(timeline.readyMs / 1000).toFixed(1)} s, first plan at ${(timeline.firstPlanMs / 1000).toFixed(1)} s, all planned at ${(timeline.plannedMs / 1000).toFixed(1)} s (${timeline.planVersions} plan versions), every Node device holding its plan's models at ${(timeline.modelsMs / 1000).toFixed(1)} s`,
+    `classroom: ${DEVICES} devices ready in ${(timeline.readyMs / 1000).toFixed(1)} s, first plan at ${(timeline.firstPlanMs / 1000).toFixed(1)} s, all planned at ${(timeline.plannedMs / 1000).toFixed(1)} s (${timeline.planVersions} plan versions), every Node device holding its plan's models at ${(timeline.modelsMs / 1000).toFixed(1)} s, the dashboard linked to all at ${(timeline.linkedMs / 1000).toFixed(1)} s`,
   )
 
   // Links: the host to every device; each page to the host and its early-exit neighbours only.
@@ -82,8 +82,6 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
   expect(edge?.members.length).toBeGreaterThanOrEqual(2)
   expect(cloud?.members.length).toBeGreaterThanOrEqual(2)
   for (const page of pages) await waitForPlannedLinks(page.page, ids)
-  // A link of the 50 may be re-forming at any moment (a blip on these shared cores): poll.
-  await expect.poll(() => hostOpenLinks(host.page), { timeout: 60_000 }).toBe(DEVICES)
   // Between devices: the plan's rule, which the pages just showed they follow (Node devices use
   // the same code).
   const links = plannedLinkCount(DEVICES, plan?.tiers ?? [])

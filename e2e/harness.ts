@@ -63,7 +63,17 @@ export async function startCohortServer(
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   const log: string[] = []
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stopping = false
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // A process that ends by itself crashed: say why where the test or benchmark prints.
+      if (!stopping)
+        console.error(
+          `a Node device process exited by itself (${signal ?? `code ${code}`}); its log ends:\n${log.join('\n').split('\n').slice(-40).join('\n')}`,
+        )
+      resolve()
+    }),
+  )
   child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
@@ -121,7 +131,17 @@ export async function startNodeDevices(
   )
   const log: string[] = []
   const ids: string[] = []
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let stopping = false
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // A process that ends by itself crashed: say why where the test or benchmark prints.
+      if (!stopping)
+        console.error(
+          `a Node device process exited by itself (${signal ?? `code ${code}`}); its log ends:\n${log.join('\n').split('\n').slice(-40).join('\n')}`,
+        )
+      resolve()
+    }),
+  )
   child.stderr?.on('data', (chunk: Buffer) => log.push(chunk.toString()))
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
@@ -138,6 +158,7 @@ export async function startNodeDevices(
     log,
     async stop(signal = 'SIGKILL') {
       nodeDeviceProcesses.delete(devices)
+      stopping = true
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
       rmSync(cacheDir, { recursive: true, force: true })

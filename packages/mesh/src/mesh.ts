@@ -461,6 +461,12 @@ export class Mesh {
         if (entry.linkId === linkId) entry.session?.deliver(bytes)
       },
       onClose: (reason) => {
+        if (reason !== 'closed') {
+          const side = initiator ? 'our offer' : 'their offer'
+          console.warn(
+            `cohort: the link to ${peerId} (${entry.info.role}, ${side}) ended: ${reason}`,
+          )
+        }
         if (entry.linkId !== linkId) return
         if (entry.session) entry.session.end('closed')
         else this.onSessionEnd(entry, linkId, reason === 'connect-timeout' ? 'silent' : 'closed')

@@ -74,12 +74,17 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
       peer.on('error', () => {})
       peer.destroy()
     }
-    if (reason !== 'closed') console.warn(`cohort: a peer link ended: ${reason}`)
     options.onClose(reason)
   }
   const start = () => {
     if (closed) return
-    peer = createPeer(options, finish)
+    try {
+      peer = createPeer(options, finish)
+    } catch (error) {
+      // RTCPeerConnection itself can throw (out of descriptors, say): the link fails, nothing else.
+      finish(`error: ${error instanceof Error ? error.message : String(error)}`)
+      return
+    }
     connectTimer = setTimeout(() => finish('connect-timeout'), CONNECT_TIMEOUT_MS)
     peer.on('connect', () => clearTimeout(connectTimer))
     for (const data of early.splice(0)) feed(peer, data)

@@ -257,7 +257,10 @@ export async function joinAsDevice(browser: Browser, joinUrl: string, options: M
   const context = await newMemberContext(browser, options)
   const page = await context.newPage()
   await page.goto(joinUrl)
-  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+  // A whole class joining at once shares these two cores: a generous wait, not a timing claim.
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'joined', {
+    timeout: 30_000,
+  })
   const deviceId = await page.getByTestId('device-id').textContent()
   if (!deviceId) throw new Error('the device page shows no device id')
   return { context, page, deviceId }

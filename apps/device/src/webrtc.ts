@@ -23,4 +23,13 @@ export const webrtc: WebRtcImplementation = {
   RTCSessionDescription: wrtc.RTCSessionDescription,
   RTCIceCandidate: wrtc.RTCIceCandidate,
   admit: spacedTurns(PEER_CONNECTION_GAP_MS),
+  usesCandidate: isUdpCandidate,
+}
+
+/**
+ * `candidate:<foundation> <component> <transport> …`: UDP candidates only (see usesCandidate),
+ * and the empty one that ends gathering.
+ */
+export function isUdpCandidate(candidate: string): boolean {
+  return candidate === '' || candidate.split(' ')[2]?.toLowerCase() === 'udp'
 }

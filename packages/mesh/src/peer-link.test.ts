@@ -120,4 +120,39 @@ describe('openPeerLink', () => {
     expect(fake.peers.length).toBe(before + 1)
     expect(reasons).toEqual(['closed'])
   })
+
+  it('sends and takes only the candidates the implementation uses', async () => {
+    const webrtc = {
+      RTCPeerConnection: null,
+      RTCSessionDescription: null,
+      RTCIceCandidate: null,
+      usesCandidate: (candidate: string) => candidate.includes(' udp '),
+    }
+    const sent: unknown[] = []
+    const link = openPeerLink({
+      initiator: true,
+      webrtc,
+      iceServers: [],
+      onSignal: (data) => void sent.push(data),
+      onOpen: () => {},
+      onData: () => {},
+      onClose: () => {},
+    })
+    const peer = fake.peers.at(-1)
+    if (!peer) throw new Error('no peer')
+    const udp = {
+      type: 'candidate',
+      candidate: { candidate: 'candidate:1 1 udp 2122 127.0.0.1 5000 typ host' },
+    }
+    const tcp = {
+      type: 'candidate',
+      candidate: { candidate: 'candidate:2 1 tcp 1518 127.0.0.1 5001 typ host tcptype passive' },
+    }
+    const offer = { type: 'offer', sdp: 'v=0' }
+    for (const data of [offer, udp, tcp]) peer.emit('signal', data)
+    expect(sent).toEqual([offer, udp])
+    for (const data of [udp, tcp] as const) link.signal(data as Parameters<typeof link.signal>[0])
+    expect(peer.signals).toEqual([udp])
+    link.close()
+  })
 })

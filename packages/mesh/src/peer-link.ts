@@ -20,6 +20,12 @@ export interface WebRtcImplementation {
    * devices ran out. Spaced out, each gathers once.
    */
   readonly admit?: () => Promise<void>
+  /**
+   * Whether an ICE candidate (its `candidate:` line) is sent to the peer or taken from it (absent:
+   * all are). Node devices use UDP only: ICE over TCP adds a listening socket per network to
+   * every connection and a connection per candidate pair, and a LAN never needs it.
+   */
+  readonly usesCandidate?: (candidate: string) => boolean
 }
 
 /** While the send queue drains, channels without `bufferedamountlow` events are polled this often. */
@@ -95,7 +101,7 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
 
   return {
     signal(data) {
-      if (closed) return
+      if (closed || !usable(options, data)) return
       if (peer) feed(peer, data)
       else early.push(data)
     },
@@ -119,7 +125,7 @@ function createPeer(
   })
   const internals = peer as unknown as SimplePeerInternals
   peer.on('signal', (data: unknown) => {
-    if (isRelayable(data)) options.onSignal(data)
+    if (isRelayable(data) && usable(options, data)) options.onSignal(data)
   })
   peer.on('connect', () => {
     const channel = internals._channel
@@ -141,6 +147,12 @@ function createPeer(
   peer.on('close', () => finish('closed'))
   peer.on('error', (error: Error) => finish(`error: ${error.message}`))
   return peer
+}
+
+/** False for a candidate the implementation does not use (see `usesCandidate`). */
+function usable(options: PeerLinkOptions, data: SignalData): boolean {
+  const uses = options.webrtc?.usesCandidate
+  return !uses || data.type !== 'candidate' || uses(data.candidate.candidate)
 }
 
 // Our validated shape is what RTCPeerConnection takes; simple-peer's types ask for more.

@@ -66,10 +66,10 @@ export async function startCohortServer(
   const stopping = false
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
-      // A process that ends by itself crashed: say why where the test or benchmark prints.
-      if (!stopping)
+      // A process that fails by itself crashed: say why where the test or benchmark prints.
+      if (!stopping && (code !== 0 || signal !== null))
         console.error(
-          `a Node device process exited by itself (${signal ?? `code ${code}`}); its log ends:\n${log.join('\n').split('\n').slice(-40).join('\n')}`,
+          `a Node device process failed by itself (${signal ?? `code ${code}`}); its log ends:\n${log.join('\n').split('\n').slice(-40).join('\n')}`,
         )
       resolve()
     }),
@@ -134,10 +134,10 @@ export async function startNodeDevices(
   let stopping = false
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
-      // A process that ends by itself crashed: say why where the test or benchmark prints.
-      if (!stopping)
+      // A process that fails by itself crashed: say why where the test or benchmark prints.
+      if (!stopping && (code !== 0 || signal !== null))
         console.error(
-          `a Node device process exited by itself (${signal ?? `code ${code}`}); its log ends:\n${log.join('\n').split('\n').slice(-40).join('\n')}`,
+          `a Node device process failed by itself (${signal ?? `code ${code}`}); its log ends:\n${log.join('\n').split('\n').slice(-40).join('\n')}`,
         )
       resolve()
     }),

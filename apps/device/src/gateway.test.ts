@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { devicePeersWanted } from '@cohort/cohort'
 import { createRoom } from '@cohort/mesh'
 import type { RoomCode } from '@cohort/protocol'
 import { type RunningServer, startServer } from '@cohort/server'
@@ -43,14 +44,31 @@ describe('the HTTP gateway', () => {
     ]
     await Promise.all(devices.map((device) => device.ready))
     member = await startNodeRequester({ ...common, label: 'gateway' })
-    // Both devices planned (the plan that arrives after their profiles).
+    // Both devices planned (the plan that arrives after their profiles), and every link that plan
+    // needs open: answers that come before a link opens are degraded, and these tests ask for
+    // whole ones.
+    const ready = () => {
+      const planned = (member.mesh.plan?.devices.length ?? 0) >= devices.length
+      const requesterLinked = member.mesh
+        .peers()
+        .every((peer) => peer.info.role !== 'device' || peer.link === 'open')
+      const devicesLinked = devices.every((device) => {
+        const wants = devicePeersWanted(
+          () => device.mesh.plan,
+          () => device.mesh.self?.deviceId ?? null,
+        )
+        return device.mesh.peers().every((peer) => peer.link === 'open' || !wants(peer.info))
+      })
+      return planned && requesterLinked && devicesLinked
+    }
+    const meshes = [member.mesh, ...devices.map((device) => device.mesh)]
     await new Promise<void>((done) => {
       const check = () => {
-        if ((member.mesh.plan?.devices.length ?? 0) < devices.length) return
-        stop()
+        if (!ready()) return
+        for (const stop of stops) stop()
         done()
       }
-      const stop = member.mesh.subscribe(check)
+      const stops = meshes.map((mesh) => mesh.subscribe(check))
       check()
     })
     const gateway = await startGateway({

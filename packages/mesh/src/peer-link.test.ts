@@ -7,9 +7,15 @@ const fake = vi.hoisted(() => {
   type Listener = (...args: unknown[]) => void
   class FakePeer {
     readonly listeners = new Map<string, Listener[]>()
+    destroyed = false
+    /** As simple-peer wires its channel: every message goes to its _onChannelMessage. */
     readonly _channel = {
       bufferedAmount: 0,
-      onmessage: null as null | ((event: { data: unknown }) => void),
+      onmessage: (event: { data: unknown }) => this._onChannelMessage(event),
+    }
+    /** simple-peer's own: pushes into a stream nobody reads here. */
+    _onChannelMessage(_event: { data: unknown }) {
+      streamed++
     }
     /** simple-peer's own handler adopts a channel the peer opens (when not the initiator). */
     readonly _pc: { sctp: { maxMessageSize: number }; ondatachannel: Listener } = {
@@ -31,7 +37,6 @@ const fake = vi.hoisted(() => {
       this.listeners.clear()
     }
     readonly signals: unknown[] = []
-    destroyed = false
     destroy() {
       this.destroyed = true
     }
@@ -41,7 +46,8 @@ const fake = vi.hoisted(() => {
   }
   const peers: FakePeer[] = []
   let adopted = 0
-  return { FakePeer, peers, adopted: () => adopted }
+  let streamed = 0
+  return { FakePeer, peers, adopted: () => adopted, streamed: () => streamed }
 })
 
 vi.mock('simple-peer/simplepeer.min.js', () => ({ default: fake.FakePeer }))
@@ -63,9 +69,9 @@ describe('openPeerLink', () => {
     peer.emit('connect')
     expect(opened).toHaveLength(1)
 
-    peer._channel.onmessage?.({ data: new Uint8Array([1, 2]).buffer })
+    peer._channel.onmessage({ data: new Uint8Array([1, 2]).buffer })
     // Text is not Cohort's, but it arrived on the link: the session counts it (as a bad frame).
-    peer._channel.onmessage?.({ data: 'text' })
+    peer._channel.onmessage({ data: 'text' })
     expect(data).toEqual([new Uint8Array([1, 2]), new Uint8Array(0)])
 
     // A second data channel from the peer is closed, not adopted (its messages would pile up
@@ -153,6 +159,35 @@ describe('openPeerLink', () => {
     expect(sent).toEqual([offer, udp])
     for (const data of [udp, tcp] as const) link.signal(data as Parameters<typeof link.signal>[0])
     expect(peer.signals).toEqual([udp])
+    link.close()
+  })
+
+  it("holds the messages that arrive before this side's connect, and delivers them first", () => {
+    const data: number[] = []
+    const events: string[] = []
+    const link = openPeerLink({
+      initiator: false,
+      iceServers: [],
+      onSignal: () => {},
+      onOpen: () => void events.push('open'),
+      onData: (bytes) => {
+        data.push(bytes[0] ?? -1)
+        events.push('data')
+      },
+      onClose: () => {},
+    })
+    const peer = fake.peers.at(-1)
+    if (!peer) throw new Error('no peer')
+    // The other side opened first and sent a request at once.
+    peer._channel.onmessage({ data: new Uint8Array([1]).buffer })
+    peer._channel.onmessage({ data: new Uint8Array([2]).buffer })
+    expect(data).toEqual([])
+    peer.emit('connect')
+    peer._channel.onmessage({ data: new Uint8Array([3]).buffer })
+    expect(data).toEqual([1, 2, 3])
+    expect(events).toEqual(['open', 'data', 'data', 'data'])
+    // None of them went into simple-peer's stream.
+    expect(fake.streamed()).toBe(0)
     link.close()
   })
 })

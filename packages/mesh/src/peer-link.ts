@@ -58,7 +58,15 @@ export interface PeerLink {
 interface SimplePeerInternals {
   _channel: RTCDataChannel | null
   _pc: RTCPeerConnection | null
+  /** simple-peer's handler of every message on its channel (it pushes them into its stream). */
+  _onChannelMessage(event: MessageEvent<unknown>): void
 }
+
+/**
+ * Messages a link holds from before it opened on this side (the peer's side may open first and
+ * send at once); past this many, the peer is not behaving and the link ends.
+ */
+export const MAX_MESSAGES_BEFORE_OPEN = 1_024
 
 /**
  * Opens a WebRTC data channel to another device through simple-peer. Where the implementation
@@ -124,6 +132,18 @@ function createPeer(
     ...(options.webrtc ? { wrtc: options.webrtc as SimplePeer.Options['wrtc'] } : {}),
   })
   const internals = peer as unknown as SimplePeerInternals
+  // Every message is taken before simple-peer's stream layer sees it (its Readable costs about
+  // 40% of the channel's throughput), from the first one: the peer's side can open and send a
+  // moment before this side's 'connect', and those messages are held until the link opens here
+  // (they used to go into a stream nobody reads: a request lost, its caller timed out).
+  let open = false
+  const early: Uint8Array[] = []
+  internals._onChannelMessage = (event) => {
+    if (peer.destroyed) return
+    const bytes = messageBytes(event.data)
+    if (open) options.onData(bytes)
+    else if (early.push(bytes) > MAX_MESSAGES_BEFORE_OPEN) finish('too many messages before open')
+  }
   peer.on('signal', (data: unknown) => {
     if (isRelayable(data) && usable(options, data)) options.onSignal(data)
   })
@@ -133,9 +153,6 @@ function createPeer(
       finish('no-channel')
       return
     }
-    // Take the messages before simple-peer's stream layer does: it buffers and re-emits every
-    // message through a Node-style Readable, which costs about 40% of the channel's throughput.
-    channel.onmessage = (event: MessageEvent<unknown>) => options.onData(messageBytes(event.data))
     // simple-peer (when not the initiator) adopts any data channel the peer opens later and
     // buffers its messages in a stream nobody reads: a peer could fill this page's memory
     // through a second channel. Cohort uses one channel per link, so refuse any other.
@@ -143,6 +160,8 @@ function createPeer(
       internals._pc.ondatachannel = (event: RTCDataChannelEvent) => event.channel.close()
     }
     options.onOpen(adaptChannel(channel, internals._pc))
+    open = true
+    for (const bytes of early.splice(0)) options.onData(bytes)
   })
   peer.on('close', () => finish('closed'))
   peer.on('error', (error: Error) => finish(`error: ${error.message}`))

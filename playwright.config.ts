@@ -1,24 +1,14 @@
-import { existsSync } from 'node:fs'
 import { defineConfig } from '@playwright/test'
+import {
+  CHROMIUM_PATH,
+  chromiumLaunchOptions,
+  FIREFOX_PATH,
+  firefoxLaunchOptions,
+  requireBrowser,
+} from './e2e/browsers.ts'
 
-/** Debian's Chromium; Playwright's own browser downloads are not reachable here. */
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(executablePath)) {
-  throw new Error(
-    `No Chromium at ${executablePath}. Install it (apt-get install -y chromium) or set CHROMIUM_PATH.`,
-  )
-}
-
-/** Flags that let headless pages on one machine connect over WebRTC (see shared/TESTING.md). */
-export const chromiumArgs = [
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--disable-quic',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-]
+requireBrowser('Chromium', CHROMIUM_PATH, 'CHROMIUM_PATH', 'chromium')
+requireBrowser('Firefox', FIREFOX_PATH, 'FIREFOX_PATH', 'firefox-esr')
 
 export default defineConfig({
   testDir: 'e2e',
@@ -30,12 +20,23 @@ export default defineConfig({
   expect: { timeout: 15_000 },
   reporter: [['list']],
   use: {
-    browserName: 'chromium',
-    launchOptions: { executablePath, args: chromiumArgs },
     // No Playwright traces: every device context downloads the same models, and closing one
     // mid-test (as the failure tests do) while the others record made Playwright's trace zipping
     // fail the test in context.close ("file data stream has unexpected number of bytes", seen
     // once in 29 on 2026-12-02). A failed test prints the server's log and its error context.
     trace: 'off',
   },
+  projects: [
+    {
+      name: 'chromium',
+      testIgnore: ['firefox/**'],
+      use: { browserName: 'chromium', launchOptions: chromiumLaunchOptions },
+    },
+    {
+      // Firefox's `browser`; its specs launch Chromium beside it for mixed rooms.
+      name: 'firefox',
+      testMatch: ['firefox/**/*.spec.ts'],
+      use: { browserName: 'firefox', launchOptions: firefoxLaunchOptions },
+    },
+  ],
 })

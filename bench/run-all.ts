@@ -13,10 +13,10 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { chromium } from '@playwright/test'
+import { CHROMIUM_PATH, chromiumArgs } from '../e2e/browsers.ts'
 import { exitTable, thresholdsForShares } from '../e2e/early-exit-reference.ts'
 import { loadManifest } from '../e2e/ensemble-reference.ts'
 import { startCohortServer } from '../e2e/harness.ts'
-import { chromiumArgs } from '../playwright.config.ts'
 import { buildCharts, renderSvg } from './charts.ts'
 import { measureEngines } from './engines.ts'
 import { machineFacts } from './machine.ts'
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const mixedThresholds = thresholdsForShares(table, [0.4, 0.3], SAMPLES)
   const server = await startCohortServer()
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: chromiumArgs,
   })
   try {

@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { chromium, type Page } from '@playwright/test'
+import { CHROMIUM_PATH, chromiumArgs } from '../e2e/browsers.ts'
 import { formClassroom, hostOpenLinks, plannedLinkCount, tiersOf } from '../e2e/classroom.ts'
 import { exitTable, expectAt } from '../e2e/early-exit-reference.ts'
 import { ensembleReference, loadManifest } from '../e2e/ensemble-reference.ts'
@@ -23,7 +24,6 @@ import {
   waitForEnsembleOf,
 } from '../e2e/harness.ts'
 import type { PageApi, SampleOutcome } from '../e2e/page-api.ts'
-import { chromiumArgs } from '../playwright.config.ts'
 import { type LatencySummary, summarize } from './stats.ts'
 
 const { values: args } = parseArgs({
@@ -90,7 +90,7 @@ const server = await startCohortServer({
   args: ['--limits', JSON.stringify({ perAddress: { burst: 50_000, perSecond: 10_000 } })],
 })
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  executablePath: CHROMIUM_PATH,
   args: chromiumArgs,
 })
 try {

@@ -469,3 +469,26 @@ test('a join URL of a room that does not exist shows an error with a way out', a
   await expect(page.getByTestId('leave')).toHaveCount(0)
   await expect(page.getByTestId('wake-lock')).toBeHidden()
 })
+
+test('a browser without WebRTC gets a page saying what it lacks and what to use, and never joins', async ({
+  browser,
+}) => {
+  const host = await createRoomAsHost(browser, server)
+  const context = await newMemberContext(browser, {
+    initScript: 'delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection',
+  })
+  const page = await context.newPage()
+  await page.goto(host.joinUrl)
+  const unsupported = page.getByTestId('unsupported')
+  await expect(unsupported).toBeVisible()
+  await expect(unsupported.locator('li')).toHaveText([/^WebRTC \(RTCPeerConnection\) — /])
+  await expect(unsupported).toContainText('Firefox')
+  // No device page, no join: the room never hears of it.
+  await expect(page.getByTestId('device-status')).toHaveCount(0)
+  const members = await host.page.evaluate(
+    () =>
+      (window as unknown as { cohort: { mesh: { peers(): unknown[] } } }).cohort.mesh.peers()
+        .length,
+  )
+  expect(members).toBe(0)
+})

@@ -1,5 +1,5 @@
 import { type Browser, type BrowserType, expect, type Page, test } from '@playwright/test'
-import { chromiumArgs } from '../playwright.config.ts'
+import { CHROMIUM_PATH, chromiumArgs } from './browsers.ts'
 import {
   type CohortServer,
   createRoomAsHost,
@@ -184,8 +184,6 @@ test('a device downloads its models with progress, runs them in its worker, surv
   expectReferenceMatch(await runReference(page), count)
 })
 
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-
 /** Opens the join URL (optionally on another host name) as a device of `task`; waits until joined. */
 async function openDevice(browser: Browser, joinUrl: string, hostName?: string) {
   const context = await newMemberContext(browser)
@@ -199,7 +197,10 @@ async function openDevice(browser: Browser, joinUrl: string, hostName?: string) 
 
 /** A browser of its own with extra flags (launch options cannot change per test). */
 async function launchWith(playwright: { chromium: BrowserType }, ...extraArgs: string[]) {
-  return playwright.chromium.launch({ executablePath, args: [...chromiumArgs, ...extraArgs] })
+  return playwright.chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...chromiumArgs, ...extraArgs],
+  })
 }
 
 test.describe('with WebGPU on a software adapter (SwiftShader)', () => {

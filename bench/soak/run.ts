@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Browser, type BrowserContext, chromium, type Page } from '@playwright/test'
+import { CHROMIUM_PATH, chromiumArgs } from '../../e2e/browsers.ts'
 import {
   createRoomAsHost,
   heapSnapshot,
@@ -21,7 +22,6 @@ import {
   startCohortServer,
   waitForModelsReady,
 } from '../../e2e/harness.ts'
-import { chromiumArgs } from '../../playwright.config.ts'
 import { diffHeapSnapshots, heapDiffMarkdown } from './heap-diff.ts'
 import { fitSlope, rssBytes, rssOfCommand } from './memory.ts'
 
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     ],
   })
   const browser: Browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: chromiumArgs,
   })
   const started = Date.now()

@@ -60,6 +60,11 @@ cli
   .example('NODE_EXTRA_CA_CERTS=.cohort/tls-cert.pem npm run device -- https://…/r/…   # --https')
   .help()
 
+// Why a device process ended, in its own log: a fleet's process that ends unasked is a bug.
+process.on('exit', (code) =>
+  console.error(`cohort-device: process ${process.pid} exits (code ${code})`),
+)
+
 const { args, options } = cli.parse()
 if (!options.help) {
   try {

@@ -1,0 +1,161 @@
+import { type Browser, chromium, expect, type Page, test } from '@playwright/test'
+import { chromiumLaunchOptions } from '../browsers.ts'
+import { exitTable, expectAt } from '../early-exit-reference.ts'
+import { ensembleReference, loadManifest } from '../ensemble-reference.ts'
+import {
+  type CohortServer,
+  createRoomAsHost,
+  echoAll,
+  endTest,
+  joinAsDevice,
+  runSamples,
+  startCohortServer,
+  waitForEnsembleOf,
+  waitForModelsReady,
+} from '../harness.ts'
+import type { PageApi } from '../page-api.ts'
+
+// Mixed rooms: the `browser` of this project is Firefox (through the BiDi bridge); Chromium is
+// launched beside it. Devices of both engines serve one room and answer as the offline reference.
+const TASK = 'fashion'
+const SAMPLES = 300
+
+type Handle = { cohort: Pick<PageApi, 'host'> }
+
+let server: CohortServer
+let chromiumBrowser: Browser
+test.beforeAll(async () => {
+  chromiumBrowser = await chromium.launch(chromiumLaunchOptions)
+})
+test.afterAll(async () => {
+  await chromiumBrowser.close()
+})
+test.beforeEach(async () => {
+  server = await startCohortServer()
+})
+test.afterEach(async ({ browser }, testInfo) => {
+  // Firefox's pages first: endTest then closes Chromium's, stops the server and checks the CSP.
+  for (const context of browser.contexts()) await context.close()
+  await endTest(chromiumBrowser, server, testInfo)
+})
+
+/** The early-exit tiers of a dashboard's plan. */
+const thresholdsOf = (host: Page) =>
+  host.evaluate(() => {
+    type Plan = {
+      cohort: { mesh: { plan: { earlyExit: { thresholds: number[] } | null } | null } }
+    }
+    return (window as unknown as Plan).cohort.mesh.plan?.earlyExit?.thresholds ?? []
+  })
+
+/** The engine a device page says it runs on (its Models section). */
+const engineOf = (page: Page) =>
+  page.evaluate(() => {
+    type Runtime = {
+      cohort: {
+        runtime: {
+          state(): {
+            ep: { executionProvider: string; threads: number } | null
+            engine: { crossOriginIsolated: boolean; webgpuApi: boolean } | null
+          }
+        }
+      }
+    }
+    const state = (window as unknown as Runtime).cohort.runtime.state()
+    return { ep: state.ep, engine: state.engine, userAgent: navigator.userAgent }
+  })
+
+/**
+ * A room on `hostBrowser` with `count` devices of each engine joined; resolves once every
+ * device's models are ready and all are planned into groups.
+ */
+async function mixedRoom(hostBrowser: Browser, firefox: Browser, count: number) {
+  const host = await createRoomAsHost(hostBrowser, server)
+  await host.page.goto(`${host.page.url()}?task=${TASK}&threads=1`)
+  const url = `${host.joinUrl}?task=${TASK}&threads=1`
+  const devices = []
+  for (let i = 0; i < count; i++) {
+    devices.push({ engine: 'chromium', ...(await joinAsDevice(chromiumBrowser, url)) })
+    devices.push({ engine: 'firefox', ...(await joinAsDevice(firefox, url)) })
+  }
+  for (const device of devices) await waitForModelsReady(device.page)
+  const ids = devices.map((device) => device.deviceId)
+  await waitForEnsembleOf(host.page, ids)
+  return { host, devices, ids }
+}
+
+test('Firefox and Chromium devices serve one Chromium-hosted room: links both ways, 300 ensemble and 300 early-exit samples as the offline reference', async ({
+  browser: firefox,
+}) => {
+  test.setTimeout(600_000)
+  const manifest = loadManifest(TASK)
+  const { host, devices } = await mixedRoom(chromiumBrowser, firefox, 2)
+
+  // What differs between the engines, as each device page reports it.
+  for (const device of devices) {
+    const { ep, engine, userAgent } = await engineOf(device.page)
+    expect(userAgent, device.engine).toContain(device.engine === 'firefox' ? 'Firefox' : 'Chrome')
+    expect(ep?.executionProvider).toBe('wasm')
+    expect(engine?.crossOriginIsolated).toBe(true)
+    console.info(
+      `${device.engine}: ${ep?.executionProvider} × ${ep?.threads}, WebGPU API ${engine?.webgpuApi ? 'present' : 'absent'}`,
+    )
+  }
+
+  // Links: the Chromium dashboard to every device, and each Firefox device to the others.
+  const fromHost = await echoAll(host.page, 1_024)
+  expect(fromHost.filter((echo) => !echo.identical)).toEqual([])
+  for (const device of devices.filter((d) => d.engine === 'firefox')) {
+    const echoes = await echoAll(device.page, 1_024)
+    expect(echoes.length).toBeGreaterThan(0)
+    expect(echoes.filter((echo) => !echo.identical)).toEqual([])
+  }
+  const rtt = fromHost.map((echo) => echo.roundTripMs?.toFixed(2)).join(', ')
+  console.info(`Chromium dashboard → devices (Chromium, Firefox, …): round trips ${rtt} ms`)
+
+  // 300 ensemble samples, 8 in flight: each as the reference of its K.
+  const references = new Map<number, number[]>()
+  const ensemble = await runSamples(host.page, SAMPLES, { window: 8 })
+  expect(ensemble.filter((o) => o.error !== null || o.degraded)).toEqual([])
+  for (const o of ensemble) {
+    const k = o.k ?? 0
+    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, SAMPLES))
+    expect(o.prediction, `sample ${o.index} (K=${k})`).toBe(references.get(k)?.[o.index])
+  }
+  // Both engines served.
+  for (const engine of ['chromium', 'firefox']) {
+    let served = 0
+    for (const device of devices.filter((d) => d.engine === engine))
+      served += Number(await device.page.getByTestId('serving').getAttribute('data-served'))
+    console.info(`${engine} devices served ${served} requests`)
+    expect(served, `${engine} devices served`).toBeGreaterThan(0)
+  }
+
+  // 300 early-exit samples at the calibrated thresholds: exits and answers as the reference.
+  const thresholds = await thresholdsOf(host.page)
+  const expected = expectAt(manifest, await exitTable(manifest, SAMPLES), thresholds, SAMPLES)
+  const early = await host.page.evaluate(
+    (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
+    { samples: SAMPLES, deadlineMs: 5_000 },
+  )
+  expect(early.filter((o) => o.error !== null || o.degraded)).toEqual([])
+  expect(early.map((o) => [o.exitIndex, o.prediction])).toEqual(
+    expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
+  )
+})
+
+test('a Firefox dashboard runs a room of Chromium and Firefox devices', async ({
+  browser: firefox,
+}) => {
+  test.setTimeout(600_000)
+  const manifest = loadManifest(TASK)
+  const { host } = await mixedRoom(firefox, firefox, 1)
+  const outcomes = await runSamples(host.page, 100, { window: 4 })
+  expect(outcomes.filter((o) => o.error !== null || o.degraded)).toEqual([])
+  const references = new Map<number, number[]>()
+  for (const o of outcomes) {
+    const k = o.k ?? 0
+    if (!references.has(k)) references.set(k, await ensembleReference(manifest, k, 100))
+    expect(o.prediction, `sample ${o.index} (K=${k})`).toBe(references.get(k)?.[o.index])
+  }
+})

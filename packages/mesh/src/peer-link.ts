@@ -17,9 +17,10 @@ export interface WebRtcImplementation {
    * Resolves when another RTCPeerConnection may be made (absent: at once). libwebrtc in Node
    * (wrtc) re-gathers TCP candidates on every connection still gathering whenever a new one
    * starts: twenty made at once held 1,800 descriptors instead of 400, and a process of ten
-   * devices ran out. Spaced out, each gathers once.
+   * devices ran out. Spaced out, each gathers once. An answer is urgent (the offerer's connect
+   * timeout is already running); an offer can wait.
    */
-  readonly admit?: () => Promise<void>
+  readonly admit?: (urgent: boolean) => Promise<void>
   /**
    * Whether an ICE candidate (its `candidate:` line) is sent to the peer or taken from it (absent:
    * all are). Node devices use UDP only: ICE over TCP adds a listening socket per network to
@@ -104,7 +105,8 @@ export function openPeerLink(options: PeerLinkOptions): PeerLink {
     for (const data of early.splice(0)) feed(peer, data)
   }
   const admit = options.webrtc?.admit
-  if (admit) admit().then(start, (error: unknown) => finish(`error: ${String(error)}`))
+  if (admit)
+    admit(!options.initiator).then(start, (error: unknown) => finish(`error: ${String(error)}`))
   else start()
 
   return {

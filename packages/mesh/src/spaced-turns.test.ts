@@ -33,4 +33,19 @@ describe('spacedTurns', () => {
     await Promise.resolve()
     expect(went).toBe(true)
   })
+
+  it('lets urgent callers go before the others waiting, each lane in order', async () => {
+    const turn = spacedTurns(100, () => Date.now())
+    const started: string[] = []
+    const turns = [
+      turn().then(() => started.push('a')),
+      turn().then(() => started.push('b')),
+      turn(true).then(() => started.push('urgent 1')),
+      turn().then(() => started.push('c')),
+      turn(true).then(() => started.push('urgent 2')),
+    ]
+    await vi.advanceTimersByTimeAsync(400)
+    await Promise.all(turns)
+    expect(started).toEqual(['a', 'urgent 1', 'urgent 2', 'b', 'c'])
+  })
 })

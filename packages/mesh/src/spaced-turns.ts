@@ -20,7 +20,7 @@ export function spacedTurns(
       return
     }
     const urgent = waiting.findIndex((waiter) => waiter.urgent)
-    const [next] = waiting.splice(urgent >= 0 ? urgent : 0, 1)
+    const [next] = waiting.splice(Math.max(urgent, 0), 1)
     nextAt = now() + gapMs
     next?.go()
     if (waiting.length > 0) timer = setTimeout(pump, gapMs)

@@ -286,15 +286,18 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   // Pinned from the dashboard to K = 2 (the planner may find K = 1 as fast on six devices): two
   // groups, so that one can be frozen while the other still answers.
   await page.getByTestId('ensemble-k').selectOption('2')
-  // …and every link measured: a first measurement replans (and may regroup), so from then on the
-  // groups hold still until a device fails.
+  // …and every link's round trip and bandwidth measured (the dashboard probes each link as it
+  // opens): a first measurement replans, and may regroup; from then on the groups hold still
+  // until a device fails.
   await expect
     .poll(
       async () => {
         const current = await host(page).plan()
         const ensemble = current?.ensemble
         const members = ensemble?.groups.flatMap((group) => group.members).sort()
-        const measured = current?.devices.every((device) => device.rttMeasured) ?? false
+        const measured =
+          current?.devices.every((device) => device.rttMeasured && device.bandwidthMeasured) ??
+          false
         return { k: ensemble?.k, pinnedK: ensemble?.pinnedK, members, measured }
       },
       { timeout: 60_000 },
@@ -350,8 +353,7 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
   await expect(page.getByTestId('digit-contributions').locator('tr[data-group]')).toHaveCount(k)
 
   // Every member of the last group frozen: the same drawing comes back degraded, that group's
-  // slice imputed (so it contributes nothing), and the split still adds up to the scores. The
-  // groups as they are now: the first drawing's report measured links, which may have regrouped.
+  // slice imputed (so it contributes nothing), and the split still adds up to the scores.
   const frozen = (await host(page).plan()) as PlanSnapshot
   const silent = frozen.ensemble?.groups.at(-1) as { slice: number; members: string[] }
   for (const member of silent.members) {
@@ -361,20 +363,22 @@ test('a digit drawn on the canvas is answered by the room with per-group contrib
     await cdp.send('Debugger.enable')
     await cdp.send('Debugger.pause')
   }
-  const degraded = await page.evaluate(
-    (pixels) =>
-      (
-        window as unknown as {
-          cohort: { host: { classifyDrawing(pixels: number[]): Promise<DigitAnswer> } }
+  const { degraded, planVersion } = await page.evaluate(async (pixels) => {
+    const handle = (
+      window as unknown as {
+        cohort: {
+          mesh: { plan: { version: number } | null }
+          host: { classifyDrawing(pixels: number[]): Promise<DigitAnswer> }
         }
-      ).cohort.host.classifyDrawing(pixels),
-    answer.pixels,
-  )
+      }
+    ).cohort
+    // The plan the request goes out under (the misses it meets will replan the room after).
+    const planVersion = handle.mesh.plan?.version
+    return { degraded: await handle.host.classifyDrawing(pixels), planVersion }
+  }, answer.pixels)
   expect(degraded.error).toBeNull()
-  // Had the room been replanned meanwhile, the frozen devices might no longer be the whole group.
-  expect((await host(page).plan())?.version, 'the plan the devices were frozen under').toBe(
-    frozen.version,
-  )
+  // Had the room been replanned before it went out, the frozen devices might not be the group.
+  expect(planVersion, 'the plan the devices were frozen under').toBe(frozen.version)
   expect(degraded.degraded).toBe(true)
   expect(degraded.groups.filter((group) => group.imputed).map((group) => group.slice)).toEqual([
     silent.slice,

@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs'
 import { expect, test } from '@playwright/test'
 import { formClassroom, plannedLinkCount, tiersOf } from './classroom.ts'
-import { exitTable, expectAt } from './early-exit-reference.ts'
 import { ensembleReference, loadManifest } from './ensemble-reference.ts'
 import {
   type CohortServer,
   endTest,
+  expectEarlyExitAsReference,
   joinAsDevice,
   runningNodeDevices,
   runSamples,
@@ -14,7 +14,6 @@ import {
   waitForEnsembleOf,
   waitForPlannedLinks,
 } from './harness.ts'
-import type { PageApi } from './page-api.ts'
 
 // A classroom: 50 devices, 8 of them browser pages (3 with a phone's viewport and touch), the
 // rest Node devices in a few processes. Links follow the plan, so the room holds O(devices)
@@ -29,8 +28,6 @@ const DEVICES = PAGES + NODE_PROCESSES.reduce((sum, count) => sum + count, 0)
 const CHURN = 1 + NODE_PROCESSES[0]
 const SAMPLES = 300
 const WINDOW = 8
-
-type Handle = { cohort: Pick<PageApi, 'host'> }
 
 let server: CohortServer
 test.beforeEach(async () => {
@@ -104,16 +101,7 @@ test('a classroom of 50 (8 pages, 3 of them phones, and 42 Node devices) links b
   await expectReference(ensemble)
 
   // 300 early-exit samples at the calibrated thresholds: exits and answers as the reference.
-  const thresholds = plan?.thresholds ?? []
-  const expected = expectAt(manifest, await exitTable(manifest, SAMPLES), thresholds, SAMPLES)
-  const early = await host.page.evaluate(
-    (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
-    { samples: SAMPLES, deadlineMs: 5_000 },
-  )
-  expect(early.filter((o) => o.error !== null || o.degraded)).toEqual([])
-  expect(early.map((o) => [o.exitIndex, o.prediction])).toEqual(
-    expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
-  )
+  await expectEarlyExitAsReference(host.page, manifest, SAMPLES)
 
   // Churn during 300 more: 5 join (a page and a process of 4) and 5 leave (a page closed, a
   // process of 4 Node devices killed) while the stream runs; nothing is lost.

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { DEFAULT_MAX_LOADED_MODELS } from '@cohort/cohort'
+import type { Manifest } from '@cohort/protocol'
 import {
   type Browser,
   type BrowserContext,
@@ -12,6 +13,7 @@ import {
   type Page,
   type TestInfo,
 } from '@playwright/test'
+import { exitTable, expectAt } from './early-exit-reference.ts'
 import type { EchoOutcome, PageApi, SampleOutcome } from './page-api.ts'
 
 const SERVER_MAIN = 'apps/server/src/main.ts'
@@ -465,4 +467,36 @@ export async function nodeModelsMisplaced(
         assigned.every((model) => mine.includes(model)) && mine.length <= DEFAULT_MAX_LOADED_MODELS
       return ok ? [] : [`${id} holds ${mine.join(',') || 'nothing'}, assigned ${assigned}`]
     })
+}
+
+/**
+ * Runs the first `samples` test samples from the dashboard `host` through the room's early-exit
+ * tiers, at `thresholds` (default: the plan's calibrated ones), and checks each exit and answer
+ * against the offline reference: none lost, none degraded.
+ */
+export async function expectEarlyExitAsReference(
+  host: Page,
+  manifest: Manifest,
+  samples: number,
+  thresholds?: readonly number[],
+): Promise<void> {
+  type Handle = {
+    cohort: Pick<PageApi, 'host'> & {
+      mesh: { plan: { earlyExit: { thresholds: number[] } | null } | null }
+    }
+  }
+  const alphas =
+    thresholds ??
+    (await host.evaluate(
+      () => (window as unknown as Handle).cohort.mesh.plan?.earlyExit?.thresholds ?? [],
+    ))
+  const expected = expectAt(manifest, await exitTable(manifest, samples), alphas, samples)
+  const early = await host.evaluate(
+    (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
+    { samples, deadlineMs: 5_000, ...(thresholds ? { thresholds: [...thresholds] } : {}) },
+  )
+  expect(early.filter((o) => o.error !== null || o.degraded)).toEqual([])
+  expect(early.map((o) => [o.exitIndex, o.prediction])).toEqual(
+    expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
+  )
 }

@@ -5,6 +5,7 @@ import {
   type CohortServer,
   createRoomAsHost,
   endTest,
+  expectEarlyExitAsReference,
   heldModels,
   joinAsDevice,
   type NodeDevices,
@@ -168,15 +169,7 @@ test('a fleet of 12 Node devices in 3 processes forms, is planned, answers as th
     expect(o.prediction, `sample ${o.index} (K=${k})`).toBe(references.get(k)?.[o.index])
   }
   // Every sample through every tier: edge devices hop to cloud devices over the plan's links.
-  const expected = expectAt(manifest, await exitTable(manifest, 100), NEVER_EXIT, 100)
-  const hops = await host.page.evaluate(
-    (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
-    { samples: 100, deadlineMs: 5_000, thresholds: NEVER_EXIT },
-  )
-  expect(hops.filter((o) => o.error !== null || o.degraded)).toEqual([])
-  expect(hops.map((o) => [o.exitIndex, o.prediction])).toEqual(
-    expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
-  )
+  await expectEarlyExitAsReference(host.page, manifest, 100, NEVER_EXIT)
 
   // Models follow the plan: every device holds the models its plan assigns it, and no more than
   // its bound of the task's 18 (the first device of each process loaded one of each twin set to

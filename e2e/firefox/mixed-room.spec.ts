@@ -1,26 +1,23 @@
 import { type Browser, chromium, expect, type Page, test } from '@playwright/test'
 import { chromiumLaunchOptions } from '../browsers.ts'
-import { exitTable, expectAt } from '../early-exit-reference.ts'
 import { ensembleReference, loadManifest } from '../ensemble-reference.ts'
 import {
   type CohortServer,
   createRoomAsHost,
   echoAll,
   endTest,
+  expectEarlyExitAsReference,
   joinAsDevice,
   runSamples,
   startCohortServer,
   waitForEnsembleOf,
   waitForModelsReady,
 } from '../harness.ts'
-import type { PageApi } from '../page-api.ts'
 
 // Mixed rooms: the `browser` of this project is Firefox (through the BiDi bridge); Chromium is
 // launched beside it. Devices of both engines serve one room and answer as the offline reference.
 const TASK = 'fashion'
 const SAMPLES = 300
-
-type Handle = { cohort: Pick<PageApi, 'host'> }
 
 let server: CohortServer
 let chromiumBrowser: Browser
@@ -38,15 +35,6 @@ test.afterEach(async ({ browser }, testInfo) => {
   for (const context of browser.contexts()) await context.close()
   await endTest(chromiumBrowser, server, testInfo)
 })
-
-/** The early-exit tiers of a dashboard's plan. */
-const thresholdsOf = (host: Page) =>
-  host.evaluate(() => {
-    type Plan = {
-      cohort: { mesh: { plan: { earlyExit: { thresholds: number[] } | null } | null } }
-    }
-    return (window as unknown as Plan).cohort.mesh.plan?.earlyExit?.thresholds ?? []
-  })
 
 /** The engine a device page says it runs on (its Models section). */
 const engineOf = (page: Page) =>
@@ -132,16 +120,7 @@ test('Firefox and Chromium devices serve one Chromium-hosted room: links both wa
   }
 
   // 300 early-exit samples at the calibrated thresholds: exits and answers as the reference.
-  const thresholds = await thresholdsOf(host.page)
-  const expected = expectAt(manifest, await exitTable(manifest, SAMPLES), thresholds, SAMPLES)
-  const early = await host.page.evaluate(
-    (options) => (window as unknown as Handle).cohort.host.runEarlyExit(options),
-    { samples: SAMPLES, deadlineMs: 5_000 },
-  )
-  expect(early.filter((o) => o.error !== null || o.degraded)).toEqual([])
-  expect(early.map((o) => [o.exitIndex, o.prediction])).toEqual(
-    expected.exits.map((exit, i) => [exit, expected.predictions[i]]),
-  )
+  await expectEarlyExitAsReference(host.page, manifest, SAMPLES)
 })
 
 test('a Firefox dashboard runs a room of Chromium and Firefox devices', async ({

@@ -407,29 +407,43 @@ export async function liveObjectCounts(
 /**
  * Waits until the dashboard `host` holds a plan made from every device of `ids`'s measured
  * profile with every one of them in an ensemble group (earlier plans place unprofiled devices by
- * default).
+ * default). With `linksMeasured`, also until the plan prices every device's link to the host at a
+ * measured round trip and bandwidth: the first measurement of a link replans and may regroup, so a
+ * test that acts on the groups themselves (freezes one) waits for this; from then on the groups
+ * hold still until a device fails.
  */
-export async function waitForEnsembleOf(host: Page, ids: readonly string[]): Promise<void> {
-  const planned = () =>
-    host.evaluate(() => {
+export async function waitForEnsembleOf(
+  host: Page,
+  ids: readonly string[],
+  { linksMeasured = false }: { linksMeasured?: boolean } = {},
+): Promise<void> {
+  const planned = (measuredToo: boolean) =>
+    host.evaluate((measuredToo) => {
       type PlanHandle = {
         cohort?: {
           mesh?: {
             plan?: {
-              devices: { deviceId: string }[]
+              devices: { deviceId: string; rttMeasured: boolean; bandwidthMeasured: boolean }[]
               ensemble: { groups: { members: string[] }[] } | null
             } | null
           }
         }
       }
       const plan = (window as PlanHandle).cohort?.mesh?.plan
+      const devices = plan?.devices ?? []
       return {
         members: plan?.ensemble?.groups.flatMap((group) => group.members).sort() ?? [],
-        profiled: (plan?.devices ?? []).map((device) => device.deviceId).sort(),
+        profiled: devices.map((device) => device.deviceId).sort(),
+        measured:
+          !measuredToo ||
+          (devices.length > 0 &&
+            devices.every((device) => device.rttMeasured && device.bandwidthMeasured)),
       }
-    })
+    }, measuredToo)
   const all = [...ids].sort()
-  await expect.poll(planned, { timeout: 240_000 }).toEqual({ members: all, profiled: all })
+  await expect
+    .poll(() => planned(linksMeasured), { timeout: 240_000 })
+    .toEqual({ members: all, profiled: all, measured: true })
 }
 
 /** The models each Node device of `processes` last said it holds (its `COHORT_DEVICE_MODELS` lines). */

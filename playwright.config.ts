@@ -33,9 +33,11 @@ export default defineConfig({
       use: { browserName: 'chromium', launchOptions: chromiumLaunchOptions },
     },
     {
-      // Firefox's `browser`; its specs launch Chromium beside it for mixed rooms.
+      // Firefox's `browser`; its specs launch Chromium beside it for mixed rooms. The device
+      // page's own flows (progress, recovery, Leave, refusal) run here too, host and devices in
+      // Firefox: they drive the page through a TCP proxy, not the DevTools protocol.
       name: 'firefox',
-      testMatch: ['firefox/**/*.spec.ts'],
+      testMatch: ['firefox/**/*.spec.ts', 'device-page.spec.ts'],
       use: { browserName: 'firefox', launchOptions: firefoxLaunchOptions },
     },
   ],

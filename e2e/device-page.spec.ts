@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Browser, type BrowserContext, expect, type Page, test } from '@playwright/test'
+import { Transform } from 'node:stream'
+import { type Browser, expect, type Page, test } from '@playwright/test'
 import {
   type CohortServer,
   createRoomAsHost,
@@ -91,12 +92,12 @@ async function deviceIn(
   browser: Browser,
   host: Page,
   url: string,
-  prepare?: (context: BrowserContext, page: Page) => Promise<void>,
+  prepare?: (page: Page) => Promise<void>,
 ) {
   const context = await newMemberContext(browser)
   await context.addInitScript(RECORD_STATUS)
   const page = await context.newPage()
-  await prepare?.(context, page)
+  await prepare?.(page)
   await page.goto(url)
   await expect(status(page)).toHaveAttribute('data-phase', 'ready', { timeout: 60_000 })
   const deviceId = (await page.getByTestId('device-id').textContent()) ?? ''
@@ -122,9 +123,15 @@ async function hostOn(browser: Browser, server: CohortServer) {
   return { ...host, deviceUrl: `${host.joinUrl}?task=${TASK}` }
 }
 
-/** A TCP forwarder between a browser and the coordinator, which the test can cut like Wi-Fi. */
-interface BlipProxy {
+/**
+ * A TCP forwarder between a browser and the coordinator, which the test can slow down like a
+ * phone's network or cut like Wi-Fi. Engine-neutral: no DevTools protocol, so Firefox is tested
+ * the same way as Chromium.
+ */
+interface NetworkProxy {
   readonly port: number
+  /** Paces what the browser receives to `bytesPerSecond` (null: full speed). */
+  pace(bytesPerSecond: number | null): void
   /**
    * Resets the browser's side of every connection through it and refuses new ones until
    * `restore()`. `loud`: the coordinator's side is reset too, so it sees the socket go at once;
@@ -138,20 +145,37 @@ interface BlipProxy {
   close(): Promise<void>
 }
 
-async function startBlipProxy(target: number): Promise<BlipProxy> {
-  const pairs = new Set<{ client: Socket; upstream: Socket; severed: boolean }>()
+/** Passes chunks on after the time they take at the rate `rate()` gives (one at a time). */
+function pacer(rate: () => number | null): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const bytesPerSecond = rate()
+      if (bytesPerSecond === null) done(null, chunk)
+      else setTimeout(() => done(null, chunk), (1_000 * chunk.length) / bytesPerSecond)
+    },
+  })
+}
+
+async function startNetworkProxy(target: number): Promise<NetworkProxy> {
+  const pairs = new Set<{ client: Socket; upstream: Socket; paced: Transform; severed: boolean }>()
   let down = false
   let refused = 0
+  let bytesPerSecond: number | null = null
   const proxy: Server = createServer((client) => {
     if (down) {
       refused++
       client.resetAndDestroy()
       return
     }
-    const pair = { client, upstream: connect(target, '127.0.0.1'), severed: false }
+    const pair = {
+      client,
+      upstream: connect(target, '127.0.0.1'),
+      paced: pacer(() => bytesPerSecond),
+      severed: false,
+    }
     pairs.add(pair)
     for (const socket of [pair.client, pair.upstream]) socket.on('error', () => socket.destroy())
-    client.pipe(pair.upstream).pipe(client)
+    client.pipe(pair.upstream).pipe(pair.paced).pipe(client)
     client.on('close', () => {
       if (!pair.severed) pair.upstream.destroy()
     })
@@ -165,6 +189,9 @@ async function startBlipProxy(target: number): Promise<BlipProxy> {
   if (address === null || typeof address === 'string') throw new Error('the proxy has no port')
   return {
     port: address.port,
+    pace(rate) {
+      bytesPerSecond = rate
+    },
     cut(mode) {
       down = true
       refused = 0
@@ -172,7 +199,8 @@ async function startBlipProxy(target: number): Promise<BlipProxy> {
         if (pair.severed) continue
         pair.severed = mode === 'silent'
         pair.client.unpipe(pair.upstream)
-        pair.upstream.unpipe(pair.client)
+        pair.upstream.unpipe(pair.paced)
+        pair.paced.unpipe(pair.client)
         pair.client.resetAndDestroy()
         if (mode === 'loud') pair.upstream.resetAndDestroy()
       }
@@ -194,6 +222,48 @@ async function startBlipProxy(target: number): Promise<BlipProxy> {
   }
 }
 
+/** `url` with its port replaced by `proxy`'s: the page reaches the coordinator through it. */
+const throughProxy = (url: string, proxy: NetworkProxy) => {
+  const proxied = new URL(url)
+  proxied.port = String(proxy.port)
+  return proxied.toString()
+}
+
+/**
+ * Blocks `page`'s main thread, as a frozen tab: a synchronous request the test holds open, so no
+ * script of the page runs (its workers do) until `thaw()`. Resolves once the page is blocked.
+ */
+async function freeze(page: Page): Promise<{ thaw(): Promise<void> }> {
+  const url = new URL('/__test-freeze', page.url()).toString()
+  let thawed!: () => void
+  const release = new Promise<void>((resolve) => {
+    thawed = resolve
+  })
+  let entered!: () => void
+  const blocked = new Promise<void>((resolve) => {
+    entered = resolve
+  })
+  await page.route(url, async (route) => {
+    entered()
+    await release
+    await route.fulfill({ status: 204 })
+  })
+  // Returns only once the page runs again.
+  const running = page.evaluate((url) => {
+    const request = new XMLHttpRequest()
+    request.open('GET', url, false)
+    request.send()
+  }, url)
+  await blocked
+  return {
+    async thaw() {
+      thawed()
+      await running
+      await page.unroute(url)
+    },
+  }
+}
+
 let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
@@ -204,29 +274,20 @@ test('a device shows joining, downloading with rising progress, ready, then serv
   browser,
 }) => {
   const host = await hostOn(browser, server)
-  // A phone's network: slow enough that the download is seen in steps; unthrottled once done.
-  let cdp: Awaited<ReturnType<BrowserContext['newCDPSession']>> | null = null
-  const device = await deviceIn(browser, host.page, host.deviceUrl, async (context, page) => {
-    cdp = await context.newCDPSession(page)
-    await cdp.send('Network.enable')
-    await cdp.send('Network.emulateNetworkConditions', {
-      offline: false,
-      latency: 20,
-      downloadThroughput: 1_000_000,
-      uploadThroughput: -1,
-    })
-    void page
-      .waitForSelector('[data-testid="device-status"][data-progress="100"]', { timeout: 60_000 })
-      .then(() =>
-        cdp?.send('Network.emulateNetworkConditions', {
-          offline: false,
-          latency: 0,
-          downloadThroughput: -1,
-          uploadThroughput: -1,
-        }),
-      )
-  })
-
+  // A phone's network (1 MB/s) while the page and its models download, so the download is seen
+  // in steps; full speed once done.
+  const proxy = await startNetworkProxy(server.port)
+  proxy.pace(1_000_000)
+  const device = await deviceIn(
+    browser,
+    host.page,
+    throughProxy(host.deviceUrl, proxy),
+    async (page) => {
+      void page
+        .waitForSelector('[data-testid="device-status"][data-progress="100"]', { timeout: 60_000 })
+        .then(() => proxy.pace(null))
+    },
+  )
   await servesAgain(host.page, device.page)
   // Enough samples that the run spans many frames: the count is seen rising along the way.
   await servesAgain(host.page, device.page, 30)
@@ -251,6 +312,7 @@ test('a device shows joining, downloading with rising progress, ready, then serv
   expect(leave?.width).toBeGreaterThanOrEqual(0.75 * 360)
   const overflow = await device.page.evaluate(() => document.documentElement.scrollWidth)
   expect(overflow).toBeLessThanOrEqual(360)
+  await proxy.close()
 })
 
 test('after the coordinator restarts on the same port and state dir, the device serves again with the same id', async ({
@@ -299,11 +361,9 @@ test('after the coordinator restarts on the same port and state dir, the device 
 
 /** A device reaching the coordinator through a proxy, as a phone reaches it through Wi-Fi. */
 async function behindProxy(browser: Browser) {
-  const proxy = await startBlipProxy(server.port)
+  const proxy = await startNetworkProxy(server.port)
   const host = await hostOn(browser, server)
-  const url = new URL(host.deviceUrl)
-  url.port = String(proxy.port)
-  const device = await deviceIn(browser, host.page, url.toString())
+  const device = await deviceIn(browser, host.page, throughProxy(host.deviceUrl, proxy))
   await servesAgain(host.page, device.page)
   // From here on the host records each link it loses, so a link seen open later is a new one.
   await host.page.evaluate(() => {
@@ -325,7 +385,7 @@ const goneFrom = (host: Page) =>
   host.evaluate(() => (window as unknown as { __gone: string[] }).__gone)
 
 /** The network stays bad a while: the page's reconnects are refused three times (past the mesh's first link retry) before they get through. */
-async function comeBack(proxy: BlipProxy, host: Page, device: { page: Page; deviceId: string }) {
+async function comeBack(proxy: NetworkProxy, host: Page, device: { page: Page; deviceId: string }) {
   await expect.poll(() => proxy.refused, { timeout: 30_000 }).toBeGreaterThanOrEqual(3)
   proxy.restore()
   // The host loses its link to the device (at once on a loud cut; on a silent one, when the
@@ -408,13 +468,11 @@ test('after the tab was hidden and frozen long enough to be declared gone, links
     }, state)
   await setVisibility('hidden')
   // ...and throttled to a standstill: the page runs no script until its peers declare it gone.
-  const cdp = await device.context.newCDPSession(device.page)
-  await cdp.send('Debugger.enable')
-  await cdp.send('Debugger.pause')
+  const frozen = await freeze(device.page)
   await expect
     .poll(() => openLinksOf(host.page), { timeout: 15_000 })
     .not.toContain(device.deviceId)
-  await cdp.send('Debugger.resume')
+  await frozen.thaw()
   await setVisibility('visible')
 
   // Asked again once visible (a lock the browser still holds, on a page never really hidden,

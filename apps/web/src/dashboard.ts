@@ -91,7 +91,7 @@ export function showDashboard(root: HTMLElement, room: RoomCode): void {
       h('p', { class: 'muted' }, 'Scan, or open on any device on this network:'),
       h('p', { class: 'url' }, joinLink),
       h('p', { class: 'muted' }, 'Room code'),
-      h('p', { class: 'code mono' }, formatRoomCode(room)),
+      h('p', { class: 'code mono', 'data-testid': 'room-code' }, formatRoomCode(room)),
       controls.element,
     ),
   )

@@ -10,7 +10,7 @@ export function peersTable(
   if (peers.length === 0) return h('p', { class: 'muted' }, emptyText)
   return h(
     'table',
-    { 'data-testid': 'peers' },
+    { class: 'peers', 'data-testid': 'peers' },
     headerRow('Device', 'Role', 'Link', 'RTT', action ? '' : null),
     h(
       'tbody',
@@ -29,7 +29,7 @@ export function peersTable(
           h('td', {}, peer.info.role),
           h('td', {}, h('span', { class: 'pill', 'data-link': peer.link }, peer.link)),
           h('td', {}, peer.rttMs === null ? '–' : `${peer.rttMs.toFixed(1)} ms`),
-          action ? h('td', {}, action(peer)) : null,
+          action ? h('td', { class: 'peer-actions' }, action(peer)) : null,
         ),
       ),
     ),

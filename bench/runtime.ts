@@ -14,7 +14,7 @@ const START_TIMEOUT_MS = 120_000
 
 interface Profile {
   executionProvider: string
-  crossOriginIsolated: boolean
+  engine: { crossOriginIsolated: boolean }
   models: {
     modelId: string
     medianMs: number
@@ -70,7 +70,7 @@ export async function measureRuntime(
         results.push({
           threads,
           executionProvider: profile.executionProvider,
-          crossOriginIsolated: profile.crossOriginIsolated,
+          crossOriginIsolated: profile.engine.crossOriginIsolated,
           models: profile.models.map((m) => ({
             modelId: m.modelId,
             rawMs: m.medianMs,

@@ -43,7 +43,7 @@ interface RuntimeHandle {
     executionProvider: string
     threads: number
     cores: number | null
-    crossOriginIsolated: boolean
+    engine: { engine: string; crossOriginIsolated: boolean }
     msPerModel: Record<string, number>
     models: { modelId: string; medianMs: number; p95Ms: number; roundTripMedianMs: number }[]
   }>
@@ -168,7 +168,10 @@ test('a device downloads its models with progress, runs them in its worker, surv
     expect(m.medianMs, m.modelId).toBeGreaterThan(0)
     expect(m.roundTripMedianMs, m.modelId).toBeGreaterThan(0)
   }
-  expect(profile).toMatchObject({ executionProvider: 'wasm', crossOriginIsolated: true })
+  expect(profile).toMatchObject({
+    executionProvider: 'wasm',
+    engine: { engine: 'chromium', crossOriginIsolated: true },
+  })
   expect(profile.label).toMatch(/Chrome on Linux/)
   await expect(page.getByTestId('profile').locator('tbody tr')).toHaveCount(count)
 

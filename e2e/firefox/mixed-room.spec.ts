@@ -36,7 +36,7 @@ test.afterEach(async ({ browser }, testInfo) => {
   await endTest(chromiumBrowser, server, testInfo)
 })
 
-/** The engine a device page says it runs on (its Models section). */
+/** The engine a device page says it runs on (its Models section), and what its profile says of it. */
 const engineOf = (page: Page) =>
   page.evaluate(() => {
     type Runtime = {
@@ -44,13 +44,21 @@ const engineOf = (page: Page) =>
         runtime: {
           state(): {
             ep: { executionProvider: string; threads: number } | null
-            engine: { crossOriginIsolated: boolean; webgpuApi: boolean } | null
+            profile: {
+              engine: {
+                engine: string
+                clockStepMs: number
+                crossOriginIsolated: boolean
+                webgpuApi: boolean
+                wakeLock: boolean
+              }
+            } | null
           }
         }
       }
     }
     const state = (window as unknown as Runtime).cohort.runtime.state()
-    return { ep: state.ep, engine: state.engine, userAgent: navigator.userAgent }
+    return { ep: state.ep, facts: state.profile?.engine, userAgent: navigator.userAgent }
   })
 
 /**
@@ -79,14 +87,26 @@ test('Firefox and Chromium devices serve one Chromium-hosted room: links both wa
   const manifest = loadManifest(TASK)
   const { host, devices } = await mixedRoom(chromiumBrowser, firefox, 2)
 
-  // What differs between the engines, as each device page reports it.
+  // What differs between the engines, as each device page measures it, shows it and sends it
+  // with its profile: Firefox ESR has no WebGPU API; both are isolated (threads possible).
   for (const device of devices) {
-    const { ep, engine, userAgent } = await engineOf(device.page)
+    const { ep, facts, userAgent } = await engineOf(device.page)
     expect(userAgent, device.engine).toContain(device.engine === 'firefox' ? 'Firefox' : 'Chrome')
     expect(ep?.executionProvider).toBe('wasm')
-    expect(engine?.crossOriginIsolated).toBe(true)
+    expect(facts, device.engine).toMatchObject({
+      engine: device.engine === 'firefox' ? 'gecko' : 'chromium',
+      crossOriginIsolated: true,
+      webgpuApi: device.engine === 'chromium',
+    })
+    expect(facts?.clockStepMs).toBeGreaterThan(0)
+    const shown = device.page.getByTestId('engine-facts')
+    await expect(shown).toHaveAttribute('data-engine', facts?.engine ?? '')
+    await expect(shown).toContainText(facts?.webgpuApi ? 'WebGPU API' : 'no WebGPU')
+    expect(server.log.join('\n')).toMatch(
+      new RegExp(`${device.deviceId} profiled \\(browser, wasm, ${facts?.engine} · clock `),
+    )
     console.info(
-      `${device.engine}: ${ep?.executionProvider} × ${ep?.threads}, WebGPU API ${engine?.webgpuApi ? 'present' : 'absent'}`,
+      `${device.engine}: ${ep?.executionProvider} × ${ep?.threads}, ${await shown.textContent()}`,
     )
   }
 

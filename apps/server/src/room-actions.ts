@@ -3,6 +3,7 @@ import {
   type ClientMessage,
   type DeviceId,
   type ErrorData,
+  engineSummary,
   type IceServer,
   PROTOCOL_VERSION,
   type ServerPush,
@@ -294,7 +295,7 @@ export function createRoomActions(options: RoomActionsOptions) {
         const { room, member } = membership(sender)
         plans.setProfile(room, member.deviceId, message.profile)
         log(
-          `${room}/${member.deviceId} profiled (${message.profile.platform ?? 'browser'}, ${message.profile.executionProvider})`,
+          `${room}/${member.deviceId} profiled (${message.profile.platform ?? 'browser'}, ${message.profile.executionProvider}${message.profile.engine ? `, ${engineSummary(message.profile.engine)}` : ''})`,
         )
         return { type: 'ok' }
       }

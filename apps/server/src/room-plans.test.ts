@@ -511,6 +511,13 @@ describe('room plans over socket.io', () => {
 
     const device = members[0]!.client
     const good = profile('fashion', msPerModel('fashion')).profile
+    const engine = {
+      engine: 'gecko',
+      clockStepMs: 0.02,
+      crossOriginIsolated: true,
+      webgpuApi: false,
+      wakeLock: true,
+    }
     for (const bad of [
       { type: 'profile' },
       { type: 'profile', profile: { ...good, threads: 0 } },
@@ -518,6 +525,9 @@ describe('room plans over socket.io', () => {
       { type: 'profile', profile: { ...good, task: 'Not A Task' } },
       { type: 'profile', profile: { ...good, msPerModel: { 'Bad Id': 1 } } },
       { type: 'profile', profile: { ...good, msPerModel: { 'student-1-0': -1 } } },
+      { type: 'profile', profile: { ...good, engine: { ...engine, engine: 'trident' } } },
+      { type: 'profile', profile: { ...good, engine: { ...engine, clockStepMs: -1 } } },
+      { type: 'profile', profile: { ...good, engine: { ...engine, wakeLock: 'yes' } } },
       { type: 'report', outcomes: [{ deviceId: id, requests: -1, misses: 0 }] },
       { type: 'report', outcomes: [{ deviceId: id, requests: 1, misses: 0, rttMs: -1 }] },
       { type: 'report', outcomes: [{ deviceId: id, requests: 1, misses: 0, bytesPerMs: 0 }] },
@@ -528,8 +538,10 @@ describe('room plans over socket.io', () => {
         code: 'bad-message',
       })
     }
-    // Still a member: a valid profile is accepted and planned.
-    expect(await device.request(profile('fashion', msPerModel('fashion')))).toEqual({ type: 'ok' })
+    // Still a member: a valid profile (with its engine's facts) is accepted and planned.
+    expect(await device.request({ type: 'profile', profile: { ...good, engine } })).toEqual({
+      type: 'ok',
+    })
     expect((await device.planAfter(0)).plan.devices.map((device) => device.deviceId)).toEqual([id])
   })
 

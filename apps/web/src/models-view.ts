@@ -1,3 +1,4 @@
+import { engineSummary } from '@cohort/protocol'
 import type { RuntimeState } from './device-runtime.ts'
 import { h, headerRow } from './dom.ts'
 
@@ -150,7 +151,20 @@ function profileTable(state: RuntimeState): HTMLElement | null {
     h(
       'p',
       { class: 'muted', 'data-testid': 'profile-summary' },
-      `${profile.label} · ${profile.cores ?? '?'} cores · ${profile.memoryGb ?? '?'} GB memory hint · ${profile.executionProvider.toUpperCase()} × ${profile.threads} · cross-origin isolated: ${profile.crossOriginIsolated ? 'yes' : 'no'}`,
+      `${profile.label} · ${profile.cores ?? '?'} cores · ${profile.memoryGb ?? '?'} GB memory hint · ${profile.executionProvider.toUpperCase()} × ${profile.threads}`,
+    ),
+    h(
+      'p',
+      {
+        class: 'muted',
+        'data-testid': 'engine-facts',
+        'data-engine': profile.engine.engine,
+        'data-clock-step-ms': String(profile.engine.clockStepMs),
+        'data-webgpu-api': String(profile.engine.webgpuApi),
+        'data-wake-lock': String(profile.engine.wakeLock),
+        'data-isolated': String(profile.engine.crossOriginIsolated),
+      },
+      `Engine: ${engineSummary(profile.engine)}`,
     ),
     h(
       'table',

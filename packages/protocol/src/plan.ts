@@ -10,6 +10,41 @@ import { type DeviceId, DeviceIdSchema } from './ids.ts'
 export const ModelIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a kebab-case model id')
 
 /** A device's measured capabilities: the planner's input. */
+/**
+ * What differs between the engines a device may run in, as the device measured it: shown on its
+ * page and sent with its profile, so a room of mixed browsers says what each one can do.
+ */
+export const EngineFactsSchema = z.object({
+  /** The browser engine (from the user agent), or Node. */
+  engine: z.enum(['chromium', 'gecko', 'webkit', 'node', 'other']),
+  /** The clock's smallest step, ms: a coarse clock (1 ms outside isolation in some browsers)
+   * blurs sub-millisecond round trips. */
+  clockStepMs: z.number().nonnegative().max(1_000),
+  /** Whether threads are possible (cross-origin isolated: SharedArrayBuffer exists). */
+  crossOriginIsolated: z.boolean(),
+  /** Whether WebGPU's API is present (an adapter may still be missing or a software one). */
+  webgpuApi: z.boolean(),
+  /** Whether the page can keep the screen on (the Screen Wake Lock API exists). */
+  wakeLock: z.boolean(),
+})
+/** What a device's engine can do. */
+export type EngineFacts = z.infer<typeof EngineFactsSchema>
+
+/** One line for people: "gecko · clock 1 ms · not isolated (1 thread) · no WebGPU · wake lock". */
+export function engineSummary(facts: EngineFacts): string {
+  const clock =
+    facts.clockStepMs >= 0.1
+      ? `${facts.clockStepMs.toFixed(1)} ms`
+      : `${Math.round(facts.clockStepMs * 1_000)} µs`
+  return [
+    facts.engine,
+    `clock ${clock}`,
+    facts.crossOriginIsolated ? 'isolated (threads)' : 'not isolated (1 thread)',
+    facts.webgpuApi ? 'WebGPU API' : 'no WebGPU',
+    facts.wakeLock ? 'wake lock' : 'no wake lock',
+  ].join(' · ')
+}
+
 export const DeviceProfileSchema = z.object({
   task: z.string().regex(/^[a-z0-9-]{1,32}$/),
   label: z.string().max(80),
@@ -26,6 +61,8 @@ export const DeviceProfileSchema = z.object({
   platform: z.enum(['browser', 'node']).optional(),
   /** The slowdown the device emulates (1 or absent: its real speed); its times include it. */
   slowdown: z.number().min(1).max(100).optional(),
+  /** What its engine can do (absent from devices older than this field). */
+  engine: EngineFactsSchema.optional(),
 })
 /** A device's measured capabilities. */
 export type DeviceProfile = z.infer<typeof DeviceProfileSchema>

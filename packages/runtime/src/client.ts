@@ -2,6 +2,7 @@
 // which only the worker loads.
 export * from './api.ts'
 export * from './device-profile.ts'
+export * from './engine-facts.ts'
 export * from './ep-choice.ts'
 export * from './inputs.ts'
 export * from './model-cache.ts'

@@ -1,6 +1,7 @@
 import {
   type DeviceProfile,
   DeviceProfileSchema,
+  type EngineFacts,
   err,
   type ModelEntry,
   median,
@@ -9,6 +10,7 @@ import {
   type Result,
 } from '@cohort/protocol'
 import type { ExecutionProvider, InputSpec, RuntimeApi } from './api.ts'
+import { measureEngineFacts } from './engine-facts.ts'
 import { randomInputs } from './inputs.ts'
 
 /**
@@ -43,7 +45,8 @@ export interface DeviceProfileReport {
   readonly cores: number | null
   /** navigator.deviceMemory in GB, a coarse hint (null outside Chromium). */
   readonly memoryGb: number | null
-  readonly crossOriginIsolated: boolean
+  /** What its engine can do (clock, isolation, WebGPU, wake lock). */
+  readonly engine: EngineFacts
   /** A browser tab, or a Node process (always on: it has no screen to lock or tab to hide). */
   readonly platform: DevicePlatform
   /** The emulated slowdown its runs were stretched by (1: real speed). */
@@ -126,7 +129,7 @@ export async function measureDeviceProfile(
     cores:
       input.cores ?? (typeof nav.hardwareConcurrency === 'number' ? nav.hardwareConcurrency : null),
     memoryGb: input.memoryGb ?? (typeof nav.deviceMemory === 'number' ? nav.deviceMemory : null),
-    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    engine: measureEngineFacts(input.platform ?? 'browser'),
     platform: input.platform ?? 'browser',
     slowdown: input.slowdown ?? 1,
     models,
@@ -146,6 +149,7 @@ export function plannerProfile(report: DeviceProfileReport): Result<DeviceProfil
     msPerModel: report.msPerModel,
     platform: report.platform,
     slowdown: report.slowdown,
+    engine: report.engine,
   })
   return parsed.success ? ok(parsed.data) : err(parsed.error.message)
 }

@@ -33,11 +33,12 @@ export default defineConfig({
       use: { browserName: 'chromium', launchOptions: chromiumLaunchOptions },
     },
     {
-      // Firefox's `browser`; its specs launch Chromium beside it for mixed rooms. The device
-      // page's own flows (progress, recovery, Leave, refusal) run here too, host and devices in
-      // Firefox: they drive the page through a TCP proxy, not the DevTools protocol.
+      // Firefox's `browser`; its specs launch Chromium beside it for mixed rooms. The mesh flows
+      // and the device page's own (progress, recovery, Leave, refusal) run here too, with
+      // Firefox devices in a Chromium-hosted room (fixtures.ts): they drive the pages through a
+      // TCP proxy and a held request, not the DevTools protocol.
       name: 'firefox',
-      testMatch: ['firefox/**/*.spec.ts', 'device-page.spec.ts'],
+      testMatch: ['firefox/**/*.spec.ts', 'device-page.spec.ts', 'mesh.spec.ts'],
       use: { browserName: 'firefox', launchOptions: firefoxLaunchOptions },
     },
   ],

@@ -3,11 +3,13 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
-import { type Browser, expect, type Page, test } from '@playwright/test'
+import type { Browser, Page } from '@playwright/test'
+import { expect, test } from './fixtures.ts'
 import {
   type CohortServer,
   createRoomAsHost,
   endTest,
+  freeze,
   newMemberContext,
   runSamples,
   startCohortServer,
@@ -229,51 +231,19 @@ const throughProxy = (url: string, proxy: NetworkProxy) => {
   return proxied.toString()
 }
 
-/**
- * Blocks `page`'s main thread, as a frozen tab: a synchronous request the test holds open, so no
- * script of the page runs (its workers do) until `thaw()`. Resolves once the page is blocked.
- */
-async function freeze(page: Page): Promise<{ thaw(): Promise<void> }> {
-  const url = new URL('/__test-freeze', page.url()).toString()
-  let thawed!: () => void
-  const release = new Promise<void>((resolve) => {
-    thawed = resolve
-  })
-  let entered!: () => void
-  const blocked = new Promise<void>((resolve) => {
-    entered = resolve
-  })
-  await page.route(url, async (route) => {
-    entered()
-    await release
-    await route.fulfill({ status: 204 })
-  })
-  // Returns only once the page runs again.
-  const running = page.evaluate((url) => {
-    const request = new XMLHttpRequest()
-    request.open('GET', url, false)
-    request.send()
-  }, url)
-  await blocked
-  return {
-    async thaw() {
-      thawed()
-      await running
-      await page.unroute(url)
-    },
-  }
-}
-
 let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
+test.afterEach(({ browser, hostBrowser }, testInfo) =>
+  endTest([browser, hostBrowser], server, testInfo),
+)
 
 test('a device shows joining, downloading with rising progress, ready, then serving a count that rises', async ({
   browser,
+  hostBrowser,
 }) => {
-  const host = await hostOn(browser, server)
+  const host = await hostOn(hostBrowser, server)
   // A phone's network (1 MB/s) while the page and its models download, so the download is seen
   // in steps; full speed once done.
   const proxy = await startNetworkProxy(server.port)
@@ -317,12 +287,13 @@ test('a device shows joining, downloading with rising progress, ready, then serv
 
 test('after the coordinator restarts on the same port and state dir, the device serves again with the same id', async ({
   browser,
+  hostBrowser,
 }) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'cohort-device-restart-'))
   await server.stop()
   server = await startCohortServer({ stateDir })
   try {
-    const host = await hostOn(browser, server)
+    const host = await hostOn(hostBrowser, server)
     const device = await deviceIn(browser, host.page, host.deviceUrl)
     await servesAgain(host.page, device.page)
     const before = await planOf(host.page)
@@ -360,9 +331,9 @@ test('after the coordinator restarts on the same port and state dir, the device 
 })
 
 /** A device reaching the coordinator through a proxy, as a phone reaches it through Wi-Fi. */
-async function behindProxy(browser: Browser) {
+async function behindProxy(hostBrowser: Browser, browser: Browser) {
   const proxy = await startNetworkProxy(server.port)
-  const host = await hostOn(browser, server)
+  const host = await hostOn(hostBrowser, server)
   const device = await deviceIn(browser, host.page, throughProxy(host.deviceUrl, proxy))
   await servesAgain(host.page, device.page)
   // From here on the host records each link it loses, so a link seen open later is a new one.
@@ -409,8 +380,9 @@ async function comeBack(proxy: NetworkProxy, host: Page, device: { page: Page; d
 
 test('after a network blip drops its socket and links, the device comes back to serving with the same id', async ({
   browser,
+  hostBrowser,
 }) => {
-  const { proxy, host, device } = await behindProxy(browser)
+  const { proxy, host, device } = await behindProxy(hostBrowser, browser)
   try {
     // Offline alone leaves an open WebSocket up in Chromium: the cut is what drops it.
     await device.context.setOffline(true)
@@ -428,8 +400,9 @@ test('after a network blip drops its socket and links, the device comes back to 
 
 test('after a blip the coordinator never noticed, the device’s new connection replaces its old one and links re-form', async ({
   browser,
+  hostBrowser,
 }) => {
-  const { proxy, host, device } = await behindProxy(browser)
+  const { proxy, host, device } = await behindProxy(hostBrowser, browser)
   try {
     proxy.cut('silent')
     await expect(status(device.page)).toHaveAttribute('data-phase', 'reconnecting')
@@ -443,8 +416,9 @@ test('after a blip the coordinator never noticed, the device’s new connection 
 
 test('after the tab was hidden and frozen long enough to be declared gone, links re-form and the wake lock is asked again', async ({
   browser,
+  hostBrowser,
 }) => {
-  const host = await hostOn(browser, server)
+  const host = await hostOn(hostBrowser, server)
   const device = await deviceIn(browser, host.page, host.deviceUrl)
   await servesAgain(host.page, device.page)
   const wake = device.page.getByTestId('wake-lock')
@@ -488,8 +462,11 @@ test('after the tab was hidden and frozen long enough to be declared gone, links
   ])
 })
 
-test('Leave shows left with a way back, and the host sees the device gone', async ({ browser }) => {
-  const host = await hostOn(browser, server)
+test('Leave shows left with a way back, and the host sees the device gone', async ({
+  browser,
+  hostBrowser,
+}) => {
+  const host = await hostOn(hostBrowser, server)
   const device = await deviceIn(browser, host.page, host.deviceUrl)
   await servesAgain(host.page, device.page)
 
@@ -530,8 +507,9 @@ test('a join URL of a room that does not exist shows an error with a way out', a
 
 test('a browser without WebRTC gets a page saying what it lacks and what to use, and never joins', async ({
   browser,
+  hostBrowser,
 }) => {
-  const host = await createRoomAsHost(browser, server)
+  const host = await createRoomAsHost(hostBrowser, server)
   const context = await newMemberContext(browser, {
     initScript: 'delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection',
   })

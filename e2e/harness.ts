@@ -162,17 +162,54 @@ export async function startNodeDevices(
 }
 
 /**
+ * Blocks `page`'s main thread, as a frozen tab: a synchronous request the test holds open, so no
+ * script of the page runs (its workers do) until `thaw()`. Resolves once the page is blocked.
+ * Engine-neutral (the DevTools protocol's Debugger.pause exists in Chromium only).
+ */
+export async function freeze(page: Page): Promise<{ thaw(): Promise<void> }> {
+  const url = new URL('/__test-freeze', page.url()).toString()
+  let thawed!: () => void
+  const release = new Promise<void>((resolve) => {
+    thawed = resolve
+  })
+  let entered!: () => void
+  const blocked = new Promise<void>((resolve) => {
+    entered = resolve
+  })
+  await page.route(url, async (route) => {
+    entered()
+    await release
+    await route.fulfill({ status: 204 })
+  })
+  // Returns only once the page runs again.
+  const running = page.evaluate((url) => {
+    const request = new XMLHttpRequest()
+    request.open('GET', url, false)
+    request.send()
+  }, url)
+  await blocked
+  return {
+    async thaw() {
+      thawed()
+      await running
+      await page.unroute(url)
+    },
+  }
+}
+
+/**
  * Ends a test: every page is closed, so none keeps loading the shared cores (or reconnecting)
  * during the next test; the server stops; a failed test prints the end of the server's log.
  */
 export async function endTest(
-  browser: Browser,
+  browsers: Browser | readonly Browser[],
   server: CohortServer | undefined,
   testInfo: TestInfo,
 ): Promise<void> {
   if (server && testInfo.status !== testInfo.expectedStatus)
     console.info(`server log:\n${server.log.slice(-40).join('\n')}`)
-  for (const context of browser.contexts()) await context.close()
+  for (const browser of new Set(Array.isArray(browsers) ? browsers : [browsers]))
+    for (const context of browser.contexts()) await context.close()
   for (const devices of [...nodeDeviceProcesses]) await devices.stop()
   await server?.stop()
   const violations = cspViolations.splice(0)

@@ -1,9 +1,10 @@
-import { expect, test } from '@playwright/test'
+import { expect, test } from './fixtures.ts'
 import {
   type CohortServer,
   createRoomAsHost,
   echoAll,
   endTest,
+  freeze,
   joinAsDevice,
   startCohortServer,
   waitForModelsReady,
@@ -17,12 +18,15 @@ let server: CohortServer
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(({ browser }, testInfo) => endTest(browser, server, testInfo))
+test.afterEach(({ browser, hostBrowser }, testInfo) =>
+  endTest([browser, hostBrowser], server, testInfo),
+)
 
 test('devices join by the dashboard URL, talk peer to peer, notice departures and resume after reload', async ({
   browser,
+  hostBrowser,
 }) => {
-  const host = await createRoomAsHost(browser, server)
+  const host = await createRoomAsHost(hostBrowser, server)
   expect(host.joinUrl).toMatch(new RegExp(`^${server.url}/r/[0-9A-Z]{13}$`))
 
   const devices = []
@@ -79,8 +83,9 @@ test('devices join by the dashboard URL, talk peer to peer, notice departures an
 
 test('a silent peer is declared gone within 3 s even when no close event fires', async ({
   browser,
+  hostBrowser,
 }) => {
-  const host = await createRoomAsHost(browser, server)
+  const host = await createRoomAsHost(hostBrowser, server)
   const a = await joinAsDevice(browser, host.joinUrl)
   const b = await joinAsDevice(browser, host.joinUrl)
   for (const device of [a, b]) await waitForModelsReady(device.page)
@@ -92,9 +97,7 @@ test('a silent peer is declared gone within 3 s even when no close event fires',
   await waitForPlannedLinks(b.page, both)
 
   // Freeze b's main thread: its socket and data channels stay open, but it stops speaking.
-  const cdp = await b.context.newCDPSession(b.page)
-  await cdp.send('Debugger.enable')
-  await cdp.send('Debugger.pause')
+  const frozen = await freeze(b.page)
   await expect(a.page.locator(`tr[data-peer="${b.deviceId}"][data-link="open"]`)).toHaveCount(0, {
     timeout: 3_000,
   })
@@ -102,5 +105,5 @@ test('a silent peer is declared gone within 3 s even when no close event fires',
     0,
     { timeout: 3_000 },
   )
-  await cdp.send('Debugger.resume')
+  await frozen.thaw()
 })

@@ -15,6 +15,8 @@ export interface SampleOutcome {
   readonly missingSlices: number[]
   /** The K of the plan that answered. */
   readonly k: number | null
+  /** The version of the plan the request went out under. */
+  readonly planVersion: number | null
   readonly latencyMs: number
   readonly error: string | null
 }

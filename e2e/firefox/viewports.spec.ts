@@ -41,8 +41,9 @@ test.afterEach(async ({ browser }, testInfo) => {
 
 /** A descriptor as an engine takes it: Firefox's BiDi has no touch or mobile emulation. */
 function emulated(name: string, engine: 'chromium' | 'firefox'): BrowserContextOptions {
-  const { defaultBrowserType: _, ...descriptor } = descriptors[name] ?? {}
-  if (!descriptor.viewport) throw new Error(`no device descriptor ${name}`)
+  const found = descriptors[name]
+  if (!found) throw new Error(`no device descriptor ${name}`)
+  const { defaultBrowserType: _, ...descriptor } = found
   if (engine === 'chromium') return descriptor
   const { hasTouch: _touch, isMobile: _mobile, ...withoutTouch } = descriptor
   return withoutTouch

@@ -442,4 +442,34 @@ describe('inferEnsemble', () => {
     })
     expect(fakes.cancelled).toEqual([A, B])
   })
+
+  test('requests in flight spread over a group’s members (fewest outstanding first); an idle requester asks the best', async () => {
+    const E = 'dev-e' as DeviceId
+    const F = 'dev-f' as DeviceId
+    const G = 'dev-g' as DeviceId
+    const H = 'dev-h' as DeviceId
+    const group = [A, B, C, D, E, F] as const
+    const fakes = room(
+      Object.fromEntries([...group, G, H].map((id) => [id, { ms: 10 }])) as Record<
+        DeviceId,
+        Behaviour
+      >,
+    )
+    // Fanout 2 in a group of six: three requests at once ask three different pairs.
+    const plan = planOf([group, [G, H]], 10, 2)
+    const tracker = new OutcomeTracker()
+    const three = Array.from({ length: 3 }, () => infer(fakes, plan, {}, tracker))
+    const firstSlice = () =>
+      fakes.asked.filter((x) => x.student === SET.students[0]).map((x) => x.deviceId)
+    expect(firstSlice()).toEqual([A, B, C, D, E, F])
+    await vi.advanceTimersByTimeAsync(10)
+    for (const answer of await Promise.all(three)) expect(answer.ok).toBe(true)
+    expect(group.map((id) => tracker.inFlight(id))).toEqual([0, 0, 0, 0, 0, 0])
+    // Idle again: the next request goes to the plan's best two.
+    fakes.asked.length = 0
+    const next = infer(fakes, plan, {}, tracker)
+    await vi.advanceTimersByTimeAsync(10)
+    expect((await next).ok).toBe(true)
+    expect(firstSlice()).toEqual([A, B])
+  })
 })

@@ -232,26 +232,30 @@ async function raceGroup(
   now: () => number,
   outputName: string,
 ): Promise<SliceAnswer | null> {
+  const members = deps.tracker.leastLoadedFirst(group.members)
   const outcome = await firstAnswer<SliceAnswer>({
-    members: group.members,
+    members,
     signal: deadline,
     windowIsMiss: false,
     // Hedged: the next member is asked once this one is slower than it usually is.
     staggerMs: (member) => {
       // All: the fanout at once; past it (a large group), members are hedges like below.
       if (redundancy === 'all' && member + 1 < group.fanout) return 0
-      const deviceId = group.members[member]
+      const deviceId = members[member]
       const p95 = deviceId === undefined ? null : deps.tracker.p95(deviceId)
       const usual = Math.max(MIN_HEDGE_MS, p95 ?? group.predictedMs * HEDGE_PREDICTION_FACTOR)
       return Math.min(usual, (deadlineAt - now()) * MAX_HEDGE_SHARE_OF_TIME_LEFT)
     },
     attempt: async (deviceId, _member, signal) => {
       const sentAt = now()
-      const reply = await deps.request(deviceId, RUN_MODEL_METHOD, [tensor], {
-        deadlineMs: Math.max(1, deadlineAt - sentAt),
-        signal,
-        payload: { model: group.student } satisfies RunModelParams,
-      })
+      deps.tracker.sent(deviceId)
+      const reply = await deps
+        .request(deviceId, RUN_MODEL_METHOD, [tensor], {
+          deadlineMs: Math.max(1, deadlineAt - sentAt),
+          signal,
+          payload: { model: group.student } satisfies RunModelParams,
+        })
+        .finally(() => deps.tracker.settled(deviceId))
       const frame = reply.ok
         ? reply.value.frames.find((candidate) => candidate.name === outputName)
         : undefined

@@ -4,13 +4,44 @@ const HISTORY = 64
 
 /**
  * What a requester learned about each device: requests, misses (no answer in time, or an
- * error) and recent answer times. Outcomes are drained into reports for the coordinator's
- * failure model; answer times give the hedging delay.
+ * error), recent answer times, and how many of its requests are in flight now. Outcomes are
+ * drained into reports for the coordinator's failure model; answer times give the hedging
+ * delay; requests in flight let the requester spread its load over a group's members.
  */
 export class OutcomeTracker {
   private readonly pending = new Map<DeviceId, { requests: number; misses: number }>()
   private readonly latencies = new Map<DeviceId, number[]>()
   private readonly served = new Map<DeviceId, number>()
+  private readonly outstanding = new Map<DeviceId, number>()
+
+  /** A request to `deviceId` went out; `settled` says when it ended, however it ended. */
+  sent(deviceId: DeviceId): void {
+    this.outstanding.set(deviceId, this.inFlight(deviceId) + 1)
+  }
+
+  /** A request to `deviceId` ended (answered, failed or cancelled). */
+  settled(deviceId: DeviceId): void {
+    const left = this.inFlight(deviceId) - 1
+    if (left > 0) this.outstanding.set(deviceId, left)
+    else this.outstanding.delete(deviceId)
+  }
+
+  /** This requester's requests to `deviceId` that have not ended yet. */
+  inFlight(deviceId: DeviceId): number {
+    return this.outstanding.get(deviceId) ?? 0
+  }
+
+  /**
+   * `members` with the fewest requests in flight first, in their given order among equals: an
+   * idle requester asks a group's best members, a loaded one spreads its requests over the
+   * whole group instead of queueing them all on the best (least outstanding requests).
+   */
+  leastLoadedFirst(members: readonly DeviceId[]): DeviceId[] {
+    return members
+      .map((deviceId, rank) => ({ deviceId, rank, load: this.inFlight(deviceId) }))
+      .sort((a, b) => a.load - b.load || a.rank - b.rank)
+      .map(({ deviceId }) => deviceId)
+  }
 
   /** A request to `deviceId` was answered in `ms`. */
   answered(deviceId: DeviceId, ms: number): void {

@@ -143,7 +143,7 @@ export function planEnsemble(
       ),
     }),
   )
-  const capacity = ensembleCapacity(devices, set, allModels, assignment)
+  const capacity = ensembleCapacity(devices, set, allModels, assignment, options.resilienceTarget)
   const bottleneckMembers = assignment.groups[assignment.bottleneck] ?? []
   const bottleneckDevice = devices[bottleneckMembers[0] ?? 0]?.deviceId ?? '?'
   const explanation = [
@@ -186,33 +186,48 @@ export function planEnsemble(
 }
 
 /**
- * What the groups sustain under load. The members of a group's fanout get every request, but
- * each member's worker runs its queue in arrival order and skips a call whose answer already came
- * (the requester cancels the losers), so a group keeps up with its fastest member: a slower
- * member's queued calls are dropped once the fastest has answered them. The plan's limit is its
- * slowest group's fastest member.
+ * What the groups sustain under load. The requester asks each request's fanout from the members
+ * with the fewest of its requests in flight, so under load a group's requests spread over all its
+ * members, each taking them in proportion to its speed: the group sustains the sum of its
+ * members' rates over its fanout (each request computed by `fanout` members: conservative, as a
+ * loser's queued call is skipped once the winner answered). Each member's share is that
+ * proportion, so every member of a group is equally busy and the plan's limit is its slowest
+ * group.
  */
 function ensembleCapacity(
   devices: readonly DeviceSpec[],
   set: StudentSetSpec,
   allModels: readonly ModelSpec[],
   assignment: GroupAssignment,
+  resilienceTarget: number,
 ): PlanCapacity {
   const models = new Map(allModels.map((model) => [model.id, model]))
   return planCapacity(
     assignment.groups.flatMap((members, slice) => {
-      const device = devices[members[0] ?? -1]
       const student = set.students[slice]
-      if (!device || !student) return []
-      const throughput = measuredThroughput(device, models)
-      return [
-        {
-          deviceId: device.deviceId,
-          ms: computeMs(device, student, throughput, DEFAULT_MACS_PER_MS),
-          share: 1,
-          label: `slice ${slice}`,
-        },
-      ]
+      if (!student) return []
+      const timed = members.flatMap((member) => {
+        const device = devices[member]
+        if (!device) return []
+        const ms = computeMs(
+          device,
+          student,
+          measuredThroughput(device, models),
+          DEFAULT_MACS_PER_MS,
+        )
+        return [{ device, ms: Math.max(ms, 1e-6) }]
+      })
+      const fanout = fanoutOf(
+        timed.map(({ device }) => device.failureProbability),
+        resilienceTarget,
+      )
+      const rate = timed.reduce((sum, { ms }) => sum + 1 / ms, 0)
+      return timed.map(({ device, ms }) => ({
+        deviceId: device.deviceId,
+        ms,
+        share: (fanout * (1 / ms)) / rate,
+        label: `slice ${slice}`,
+      }))
     }),
   )
 }

@@ -217,7 +217,7 @@ describe('planEnsemble', () => {
     expect(plan.predictedLatencyMs).toBeCloseTo((bottleneck?.predictedMs ?? 0) + 0.1, 9)
   })
 
-  it("sustains as many requests per second as its slowest group's fastest member computes", () => {
+  it('sustains, per group, its members’ summed rates over its fanout; the slowest group is the limit', () => {
     const speeds = [1e6, 8e6, 2e6, 6e6, 3e6, 5e6]
     const devices = speeds.map((speed, index) =>
       device(
@@ -228,15 +228,20 @@ describe('planEnsemble', () => {
     const [set] = studentSets([3])
     const plan = planEnsemble(devices, set ? [set] : [])
     if (!plan || !set) throw new Error('no plan')
-    // Each group keeps up with its fastest member (losers' queued calls are cancelled), so the
-    // limit is the slowest of the groups' fastest members; network time occupies no device.
-    const leaderMs = plan.groups.map((group) => {
-      const leader = devices.find((d) => d.deviceId === group.members[0])
-      return leader?.msPerModel[group.student] ?? 0
+    // Under load the requester spreads each group's requests over all its members (fewest in
+    // flight first), each request computed by the group's fanout: a group sustains its members'
+    // summed rates over its fanout; network time occupies no device.
+    const groupRps = plan.groups.map((group) => {
+      const rates = group.members.map((member) => {
+        const found = devices.find((d) => d.deviceId === member)
+        return 1_000 / (found?.msPerModel[group.student] ?? Number.POSITIVE_INFINITY)
+      })
+      return rates.reduce((sum, rate) => sum + rate, 0) / group.fanout
     })
-    expect(plan.capacityRps).toBeCloseTo(1_000 / Math.max(...leaderMs), 6)
-    const busiest = plan.groups[leaderMs.indexOf(Math.max(...leaderMs))]?.members[0] ?? ''
-    expect(plan.explanation.find((line) => line.startsWith('Under load'))).toContain(busiest)
+    expect(plan.capacityRps).toBeCloseTo(Math.min(...groupRps), 6)
+    const slowest = plan.groups[groupRps.indexOf(Math.min(...groupRps))]?.members ?? []
+    const line = plan.explanation.find((entry) => entry.startsWith('Under load')) ?? ''
+    expect(slowest.some((member) => line.includes(`${member} is busiest`))).toBe(true)
   })
 
   it('drops sets outside the accuracy budget and says why', () => {

@@ -3,9 +3,9 @@ import {
   type CohortServer,
   createRoomAsHost,
   joinAsDevice,
+  modelsMisplaced,
   NEXT_TIER_LINKS,
   type NodeDevices,
-  nodeModelsMisplaced,
   startNodeDevices,
   waitForEnsembleOf,
   waitForModelsReady,
@@ -100,7 +100,9 @@ export async function formClassroom(
   const ids = [...pages.map((page) => page.deviceId), ...nodes.flatMap((node) => node.ids)]
   await waitForEnsembleOf(host.page, ids)
   const plannedMs = Date.now() - started
-  await expect.poll(() => nodeModelsMisplaced(host.page, nodes), { timeout: 60_000 }).toEqual([])
+  await expect
+    .poll(() => modelsMisplaced(host.page, { processes: nodes, pages }), { timeout: 60_000 })
+    .toEqual([])
   const modelsMs = Date.now() - started
   // A link of the 50 may be re-forming at any moment (a blip on these shared cores): poll.
   await expect.poll(() => hostOpenLinks(host.page), { timeout: 60_000 }).toBe(ids.length)

@@ -493,14 +493,29 @@ export function heldModels(...processes: readonly NodeDevices[]): Map<string, st
   return held
 }
 
+/** The models a device page's worker holds now (its Models rows that are loaded). */
+export function pageModels(page: Page): Promise<string[]> {
+  type Handle = { cohort: { runtime: { state(): { models: { id: string; state: string }[] } } } }
+  return page.evaluate(() =>
+    (window as unknown as Handle).cohort.runtime
+      .state()
+      .models.filter((row) => row.state === 'ready')
+      .map((row) => row.id),
+  )
+}
+
 /**
- * The Node devices of `processes` that do not hold what the dashboard's plan assigns them, or
- * hold more than their bound (cohort's DEFAULT_MAX_LOADED_MODELS): empty once models follow the
- * plan. Each entry says what the device holds and what it was assigned.
+ * The devices (Node devices of `processes`, device `pages`) that do not hold what the
+ * dashboard's plan assigns them, or hold more than their bound (cohort's
+ * DEFAULT_MAX_LOADED_MODELS): empty once models follow the plan. Each entry says what the device
+ * holds and what it was assigned.
  */
-export async function nodeModelsMisplaced(
+export async function modelsMisplaced(
   host: Page,
-  processes: readonly NodeDevices[],
+  devices: {
+    readonly processes?: readonly NodeDevices[]
+    readonly pages?: readonly { readonly page: Page; readonly deviceId: string }[]
+  },
 ): Promise<string[]> {
   type Handle = {
     cohort: { mesh: { plan: { models: { deviceId: string; assigned: string[] }[] } | null } }
@@ -508,16 +523,19 @@ export async function nodeModelsMisplaced(
   const models = await host.evaluate(
     () => (window as unknown as Handle).cohort.mesh.plan?.models ?? [],
   )
+  const processes = devices.processes ?? []
   const held = heldModels(...processes)
-  return processes
-    .flatMap((process) => process.ids)
-    .flatMap((id) => {
-      const mine = held.get(id) ?? []
-      const assigned = models.find((entry) => entry.deviceId === id)?.assigned ?? ['(unplanned)']
-      const ok =
-        assigned.every((model) => mine.includes(model)) && mine.length <= DEFAULT_MAX_LOADED_MODELS
-      return ok ? [] : [`${id} holds ${mine.join(',') || 'nothing'}, assigned ${assigned}`]
-    })
+  for (const { page, deviceId } of devices.pages ?? []) held.set(deviceId, await pageModels(page))
+  return [
+    ...processes.flatMap((process) => process.ids),
+    ...(devices.pages ?? []).map((p) => p.deviceId),
+  ].flatMap((id) => {
+    const mine = held.get(id) ?? []
+    const assigned = models.find((entry) => entry.deviceId === id)?.assigned ?? ['(unplanned)']
+    const ok =
+      assigned.every((model) => mine.includes(model)) && mine.length <= DEFAULT_MAX_LOADED_MODELS
+    return ok ? [] : [`${id} holds ${mine.join(',') || 'nothing'}, assigned ${assigned}`]
+  })
 }
 
 /**

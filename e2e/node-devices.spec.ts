@@ -8,8 +8,8 @@ import {
   expectEarlyExitAsReference,
   heldModels,
   joinAsDevice,
+  modelsMisplaced,
   type NodeDevices,
-  nodeModelsMisplaced,
   runSamples,
   startCohortServer,
   startNodeDevices,
@@ -61,7 +61,7 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   const host = await createRoomAsHost(browser, server)
   await host.page.goto(`${host.page.url()}?task=${TASK}&threads=1`)
   const joinUrl = `${host.joinUrl}?task=${TASK}&threads=1`
-  const tabs = []
+  const tabs: Awaited<ReturnType<typeof joinAsDevice>>[] = []
   for (let i = 0; i < BROWSER_DEVICES; i++) tabs.push(await joinAsDevice(browser, joinUrl))
   // The second Node device emulates one twice as slow: the dashboard must say so.
   const nodes: NodeDevices[] = [
@@ -71,6 +71,8 @@ test('4 browser devices and 2 Node devices answer 300 early-exit and 300 ensembl
   const nodeIds = nodes.flatMap((node) => node.ids)
   const ids = [...tabs.map((tab) => tab.deviceId), ...nodeIds]
   await waitForEnsembleOf(host.page, ids)
+  // Tabs and Node devices alike hold what the plan assigns them, and at most their bound.
+  await expect.poll(() => modelsMisplaced(host.page, { processes: nodes, pages: tabs })).toEqual([])
 
   // Both Node devices are in the cloud tier (with 6 devices and 2 remote tiers: 3 each).
   await expect
@@ -174,7 +176,7 @@ test('a fleet of 12 Node devices in 3 processes forms, is planned, answers as th
   // Models follow the plan: every device holds the models its plan assigns it, and no more than
   // its bound of the task's 18 (the first device of each process loaded one of each twin set to
   // profile on, the others nothing until their plan).
-  await expect.poll(() => nodeModelsMisplaced(host.page, [fleet])).toEqual([])
+  await expect.poll(() => modelsMisplaced(host.page, { processes: [fleet] })).toEqual([])
   const held = [...heldModels(fleet).values()].map((models) => models.length)
   expect(held.every((n) => n < manifest.models.length)).toBe(true)
   console.info(

@@ -5,7 +5,7 @@ import {
   type EpChoice,
   type LocalRuntime,
   ModelStore,
-  twinKey,
+  profiledModels,
 } from '@cohort/runtime/node'
 
 /** Where a Node member gets its task's models, and how it runs them. */
@@ -77,15 +77,4 @@ export async function loadTaskModels(
   }
   options.log(`${profiled.length} of ${manifest.models.length} models loaded to profile on`)
   return { manifest, ep, loaded: profiled.map((entry) => entry.id), bytes }
-}
-
-/** The first model of each twin set: what a profile measures (its twins take its timing). */
-export function profiledModels(manifest: Manifest): ModelEntry[] {
-  const seen = new Set<string>()
-  return manifest.models.filter((entry) => {
-    const key = twinKey(entry)
-    if (seen.has(key)) return false
-    seen.add(key)
-    return true
-  })
 }

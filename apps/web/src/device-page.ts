@@ -15,7 +15,9 @@ import { ScreenWakeLock } from './wake-lock.ts'
 function runtimeProgress(state: RuntimeState): RuntimeProgress {
   let bytesDone = 0
   let bytesTotal = 0
+  // What the page downloads before it is ready: the models its plan may name later are not.
   for (const row of state.models) {
+    if (row.state === 'deferred') continue
     bytesDone += row.bytesDone
     bytesTotal += row.bytesTotal
   }

@@ -1,4 +1,4 @@
-import { type ServingState, serveDevice } from '@cohort/cohort'
+import { DEFAULT_MAX_LOADED_MODELS, type ServingState, serveDevice } from '@cohort/cohort'
 import type { Mesh } from '@cohort/mesh'
 import { plannerProfile } from '@cohort/runtime/client'
 import type { RuntimePageHandle } from './device-runtime.ts'
@@ -31,12 +31,18 @@ export function serveAsDevice(
           loaded: ready.models.filter((row) => row.state === 'ready').map((row) => row.id),
           bytes: (entry) => runtime.modelBytes(entry),
           executionProvider: ready.ep?.executionProvider ?? 'wasm',
-          // A page keeps every model of its task for now (they are a few MB in all).
-          maxLoaded: manifest.models.length,
+          // As a Node device: its plan's models and standby, at most this many. (Freed sessions
+          // give their WASM memory back to onnxruntime's heap, which never shrinks: the bound
+          // is on its peak.)
+          maxLoaded: DEFAULT_MAX_LOADED_MODELS,
         },
         profile: planned?.ok ? planned.value : null,
-        changed,
+        changed: () => {
+          runtime.showLoaded(new Set(serving.loaded))
+          changed()
+        },
       })
+      runtime.showLoaded(new Set(serving.loaded))
       changed()
     })
     .catch(() => {

@@ -11,6 +11,7 @@ import {
   ModelStore,
   measureDeviceProfile,
   probeWebGpu,
+  profiledModels,
   type ReferenceOutcome,
   RuntimeClient,
   referenceCases,
@@ -22,9 +23,11 @@ import {
 import { deviceLabel } from './device-label.ts'
 
 /**
- * The device page's runtime: downloads a task's models into the store (with progress), starts
- * the worker, chooses the execution provider by measuring, loads every model, and measures the
- * device profile. Loaded on demand so the page's first paint does not wait for it.
+ * The device page's runtime: downloads the models a profile measures (one of each twin set) into
+ * the store (with progress), starts the worker, chooses the execution provider by measuring,
+ * loads them, and measures the device profile. The other models wait for a plan to name them
+ * (see `serveDevice`): fetched, verified and loaded then. Loaded on demand so the page's first
+ * paint does not wait for it.
  */
 
 /** One model's progress through download and loading. */
@@ -33,7 +36,11 @@ export interface ModelRow {
   readonly bytesTotal: number
   bytesDone: number
   source: 'network' | 'cache' | null
-  state: 'waiting' | 'downloading' | 'verified' | 'ready' | 'failed'
+  /**
+   * `deferred`: not needed yet (fetched when a plan names it); `verified`: its bytes are here but
+   * no session holds it; `ready`: loaded in the worker.
+   */
+  state: 'deferred' | 'waiting' | 'downloading' | 'verified' | 'ready' | 'failed'
   error: string | null
 }
 
@@ -99,8 +106,10 @@ export interface RuntimePageHandle {
   readonly client: RuntimeClient
   /** The task's manifest, once fetched. */
   manifest(): Manifest | null
-  /** A model's verified bytes (kept since download, else from the store). */
+  /** A model's verified bytes (kept since download, else from the store or the network). */
   modelBytes(entry: ModelEntry): Promise<ArrayBuffer>
+  /** The models the worker holds now (as the device's plan-following loads and frees them). */
+  showLoaded(modelIds: ReadonlySet<string>): void
 }
 
 const PROFILE_RUNS = 10
@@ -149,6 +158,36 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
   /** Verified model bytes, for sessions made after start (provider checks). */
   const bytes = new Map<string, ArrayBuffer>()
 
+  let rows = new Map<string, ModelRow>()
+  /** Fetches and verifies one model into the store (cache first), its row showing the progress. */
+  const download = async (store: ModelStore, entry: ModelEntry): Promise<ArrayBuffer> => {
+    const row = rows.get(entry.id)
+    if (row) row.state = 'downloading'
+    try {
+      const stored = await store.load(entry, {
+        onProgress: (p) => {
+          if (row) {
+            row.bytesDone = p.bytesDone
+            row.source = p.source
+          }
+          state.progressEvents[entry.id] = (state.progressEvents[entry.id] ?? 0) + 1
+          changed()
+        },
+      })
+      bytes.set(entry.id, stored.bytes)
+      if (row) row.state = 'verified'
+      return stored.bytes
+    } catch (error) {
+      if (row) {
+        row.state = 'failed'
+        row.error = toRuntimeError(error).message
+      }
+      throw error
+    } finally {
+      changed()
+    }
+  }
+
   const fail = (message: string) => {
     state.phase = 'failed'
     state.error = message
@@ -179,44 +218,24 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     state.hashing = store.hashing
     manifest = await store.fetchManifest(task)
     const m = manifest
+    const profiled = profiledModels(m)
+    const needed = new Set(profiled.map((entry) => entry.id))
     state.models = m.models.map((entry) => ({
       id: entry.id,
       bytesTotal: entry.bytes,
       bytesDone: 0,
       source: null,
-      state: 'waiting',
+      state: needed.has(entry.id) ? 'waiting' : 'deferred',
       error: null,
     }))
+    rows = new Map(state.models.map((row) => [row.id, row]))
     changed()
-    const rows = new Map(state.models.map((row) => [row.id, row]))
-    const download = async (entry: ModelEntry): Promise<void> => {
-      const row = rows.get(entry.id) as ModelRow
-      row.state = 'downloading'
-      try {
-        const stored = await store.load(entry, {
-          onProgress: (p) => {
-            row.bytesDone = p.bytesDone
-            row.source = p.source
-            state.progressEvents[entry.id] = (state.progressEvents[entry.id] ?? 0) + 1
-            changed()
-          },
-        })
-        bytes.set(entry.id, stored.bytes)
-        row.state = 'verified'
-      } catch (error) {
-        row.state = 'failed'
-        row.error = toRuntimeError(error).message
-        throw error
-      } finally {
-        changed()
-      }
-    }
     // A few at a time: small files are latency-bound, and a phone should not open twenty sockets.
-    const queue = [...m.models]
+    const queue = [...profiled]
     const lanes = Array.from({ length: DOWNLOAD_LANES }, async () => {
       for (let entry = queue.shift(); entry; entry = queue.shift()) {
         try {
-          await download(entry)
+          await download(store, entry)
         } catch (error) {
           queue.length = 0 // one failure fails the task: start nothing new
           throw error
@@ -256,7 +275,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     )
     state.phase = 'loading'
     changed()
-    for (const entry of m.models) {
+    for (const entry of profiled) {
       await client.loadModel(entry.id, bytes.get(entry.id) as ArrayBuffer, {
         executionProvider: state.ep.executionProvider,
         inputs: entry.inputs,
@@ -287,12 +306,15 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
     for (const c of referenceCases(m, sample, reference)) {
       if (modelIds && !modelIds.includes(c.modelId)) continue
       let id = c.modelId
-      if (ep) {
+      // Another provider, or a model the worker does not hold now: on a temporary session.
+      const temporary = ep !== null || rows.get(c.modelId)?.state !== 'ready'
+      if (temporary) {
         const entry = m.models.find((e) => e.id === c.modelId)
         if (!entry) continue
-        id = `check-${ep}-${c.modelId}`
-        await client.loadModel(id, bytes.get(c.modelId) as ArrayBuffer, {
-          executionProvider: ep,
+        const provider = ep ?? state.ep?.executionProvider ?? 'wasm'
+        id = `check-${provider}-${c.modelId}`
+        await client.loadModel(id, await handle.modelBytes(entry), {
+          executionProvider: provider,
           inputs: entry.inputs,
         })
       }
@@ -301,7 +323,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
         outcomes.push(compareWithReference(c, result.outputs))
         attempts.push(result.attempts)
       } finally {
-        if (ep) await client.unload(id)
+        if (temporary) await client.unload(id)
       }
     }
     return { outcomes, attempts }
@@ -317,7 +339,7 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
   // The page shows the failure; whenReady() callers get the rejection themselves.
   void ready.catch(() => undefined)
 
-  return {
+  const handle: RuntimePageHandle = {
     state: () => structuredClone(state),
     whenReady: () => ready.then(() => structuredClone(state)),
     runReference: () => referencePass(null, null),
@@ -335,9 +357,25 @@ export function startDeviceRuntime(task: string, changed: () => void): RuntimePa
       const kept = bytes.get(entry.id)
       if (kept) return kept
       if (!modelStore) throw new Error('the runtime has not opened its model store yet')
-      return (await modelStore.load(entry)).bytes
+      return download(modelStore, entry)
+    },
+    showLoaded: (modelIds) => {
+      let moved = false
+      for (const row of state.models) {
+        const next = modelIds.has(row.id)
+          ? 'ready'
+          : row.state === 'ready'
+            ? bytes.has(row.id)
+              ? 'verified'
+              : 'deferred'
+            : row.state
+        moved ||= next !== row.state
+        row.state = next
+      }
+      if (moved) changed()
     },
   }
+  return handle
 }
 
 /** `?slowdown=F` (1 ≤ F ≤ MAX_SLOWDOWN), else 1. */

@@ -2,6 +2,15 @@ import { engineSummary } from '@cohort/protocol'
 import type { RuntimeState } from './device-runtime.ts'
 import { h, headerRow } from './dom.ts'
 
+const ROW_STATE_TEXT: Record<RuntimeState['models'][number]['state'], string> = {
+  deferred: 'when the plan names it',
+  waiting: 'waiting',
+  downloading: 'downloading',
+  verified: 'verified (not loaded)',
+  ready: 'loaded',
+  failed: 'failed',
+}
+
 const PHASE_TEXT: Record<RuntimeState['phase'], string> = {
   downloading: 'Downloading models…',
   starting: 'Starting the inference worker…',
@@ -135,7 +144,7 @@ function modelTable(state: RuntimeState): HTMLElement {
             ),
             row.source === 'cache' ? h('span', { class: 'muted' }, ' (cached)') : null,
           ),
-          h('td', {}, row.error ?? row.state),
+          h('td', {}, row.error ?? ROW_STATE_TEXT[row.state]),
         ),
       ),
     ),

@@ -3,6 +3,7 @@ import {
   DeviceProfileSchema,
   type EngineFacts,
   err,
+  type Manifest,
   type ModelEntry,
   median,
   ok,
@@ -160,4 +161,15 @@ export function plannerProfile(report: DeviceProfileReport): Result<DeviceProfil
  */
 export function twinKey(entry: ModelEntry): string {
   return entry.role.kind === 'student' ? `student-of-${entry.role.of}-${entry.macs}` : entry.id
+}
+
+/** The first model of each twin set: what a profile measures (its twins take its timing). */
+export function profiledModels(manifest: Manifest): ModelEntry[] {
+  const seen = new Set<string>()
+  return manifest.models.filter((entry) => {
+    const key = twinKey(entry)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }

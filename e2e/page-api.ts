@@ -17,6 +17,8 @@ export interface SampleOutcome {
   readonly k: number | null
   /** The version of the plan the request went out under. */
   readonly planVersion: number | null
+  /** Which device answered each slice. */
+  readonly winners: readonly { readonly slice: number; readonly deviceId: string }[]
   readonly latencyMs: number
   readonly error: string | null
 }

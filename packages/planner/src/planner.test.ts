@@ -177,6 +177,39 @@ describe('planEnsemble', () => {
     expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1)
   })
 
+  it('forms a classroom of 50 phones, whose compute outweighs their Wi-Fi, into several groups that each meet the target', () => {
+    // Phones: 100 MMAC/s (a K=1 student takes 80 ms, a K=4 one 20 ms), 5 ms round trips, 2 MB/s,
+    // the prior's 5% failure. Splitting the teacher's work is what makes the answer fast here.
+    const phones = Array.from({ length: 50 }, (_, index) => ({
+      ...device(
+        `phone${String(index).padStart(2, '0')}`,
+        Object.fromEntries(models.map((model) => [model.id, model.macs / 1e5])),
+        0.05,
+      ),
+      rttMs: 5,
+      bytesPerMs: 2_000,
+    }))
+    const plan = planEnsemble(phones, sets)
+    expect(plan?.k).toBe(4)
+    const sizes = plan?.groups.map((group) => group.members.length) ?? []
+    expect(sizes.reduce((sum, n) => sum + n, 0)).toBe(50)
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1)
+    expect(plan?.resilienceMet).toBe(true)
+    for (const group of plan?.groups ?? [])
+      expect(group.failureProbability).toBeLessThanOrEqual(TARGET)
+    // The same room as measured on this machine's loopback under load: students take a fraction
+    // of a millisecond and round trips 20–45 ms, unequal. Each group waits for its best member,
+    // and only one group can have the best link: K=1 is the fastest, and the plan says why not 4.
+    const loopback = phones.map((phone, index) => ({
+      ...phone,
+      msPerModel: Object.fromEntries(models.map((model) => [model.id, model.macs / 4e7])),
+      rttMs: 20 + index / 2,
+    }))
+    const near = planEnsemble(loopback, sets)
+    expect(near?.k).toBe(1)
+    expect(near?.explanation.find((line) => line.startsWith('K=4:'))).toMatch(/slower|as fast/)
+  })
+
   it('prefers a plan where every group has a backup over a faster one without', () => {
     // 5 devices at the 5% prior: K=2 gives groups of 3 and 2, K=4 would leave singletons.
     const devices = Array.from({ length: 5 }, (_, index) =>

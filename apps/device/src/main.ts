@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { refuseUnknownOptions } from '@cohort/cli'
 import { type JoinTarget, parseJoinUrl } from '@cohort/protocol'
 import { MAX_SLOWDOWN } from '@cohort/runtime/node'
 import { cac } from 'cac'
@@ -68,6 +69,7 @@ process.on('exit', (code) =>
 const { args, options } = cli.parse()
 if (!options.help) {
   try {
+    refuseUnknownOptions(cli, options)
     await main(args, options)
   } catch (error) {
     console.error(`cohort-device: ${error instanceof Error ? error.message : String(error)}`)

@@ -122,6 +122,7 @@ describe('cli', () => {
       '--state-dir',
       '--ice',
       '--allow-origin',
+      '--build',
     ]) {
       expect(cli.output()).toContain(flag)
     }
@@ -132,6 +133,15 @@ describe('cli', () => {
     const [code] = await cli.exited
     expect(code).toBe(1)
     expect(cli.output()).toMatch(/--port must be an integer/)
+  })
+
+  it('refuses an unknown option, naming the one meant, before it builds or listens', async () => {
+    const cli = run(['--build', '--prot', '9000', '--static', join(dir, 'web')])
+    const [code] = await cli.exited
+    expect(code).toBe(1)
+    expect(cli.output().trim()).toBe(
+      'cohort: unknown option --prot (did you mean --port?). See --help.',
+    )
   })
 
   it('rejects an --allow-origin that is not an origin before it starts', async () => {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { refuseUnknownOptions } from '@cohort/cli'
 import { IceServerSchema } from '@cohort/protocol'
 import { cac } from 'cac'
 import { parseAllowedOrigins } from './allowed-origins.ts'
@@ -7,7 +8,7 @@ import { ClientLimitsSchema, type LimitOverrides } from './client-limits.ts'
 import { isWildcardHost, lanAddresses } from './lan-urls.ts'
 import { tasksIn } from './manifest-catalog.ts'
 import { DEFAULT_ROOM_LIMITS } from './rooms.ts'
-import { REPO_ROOT, type RunningServer, startServer } from './server.ts'
+import { buildWebApp, REPO_ROOT, type RunningServer, startServer } from './server.ts'
 import { loadOrCreateSelfSigned, readCredentials, type TlsCredentials } from './tls.ts'
 
 const cli = cac('cohort')
@@ -16,6 +17,7 @@ cli
   .option('--port <port>', 'Port to listen on (0 picks a free one)', { default: 8080 })
   .option('--host <host>', 'Interface to listen on', { default: '0.0.0.0' })
   .option('--dev', 'Serve apps/web through Vite with hot reload instead of the built app')
+  .option('--build', 'Build the web app first (npm start does)')
   .option('--static <dir>', 'Built web app to serve (default: <repo>/dist/web)')
   .option(
     '--state-dir <dir>',
@@ -52,6 +54,7 @@ cli
 const { options } = cli.parse()
 if (!options.help) {
   try {
+    refuseUnknownOptions(cli, options)
     await main(options)
   } catch (error) {
     console.error(`cohort: ${error instanceof Error ? error.message : String(error)}`)
@@ -66,6 +69,7 @@ async function main(options: Record<string, unknown>): Promise<void> {
   const stateDir = pathOption(options.stateDir, '--state-dir') ?? resolve(REPO_ROOT, '.cohort')
   const allowedOrigins = allowedOriginsOption(options.allowOrigin)
   const tls = tlsOption(options, host, stateDir)
+  if (options.build === true) await buildWebApp()
   let server: RunningServer
   try {
     server = await startServer({

@@ -266,6 +266,18 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   }
 }
 
+/**
+ * Builds the web app into dist/web, as `npm run build` does (`npm start` passes `--build`, so its
+ * options are checked, and `--help` answered, before the build's seconds).
+ */
+export async function buildWebApp(): Promise<void> {
+  const { build } = await import('vite')
+  await build({
+    configFile: join(REPO_ROOT, 'vite.config.ts'),
+    root: join(REPO_ROOT, 'apps', 'web'),
+  })
+}
+
 /** Vite in middleware mode, loaded only for `--dev` so production never needs it. */
 async function startVite(httpServer: AnyHttpServer) {
   const { createServer: createViteServer } = await import('vite')

@@ -1,0 +1,1 @@
+export * from './unknown-options.ts'

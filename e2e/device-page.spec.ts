@@ -491,6 +491,21 @@ test('Leave shows left with a way back, and the host sees the device gone', asyn
   await expect(device.page.getByTestId('device-id')).not.toHaveText(device.deviceId)
 })
 
+test('when the host closes its dashboard, the device says so and stays in the room', async ({
+  browser,
+  hostBrowser,
+}) => {
+  const host = await hostOn(hostBrowser, server)
+  const device = await deviceIn(browser, host.page, host.deviceUrl)
+  await servesAgain(host.page, device.page)
+  await expect(status(device.page)).toContainText('Keep this page open.')
+
+  await host.page.context().close()
+  await expect(status(device.page)).toContainText('The host left.')
+  await expect(status(device.page)).toHaveAttribute('data-phase', 'serving')
+  await expect(device.page.getByTestId('status')).toHaveAttribute('data-state', 'joined')
+})
+
 test('a join URL of a room that does not exist shows an error with a way out', async ({
   browser,
 }) => {

@@ -38,6 +38,7 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   let joinError: string | null = null
   let everJoined = false
   let everLinked = false
+  let hostSeen = false
   let runtimeState: RuntimeState | null = null
   let runtimeLoadError: string | null = null
   let serving: ServingState | null = null
@@ -75,6 +76,8 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
     const peers = mesh.peers()
     const open = peers.filter((peer) => peer.link === 'open').length
     if (open > 0) everLinked = true
+    const hostHere = peers.some((peer) => peer.info.role === 'host')
+    if (hostHere) hostSeen = true
     const status = deviceStatus({
       signaling: mesh.signalingState,
       everJoined,
@@ -84,6 +87,7 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
       runtimeLoadError,
       peers: { total: peers.length, open },
       everLinked,
+      hostLeft: hostSeen && !hostHere,
       served: serving?.served ?? 0,
     })
     // The screen stays on while the device is (or is getting back to) serving.

@@ -11,6 +11,7 @@ const base: DeviceStatusInput = {
   runtimeLoadError: null,
   peers: { total: 1, open: 1 },
   everLinked: true,
+  hostLeft: false,
   served: 0,
 }
 const phaseOf = (change: Partial<DeviceStatusInput>) => deviceStatus({ ...base, ...change }).phase
@@ -80,6 +81,17 @@ describe('deviceStatus', () => {
     expect(broken.phase).toBe('error')
     expect(broken.detail).toContain('Reload')
     expect(phaseOf({ runtime: null, runtimeLoadError: 'offline' })).toBe('error')
+  })
+
+  it('says the host left while it stays ready or serving', () => {
+    for (const served of [0, 5]) {
+      const status = deviceStatus({ ...base, served, hostLeft: true })
+      expect(status.phase).toBe(served > 0 ? 'serving' : 'ready')
+      expect(status.detail).toMatch(/^The host left\. This device stays in the room/)
+    }
+    expect(deviceStatus({ ...base, served: 5 }).detail).toBe('Keep this page open.')
+    // Losing the server matters more than the host.
+    expect(phaseOf({ hostLeft: true, signaling: 'reconnecting' })).toBe('reconnecting')
   })
 
   it('puts an end before an error, and an error before a reconnect', () => {

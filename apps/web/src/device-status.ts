@@ -42,6 +42,8 @@ export interface DeviceStatusInput {
   readonly peers: { readonly total: number; readonly open: number }
   /** Whether any data channel was ever open: losing all of them then means peers were lost. */
   readonly everLinked: boolean
+  /** A host (dashboard) was in the room with this page and is no longer. */
+  readonly hostLeft: boolean
   /** Requests this device answered. */
   readonly served: number
 }
@@ -145,12 +147,20 @@ export function deviceStatus(input: DeviceStatusInput): DeviceStatus {
       'Lost the links to the other devices; re-forming them.',
     )
   }
+  // Without its host the room goes on (apps may still send work; the host may come back).
+  const hostLeft = input.hostLeft
+    ? 'The host left. This device stays in the room, for apps and for the host’s return.'
+    : null
   if (served > 0) {
     return status(
       'serving',
       `Serving · ${served} request${served === 1 ? '' : 's'}`,
-      'Keep this page open.',
+      hostLeft ?? 'Keep this page open.',
     )
   }
-  return status('ready', 'Ready', 'Waiting for the room’s requests. Keep this page open.')
+  return status(
+    'ready',
+    'Ready',
+    hostLeft ?? 'Waiting for the room’s requests. Keep this page open.',
+  )
 }

@@ -248,11 +248,16 @@ test('a device shows joining, downloading with rising progress, ready, then serv
   // in steps; full speed once done.
   const proxy = await startNetworkProxy(server.port)
   proxy.pace(1_000_000)
+  // Nothing the page asks for is missing (a favicon, say).
+  const missing: string[] = []
   const device = await deviceIn(
     browser,
     host.page,
     throughProxy(host.deviceUrl, proxy),
     async (page) => {
+      page.on('response', (response) => {
+        if (response.status() >= 400) missing.push(`${response.status()} ${response.url()}`)
+      })
       void page
         .waitForSelector('[data-testid="device-status"][data-progress="100"]', { timeout: 60_000 })
         .then(() => proxy.pace(null))
@@ -282,6 +287,16 @@ test('a device shows joining, downloading with rising progress, ready, then serv
   expect(leave?.width).toBeGreaterThanOrEqual(0.75 * 360)
   const overflow = await device.page.evaluate(() => document.documentElement.scrollWidth)
   expect(overflow).toBeLessThanOrEqual(360)
+  expect(missing).toEqual([])
+  // …and its icon is one the server has (headless browsers never fetch it themselves).
+  const icon = await device.page.locator('link[rel="icon"]').getAttribute('href')
+  const iconResponse = await device.page.request.get(
+    new URL(icon ?? '/favicon.ico', host.page.url()).href,
+  )
+  expect([iconResponse.status(), iconResponse.headers()['content-type']]).toEqual([
+    200,
+    'image/svg+xml',
+  ])
   await proxy.close()
 })
 

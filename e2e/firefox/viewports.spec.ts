@@ -108,6 +108,17 @@ for (const name of ['Pixel 7', 'Galaxy Tab S4']) {
         'device-status': true,
         leave: true,
       })
+      // A phone starts with the details collapsed: the whole page is one screen. A tablet shows them.
+      const phone = (contextOptions.viewport?.width ?? 0) < 640
+      const collapsed = device.page.locator('details.device-more:not([open])')
+      await expect(collapsed, engine).toHaveCount(phone ? 2 : 0)
+      if (phone) {
+        const { scrollHeight, clientHeight } = await device.page.evaluate(() => ({
+          scrollHeight: document.documentElement.scrollHeight,
+          clientHeight: document.documentElement.clientHeight,
+        }))
+        expect(scrollHeight, engine).toBeLessThanOrEqual(clientHeight)
+      }
 
       await expect(host.page.getByTestId(`ban-${device.deviceId}`)).toBeVisible()
       expect(await layoutOf(host.page, ['join-qr', 'room-code']), engine).toEqual({

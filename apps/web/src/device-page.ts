@@ -54,6 +54,8 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
   }
 
   // The skeleton is built once: the sections a person collapsed stay collapsed across renders.
+  // On a phone they start collapsed, so the status, the room and Leave fill the screen.
+  const detailsOpen = !matchMedia('(max-width: 40rem)').matches
   const infoSlot = h('div', {})
   const peersSlot = h('div', {})
   const models = h('div', { 'data-testid': 'models-slot' })
@@ -63,12 +65,12 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
     card.element,
     h(
       'details',
-      { class: 'device-more', open: true },
+      { class: 'device-more', open: detailsOpen },
       h('summary', {}, 'Room and peers'),
       infoSlot,
       peersSlot,
     ),
-    h('details', { class: 'device-more', open: true }, h('summary', {}, 'Models'), models),
+    h('details', { class: 'device-more', open: detailsOpen }, h('summary', {}, 'Models'), models),
   )
   const renderModels = () => mount(models, modelsView(runtimeState, task, runtimeLoadError))
 

@@ -506,7 +506,7 @@ test('Leave shows left with a way back, and the host sees the device gone', asyn
   await expect(device.page.getByTestId('device-id')).not.toHaveText(device.deviceId)
 })
 
-test('when the host closes its dashboard, the device says so and stays in the room', async ({
+test('a device shows the name the dashboard lists it by; when the host closes its dashboard, the device says so and stays in the room', async ({
   browser,
   hostBrowser,
 }) => {
@@ -514,6 +514,13 @@ test('when the host closes its dashboard, the device says so and stays in the ro
   const device = await deviceIn(browser, host.page, host.deviceUrl)
   await servesAgain(host.page, device.page)
   await expect(status(device.page)).toContainText('Keep this page open.')
+  // A friendly name, on the phone and on the dashboard's row for it.
+  const shown = (await device.page.getByTestId('device-name').textContent()) ?? ''
+  const name = shown.replace(/^You are /, '')
+  expect(name).toMatch(/^[A-Z][a-z]+ [A-Z][a-z]+$/)
+  await expect(
+    host.page.locator(`tr[data-peer="${device.deviceId}"] [data-testid="peer-name"]`),
+  ).toHaveText(name)
 
   await host.page.context().close()
   await expect(status(device.page)).toContainText('The host left.')

@@ -200,6 +200,7 @@ export function createRoomActions(options: RoomActionsOptions) {
       protocolVersion: PROTOCOL_VERSION,
       room,
       deviceId: member.deviceId,
+      name: member.name,
       resumeToken: tokens.resumeToken(room, member.deviceId),
       role: member.role,
       resumed,

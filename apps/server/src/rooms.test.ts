@@ -104,6 +104,20 @@ describe('RoomRegistry', () => {
     expect(registry.stats()).toEqual({ rooms: 1, members: 2 })
   })
 
+  it('names every member, uniquely in its room, and a device that comes back keeps its name', () => {
+    const { registry } = setup({ maxMembers: 100 })
+    registry.create(A)
+    const members = Array.from({ length: 60 }, (_, i) => joined(registry, `s${i}`).member)
+    expect(new Set(members.map((m) => m.name)).size).toBe(60)
+    for (const member of members) expect(member.name).toMatch(/^[A-Z][a-z]+ [A-Z][a-z]+$/)
+    const first = members[0] as (typeof members)[number]
+    const again = joined(registry, 's0-reloaded', A, first.deviceId)
+    expect(again.member.name).toBe(first.name)
+    // Gone and back (a restarted coordinator): the same id draws the same name.
+    registry.leave('s0-reloaded')
+    expect(joined(registry, 's0-later', A, first.deviceId).member.name).toBe(first.name)
+  })
+
   it('keeps one connection in at most one room', () => {
     const { registry } = setup()
     registry.create(A)

@@ -8,12 +8,15 @@ import {
   type Role,
   type RoomCode,
 } from '@cohort/protocol'
+import { memberName } from './member-names.ts'
 import { createDeviceId } from './tokens.ts'
 
 /** A device or host in a room, bound to the connection that currently speaks for it. */
 export interface Member {
   readonly deviceId: DeviceId
   readonly role: Role
+  /** Its friendly name, unique in the room; kept when the device comes back. */
+  readonly name: string
   readonly label: string
   readonly joinedAt: number
   /** The socket id; a member is replaced, never mutated, when a reload brings a new socket. */
@@ -177,9 +180,11 @@ export class RoomRegistry {
     if (replaced) this.#byConnection.delete(replaced.connectionId)
 
     const deviceId = request.deviceId ?? this.#uniqueDeviceId(room)
+    const kept = previous?.name ?? replaced?.name
     const member: Member = {
       deviceId,
       role: request.role,
+      name: kept ?? memberName(deviceId, new Set([...room.members.values()].map((m) => m.name))),
       label: cleanLabel(request.label),
       joinedAt: this.#now(),
       connectionId: request.connectionId,
@@ -286,6 +291,7 @@ export function toPeerInfo(member: Member): PeerInfo {
   return {
     deviceId: member.deviceId,
     role: member.role,
+    name: member.name,
     label: member.label,
     joinedAt: member.joinedAt,
   }

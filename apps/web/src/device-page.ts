@@ -96,7 +96,7 @@ export function showDevicePage(root: HTMLElement, room: RoomCode): void {
     const up =
       status.phase === 'ready' || status.phase === 'serving' || status.phase === 'reconnecting'
     if (ended === null) wakeLock.want(up)
-    card.update(status, wakeLock.status, wakeLock.requests)
+    card.update(status, wakeLock.status, wakeLock.requests, mesh.self?.name ?? null)
     const self = mesh.self
     const signaling = ended ? 'closed' : mesh.signalingState
     mount(

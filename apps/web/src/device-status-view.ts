@@ -12,7 +12,13 @@ export interface DeviceStatusActions {
 /** The card, and how to show a new status on it. */
 export interface DeviceStatusCard {
   readonly element: HTMLElement
-  update(status: DeviceStatus, wake: WakeLockStatus, wakeRequests: number): void
+  /** `name`: this device's name in the room (null until the coordinator gave one). */
+  update(
+    status: DeviceStatus,
+    wake: WakeLockStatus,
+    wakeRequests: number,
+    name: string | null,
+  ): void
 }
 
 function wakeLockText(wake: WakeLockStatus): string {
@@ -40,6 +46,7 @@ const setAttribute = (element: Element, name: string, value: string | null) => {
  * touch-down and touch-up would swallow the tap.
  */
 export function deviceStatusCard(actions: DeviceStatusActions): DeviceStatusCard {
+  const you = h('p', { class: 'device-name', 'data-testid': 'device-name' })
   const phase = h('p', { class: 'device-phase', 'data-testid': 'device-phase' })
   const progress = h('progress', { class: 'device-progress', max: 100 })
   const detail = h('p', { class: 'device-detail' })
@@ -59,6 +66,7 @@ export function deviceStatusCard(actions: DeviceStatusActions): DeviceStatusCard
   const element = h(
     'section',
     { class: 'card device-status', 'data-testid': 'device-status', role: 'status' },
+    you,
     phase,
     progress,
     detail,
@@ -67,7 +75,10 @@ export function deviceStatusCard(actions: DeviceStatusActions): DeviceStatusCard
   )
   return {
     element,
-    update(status, wake, wakeRequests) {
+    update(status, wake, wakeRequests, name) {
+      // The name the dashboard shows for this device: how a student finds their row.
+      you.hidden = name === null || status.phase === 'left'
+      you.textContent = name === null ? '' : `You are ${name}`
       setAttribute(element, 'data-phase', status.phase)
       setAttribute(
         element,

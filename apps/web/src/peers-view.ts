@@ -22,7 +22,9 @@ export function peersTable(
           h(
             'td',
             {},
-            h('span', { class: 'mono' }, peer.info.deviceId),
+            h('strong', { 'data-testid': 'peer-name' }, peer.info.name),
+            ' ',
+            h('span', { class: 'mono muted' }, peer.info.deviceId),
             ' ',
             h('span', { class: 'muted' }, peer.info.label),
           ),

@@ -7,6 +7,7 @@ const id = (s: string) => s as DeviceId
 const peer = (deviceId: string, role: PeerInfo['role'] = 'device'): PeerInfo => ({
   deviceId: id(deviceId),
   role,
+  name: `Name ${deviceId}`,
   label: deviceId,
   joinedAt: 0,
 })

@@ -58,6 +58,7 @@ const SELF = 'aaaa00001' as DeviceId
 const HOST: PeerInfo = {
   deviceId: 'zzzz00001' as DeviceId,
   role: 'host',
+  name: 'Host Name',
   label: 'host',
   joinedAt: 0,
 }
@@ -130,6 +131,7 @@ describe('Mesh reconnection', () => {
     const other: PeerInfo = {
       deviceId: 'bbbb00001' as DeviceId,
       role: 'device',
+      name: 'Tablet Name',
       label: 'tablet',
       joinedAt: 0,
     }
@@ -160,6 +162,7 @@ describe('Mesh links that follow what it wants', () => {
   const tablet: PeerInfo = {
     deviceId: 'bbbb00001' as DeviceId,
     role: 'device',
+    name: 'Tablet Name',
     label: 'tablet',
     joinedAt: 0,
   }
@@ -284,6 +287,7 @@ describe('Mesh reconnection by the larger id', () => {
   const SMALLER: PeerInfo = {
     deviceId: '0000host1' as DeviceId,
     role: 'host',
+    name: 'Host Name',
     label: 'host',
     joinedAt: 0,
   }

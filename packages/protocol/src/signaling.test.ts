@@ -26,7 +26,13 @@ const candidate = {
     usernameFragment: 'abcd',
   },
 }
-const peer = { deviceId: DEVICE, role: 'device', label: 'Pixel 8', joinedAt: 1_700_000_000_000 }
+const peer = {
+  deviceId: DEVICE,
+  role: 'device',
+  name: 'Teal Otter',
+  label: 'Pixel 8',
+  joinedAt: 1_700_000_000_000,
+}
 const join = {
   type: 'join-room',
   protocolVersion: PROTOCOL_VERSION,
@@ -39,6 +45,7 @@ const welcome = {
   protocolVersion: PROTOCOL_VERSION,
   room: ROOM,
   deviceId: DEVICE,
+  name: 'Coral Heron',
   resumeToken: TOKEN,
   role: 'host',
   resumed: false,
@@ -247,6 +254,11 @@ describe('invalid server messages', () => {
     ['a welcome with resumed as a string', { ...welcome, resumed: 'false' }],
     ['a welcome without locked', { ...welcome, locked: undefined }],
     ['a welcome with peers as an object', { ...welcome, peers: {} }],
+    ['a welcome without a name', { ...welcome, name: undefined }],
+    [
+      'a welcome with a peer name over 64 characters',
+      { ...welcome, peers: [{ ...peer, name: 'n'.repeat(65) }] },
+    ],
     [
       'a welcome with a peer label over 80 characters',
       { ...welcome, peers: [{ ...peer, label: 'p'.repeat(81) }] },

@@ -67,6 +67,8 @@ export type SignalData = z.infer<typeof SignalDataSchema>
 export const PeerInfoSchema = z.object({
   deviceId: DeviceIdSchema,
   role: RoleSchema,
+  /** A friendly name the coordinator gives it ("Teal Otter"), unique in its room. */
+  name: z.string().max(64),
   label: z.string().max(80),
   joinedAt: z.number(),
 })
@@ -142,6 +144,8 @@ export const ServerReplySchema = z.discriminatedUnion('type', [
     protocolVersion: z.number().int(),
     room: RoomCodeSchema,
     deviceId: DeviceIdSchema,
+    /** Its friendly name in the room (as the others see it in its PeerInfo). */
+    name: z.string().max(64),
     resumeToken: ResumeTokenSchema,
     role: RoleSchema,
     resumed: z.boolean(),

@@ -1,6 +1,6 @@
-import { type Browser, chromium, expect, type Page, test } from '@playwright/test'
-import { chromiumLaunchOptions } from '../browsers.ts'
+import type { Browser, Page } from '@playwright/test'
 import { ensembleReference, loadManifest } from '../ensemble-reference.ts'
+import { expect, test } from '../fixtures.ts'
 import {
   type CohortServer,
   createRoomAsHost,
@@ -20,21 +20,13 @@ const TASK = 'fashion'
 const SAMPLES = 300
 
 let server: CohortServer
-let chromiumBrowser: Browser
-test.beforeAll(async () => {
-  chromiumBrowser = await chromium.launch(chromiumLaunchOptions)
-})
-test.afterAll(async () => {
-  await chromiumBrowser.close()
-})
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browser }, testInfo) => {
-  // Firefox's pages first: endTest then closes Chromium's, stops the server and checks the CSP.
-  for (const context of browser.contexts()) await context.close()
-  await endTest(chromiumBrowser, server, testInfo)
-})
+// Firefox's pages first, then Chromium's (`hostBrowser`, the fixture's Chromium).
+test.afterEach(({ browser, hostBrowser }, testInfo) =>
+  endTest([browser, hostBrowser], server, testInfo),
+)
 
 /** The engine a device page says it runs on (its Models section), and what its profile says of it. */
 const engineOf = (page: Page) =>
@@ -62,16 +54,20 @@ const engineOf = (page: Page) =>
   })
 
 /**
- * A room on `hostBrowser` with `count` devices of each engine joined; resolves once every
- * device's models are ready and all are planned into groups.
+ * A room on `hostBrowser` with `count` devices of each engine (`chromium`, `firefox`) joined;
+ * resolves once every device's models are ready and all are planned into groups.
  */
-async function mixedRoom(hostBrowser: Browser, firefox: Browser, count: number) {
+async function mixedRoom(
+  hostBrowser: Browser,
+  { chromium, firefox }: { chromium: Browser; firefox: Browser },
+  count: number,
+) {
   const host = await createRoomAsHost(hostBrowser, server)
   await host.page.goto(`${host.page.url()}?task=${TASK}&threads=1`)
   const url = `${host.joinUrl}?task=${TASK}&threads=1`
   const devices = []
   for (let i = 0; i < count; i++) {
-    devices.push({ engine: 'chromium', ...(await joinAsDevice(chromiumBrowser, url)) })
+    devices.push({ engine: 'chromium', ...(await joinAsDevice(chromium, url)) })
     devices.push({ engine: 'firefox', ...(await joinAsDevice(firefox, url)) })
   }
   for (const device of devices) await waitForModelsReady(device.page)
@@ -82,10 +78,11 @@ async function mixedRoom(hostBrowser: Browser, firefox: Browser, count: number) 
 
 test('Firefox and Chromium devices serve one Chromium-hosted room: links both ways, 300 ensemble and 300 early-exit samples as the offline reference', async ({
   browser: firefox,
+  hostBrowser: chromium,
 }) => {
   test.setTimeout(600_000)
   const manifest = loadManifest(TASK)
-  const { host, devices } = await mixedRoom(chromiumBrowser, firefox, 2)
+  const { host, devices } = await mixedRoom(chromium, { chromium, firefox }, 2)
 
   // What differs between the engines, as each device page measures it, shows it and sends it
   // with its profile: Firefox ESR has no WebGPU API; both are isolated (threads possible).
@@ -145,10 +142,11 @@ test('Firefox and Chromium devices serve one Chromium-hosted room: links both wa
 
 test('a Firefox dashboard runs a room of Chromium and Firefox devices', async ({
   browser: firefox,
+  hostBrowser: chromium,
 }) => {
   test.setTimeout(600_000)
   const manifest = loadManifest(TASK)
-  const { host } = await mixedRoom(firefox, firefox, 1)
+  const { host } = await mixedRoom(firefox, { chromium, firefox }, 1)
   const outcomes = await runSamples(host.page, 100, { window: 4 })
   expect(outcomes.filter((o) => o.error !== null || o.degraded)).toEqual([])
   const references = new Map<number, number[]>()

@@ -1,13 +1,5 @@
-import {
-  type Browser,
-  type BrowserContextOptions,
-  chromium,
-  devices as descriptors,
-  expect,
-  type Page,
-  test,
-} from '@playwright/test'
-import { chromiumLaunchOptions } from '../browsers.ts'
+import { type BrowserContextOptions, devices as descriptors, type Page } from '@playwright/test'
+import { expect, test } from '../fixtures.ts'
 import {
   type CohortServer,
   createRoomAsHost,
@@ -24,20 +16,12 @@ import {
 // the viewport and user agent only.
 
 let server: CohortServer
-let chromiumBrowser: Browser
-test.beforeAll(async () => {
-  chromiumBrowser = await chromium.launch(chromiumLaunchOptions)
-})
-test.afterAll(async () => {
-  await chromiumBrowser.close()
-})
 test.beforeEach(async () => {
   server = await startCohortServer()
 })
-test.afterEach(async ({ browser }, testInfo) => {
-  for (const context of chromiumBrowser.contexts()) await context.close()
-  await endTest(browser, server, testInfo)
-})
+test.afterEach(({ browser, hostBrowser }, testInfo) =>
+  endTest([hostBrowser, browser], server, testInfo),
+)
 
 /** A descriptor as an engine takes it: Firefox's BiDi has no touch or mobile emulation. */
 function emulated(name: string, engine: 'chromium' | 'firefox'): BrowserContextOptions {
@@ -89,10 +73,11 @@ const withinWidth = (page: Page, testId: string) =>
 for (const name of ['Pixel 7', 'Galaxy Tab S4']) {
   test(`on a ${name}, the device page and the dashboard fit its width with their key parts in view, in Chromium and Firefox`, async ({
     browser: firefox,
+    hostBrowser: chromium,
   }) => {
     test.setTimeout(180_000)
     for (const [engine, browser] of [
-      ['chromium', chromiumBrowser],
+      ['chromium', chromium],
       ['firefox', firefox],
     ] as const) {
       const contextOptions = emulated(name, engine)
